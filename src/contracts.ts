@@ -1,0 +1,486 @@
+/**
+ * Contracts shared by workflows, activities, the voice agent and clients.
+ *
+ * This module crosses every boundary of the system, so it imports nothing from Node and
+ * nothing with side effects: it is bundled into the deterministic workflow sandbox as-is.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/** Task queue served by the confirmation worker (workflows and activities). */
+export const TASK_QUEUE = 'call-campaigns';
+
+/** Workflow id of the confirmation of one appointment: one workflow per appointment, ever running once. */
+export function confirmationWorkflowId(practiceId: string, appointmentId: string): string {
+  return `confirm-${practiceId}-${appointmentId}`;
+}
+
+/** Room of one call attempt: unique per workflow and attempt, so a retried check never confuses two calls. */
+export function attemptRoomName(workflowId: string, attempt: number): string {
+  return `${workflowId}-a${attempt}`;
+}
+
+/** Participant identity of the callee's SIP leg in the attempt's room. */
+export const SIP_PARTICIPANT_IDENTITY = 'callee';
+
+/** What came of one call attempt, or of the whole confirmation. */
+export enum CallOutcome {
+  /** The patient confirmed the appointment. Final. */
+  CONFIRMED = 'CONFIRMED',
+  /** The patient cancelled the appointment. Final. */
+  CANCELLED = 'CANCELLED',
+  /** The patient asked to move the appointment (the preference is in the detail). Final. */
+  RESCHEDULE_REQUESTED = 'RESCHEDULE_REQUESTED',
+  /** The patient asked not to be called again; the number goes on the do-not-call list. Final. */
+  OPTED_OUT = 'OPTED_OUT',
+  /** The person who answered is not the patient. Final. */
+  WRONG_NUMBER = 'WRONG_NUMBER',
+  /** The call was handed to a person at the practice. Final. */
+  TRANSFERRED = 'TRANSFERRED',
+  /** A voicemail message was left. Retried while attempts remain; at most one message per appointment. */
+  VOICEMAIL_LEFT = 'VOICEMAIL_LEFT',
+  /** A voicemail answered but no message was left (one was left already). Ends the confirmation as VOICEMAIL_LEFT. */
+  VOICEMAIL_REACHED = 'VOICEMAIL_REACHED',
+  /** The phone rang until the ringing timeout (SIP 408 / 480). Retried. */
+  NO_ANSWER = 'NO_ANSWER',
+  /** The line was busy (SIP 486). Retried. */
+  BUSY = 'BUSY',
+  /** The callee rejected the call (SIP 603). Final. */
+  DECLINED = 'DECLINED',
+  /** The number does not exist (SIP 404 / 484). Final. */
+  INVALID_NUMBER = 'INVALID_NUMBER',
+  /** The call could not be placed (trunk or carrier error, hung up at once, lost call). Retried. */
+  CALL_FAILED = 'CALL_FAILED',
+  /** The call was answered but the agent reported nothing before the call's time ran out. Retried. */
+  NO_OUTCOME = 'NO_OUTCOME',
+  /** No consent on record for this number at this practice: never dialed. Final. */
+  NO_CONSENT = 'NO_CONSENT',
+  /** The per-number caps leave no slot before the deadline. Final. */
+  CAP_REACHED = 'CAP_REACHED',
+  /** No calling window opens before the deadline. Final. */
+  EXPIRED = 'EXPIRED',
+  /** The appointment was cancelled by the practice while the confirmation ran. Final. */
+  APPOINTMENT_CANCELLED = 'APPOINTMENT_CANCELLED',
+}
+
+/** Outcomes after which no further call is placed for the appointment. */
+export const FINAL_OUTCOMES: ReadonlySet<CallOutcome> = new Set([
+  CallOutcome.CONFIRMED,
+  CallOutcome.CANCELLED,
+  CallOutcome.RESCHEDULE_REQUESTED,
+  CallOutcome.OPTED_OUT,
+  CallOutcome.WRONG_NUMBER,
+  CallOutcome.TRANSFERRED,
+  CallOutcome.DECLINED,
+  CallOutcome.INVALID_NUMBER,
+  CallOutcome.NO_CONSENT,
+  CallOutcome.CAP_REACHED,
+  CallOutcome.EXPIRED,
+  CallOutcome.APPOINTMENT_CANCELLED,
+]);
+
+/** Outcomes of an attempt that lead to another attempt (with backoff) while attempts remain. */
+export const RETRYABLE_OUTCOMES: ReadonlySet<CallOutcome> = new Set([
+  CallOutcome.BUSY,
+  CallOutcome.NO_ANSWER,
+  CallOutcome.NO_OUTCOME,
+  CallOutcome.CALL_FAILED,
+  CallOutcome.VOICEMAIL_LEFT,
+]);
+
+/** Outcomes the voice agent may report through {@link outcomeUpdate}; the rest are decided by the workflow. */
+export const AGENT_OUTCOMES: ReadonlySet<CallOutcome> = new Set([
+  CallOutcome.CONFIRMED,
+  CallOutcome.CANCELLED,
+  CallOutcome.RESCHEDULE_REQUESTED,
+  CallOutcome.OPTED_OUT,
+  CallOutcome.WRONG_NUMBER,
+  CallOutcome.TRANSFERRED,
+  CallOutcome.VOICEMAIL_LEFT,
+  CallOutcome.VOICEMAIL_REACHED,
+  CallOutcome.NO_OUTCOME,
+]);
+
+/** Where a confirmation stands; also the `Phase` search attribute. */
+export enum Phase {
+  /** Checking consent, the calling window and the caps. */
+  PLANNING = 'PLANNING',
+  /** Sleeping until the calling window opens (or a backoff ends). */
+  WAITING_FOR_WINDOW = 'WAITING_FOR_WINDOW',
+  /** Sleeping until the per-number caps allow another call. */
+  WAITING_FOR_CAP = 'WAITING_FOR_CAP',
+  /** Placing the call and talking with the patient. */
+  CALLING = 'CALLING',
+  /** Finished: the outcome is final. */
+  DONE = 'DONE',
+}
+
+/** SIP failure types of the dial activity's `ApplicationFailure`s; the workflow branches on them. */
+export enum DialFailureType {
+  /** SIP 486 Busy Here. */
+  BUSY = 'BUSY',
+  /** Rang until the ringing timeout, or SIP 480 / 408. */
+  NO_ANSWER = 'NO_ANSWER',
+  /** SIP 603 Decline. */
+  DECLINED = 'DECLINED',
+  /** SIP 404 / 484 / 410 / 604: the number does not exist. */
+  INVALID_NUMBER = 'INVALID_NUMBER',
+  /** Trunk, carrier or LiveKit error: the call was not placed or failed in the network. */
+  TRUNK_ERROR = 'TRUNK_ERROR',
+  /** The call's fate is unknown (client timeout, connection lost after sending): the workflow checks the room, never redials. */
+  UNKNOWN = 'UNKNOWN',
+}
+
+/** Custom search attributes (registered on the namespace). None carries a name or a phone number. */
+export const SearchAttr = {
+  AppointmentId: defineSearchAttributeKey('AppointmentId', SearchAttributeType.KEYWORD),
+  PracticeId: defineSearchAttributeKey('PracticeId', SearchAttributeType.KEYWORD),
+  CampaignId: defineSearchAttributeKey('CampaignId', SearchAttributeType.KEYWORD),
+  Phase: defineSearchAttributeKey('Phase', SearchAttributeType.KEYWORD),
+  Outcome: defineSearchAttributeKey('Outcome', SearchAttributeType.KEYWORD),
+  NextCallAt: defineSearchAttributeKey('NextCallAt', SearchAttributeType.DATETIME),
+} as const;
+
+/** Search attribute names and their types, as `temporal server start-dev --search-attribute` takes them. */
+export const SEARCH_ATTRIBUTE_TYPES: Readonly<Record<keyof typeof SearchAttr, 'Keyword' | 'Datetime'>> = {
+  AppointmentId: 'Keyword',
+  PracticeId: 'Keyword',
+  CampaignId: 'Keyword',
+  Phase: 'Keyword',
+  Outcome: 'Keyword',
+  NextCallAt: 'Datetime',
+};
+
+/** Retry and call-length settings of one confirmation. Every field has a default. */
+export interface CallPolicy {
+  /** Most calls placed for the appointment. Default 3. */
+  maxAttempts: number;
+  /** Wait after the first retryable outcome, in seconds. Default 1800 (30 min). */
+  initialBackoffSeconds: number;
+  /** Factor applied to the wait after each further retryable outcome. Default 2. */
+  backoffMultiplier: number;
+  /** How long the phone may ring before the attempt counts as NO_ANSWER, in seconds (at least 15). Default 30. */
+  ringingTimeoutSeconds: number;
+  /** Longest call, after which the SIP leg is hung up, in seconds. Default 300. */
+  maxCallDurationSeconds: number;
+  /** Extra wait for the agent's outcome after the longest call, in seconds. Default 30. */
+  outcomeMarginSeconds: number;
+  /** Calls stop this long before the appointment starts, in seconds. Default 7200 (2 h). */
+  deadlineBeforeAppointmentSeconds: number;
+}
+
+/** Defaults of {@link CallPolicy}. */
+export const DEFAULT_CALL_POLICY: Readonly<CallPolicy> = {
+  maxAttempts: 3,
+  initialBackoffSeconds: 30 * 60,
+  backoffMultiplier: 2,
+  ringingTimeoutSeconds: 30,
+  maxCallDurationSeconds: 300,
+  outcomeMarginSeconds: 30,
+  deadlineBeforeAppointmentSeconds: 2 * 60 * 60,
+};
+
+/** Shortest ringing allowed before a call counts as unanswered, in seconds (calling rules). */
+export const MIN_RINGING_TIMEOUT_SECONDS = 15;
+
+/** One appointment to confirm: the single input of {@link confirmAppointmentWorkflow}. Health data: encrypted in histories. */
+export interface ConfirmationRequest {
+  /** The practice's id of the appointment (letters, digits, `-`, `_`; at most 64). Part of the workflow id. */
+  appointmentId: string;
+  /** The practice's id of the patient. */
+  patientId: string;
+  /** Patient's name as the agent may say it. Never logged, never in search attributes or ids. */
+  patientName: string;
+  /** Patient's phone number in E.164 (`+12125550123`), the number the patient gave the practice. */
+  phone: string;
+  /** Patient's IANA time zone (`America/Chicago`); the calling window is computed in it. */
+  patientTimeZone: string;
+  /** Appointment start, ISO 8601 with offset (`2026-12-01T10:30:00-06:00`). */
+  appointmentStart: string;
+  /** Practice id (letters, digits, `-`, `_`; at most 64). Part of the workflow id. */
+  practiceId: string;
+  /** Practice name the agent says first (calling rules require it). */
+  practiceName: string;
+  /** Number the patient can call back, E.164 (calling rules require it in every call and message). */
+  practiceCallbackNumber: string;
+  /** Provider the appointment is with (`Dr. Rivera`). */
+  provider: string;
+  /** Short reason for the visit (`cleaning`); no further health details. */
+  reason: string;
+  /** Campaign that started this confirmation, if any. */
+  campaignId?: string;
+  /** Overrides of the retry and call-length defaults ({@link DEFAULT_CALL_POLICY}). */
+  policy?: Partial<CallPolicy>;
+}
+
+/** One call attempt as it went. */
+export interface AttemptRecord {
+  /** 1-based attempt number. */
+  attempt: number;
+  /** Room of the call. */
+  roomName: string;
+  /** When the call was placed, UTC ISO 8601. */
+  dialedAt: string;
+  /** When the call was placed, in the patient's time zone (ISO 8601 with offset). */
+  dialedAtLocal: string;
+  /** When the attempt ended, UTC ISO 8601. */
+  endedAt: string;
+  /** SIP status code of the call's final response when it failed (486, 603, …), or 200 when answered. */
+  sipStatusCode?: number;
+  /** SIP reason phrase (`Busy Here`). */
+  sipStatus?: string;
+  /** What came of the attempt. */
+  outcome: CallOutcome;
+}
+
+/** What the workflow returns: the final outcome and every attempt. */
+export interface ConfirmationResult {
+  /** The practice's appointment id. */
+  appointmentId: string;
+  /** Final outcome of the confirmation. */
+  outcome: CallOutcome;
+  /** One record per call placed, in order. */
+  attempts: AttemptRecord[];
+  /** When the outcome was decided, UTC ISO 8601. */
+  decidedAt: string;
+  /** Outcome detail reported by the agent (e.g. reschedule preference). */
+  detail?: OutcomeDetail;
+}
+
+/** Free-form detail the agent attaches to an outcome. No health details beyond the appointment. */
+export interface OutcomeDetail {
+  /** Preferred days or times as the patient said them (RESCHEDULE_REQUESTED). */
+  reschedulePreference?: string;
+  /** Short note for the practice. */
+  note?: string;
+}
+
+/** Argument of {@link outcomeUpdate}: the agent's verdict on the current attempt. */
+export interface OutcomeReport {
+  /** The attempt the agent was dispatched for (from the job metadata). */
+  attempt: number;
+  /** The verdict; one of {@link AGENT_OUTCOMES}. */
+  outcome: CallOutcome;
+  /** Optional detail. */
+  detail?: OutcomeDetail;
+}
+
+/** What {@link outcomeUpdate} returns to the agent. */
+export interface OutcomeAck {
+  /** Always true: a rejected report fails the Update instead. */
+  accepted: true;
+  /** The attempt the outcome was recorded for. */
+  attempt: number;
+  /** The outcome recorded. */
+  outcome: CallOutcome;
+  /** Whether the confirmation ends with this outcome (false: another call may follow). */
+  final: boolean;
+}
+
+/** Answer of {@link statusQuery}. */
+export interface ConfirmationStatus {
+  /** Where the confirmation stands. */
+  phase: Phase;
+  /** Current (or last) attempt number; 0 before the first call. */
+  attempt: number;
+  /** When the next call may be placed, UTC ISO 8601, while waiting. */
+  nextCallAt?: string;
+  /** Outcome of the last attempt, if any. */
+  lastOutcome?: CallOutcome;
+  /** Final outcome, once decided. */
+  finalOutcome?: CallOutcome;
+  /** Calls stop at this instant, UTC ISO 8601. */
+  deadline: string;
+  /** Appointment start (after any move), ISO 8601. */
+  appointmentStart: string;
+  /** Every attempt so far. */
+  attempts: AttemptRecord[];
+}
+
+/** Argument of {@link appointmentMovedSignal}. */
+export interface AppointmentMoved {
+  /** New appointment start, ISO 8601 with offset. */
+  appointmentStart: string;
+}
+
+/** The voice agent reports the outcome of the current call. Rejected: unknown outcome, wrong attempt, already decided. */
+export const outcomeUpdate = defineUpdate<OutcomeAck, [OutcomeReport]>('outcome');
+/** Current phase, attempt, next call time and outcomes. */
+export const statusQuery = defineQuery<ConfirmationStatus>('status');
+/** The patient opted out (any channel): stop now and put the number on the do-not-call list. */
+export const optOutSignal = defineSignal<[]>('optOut');
+/** The appointment moved: re-plan the deadline and the next call. */
+export const appointmentMovedSignal = defineSignal<[AppointmentMoved]>('appointmentMoved');
+/** The practice cancelled the appointment: stop (APPOINTMENT_CANCELLED). */
+export const appointmentCancelledSignal = defineSignal<[]>('appointmentCancelled');
+
+// ---------------------------------------------------------------------------------------------
+// Activities. Workflows import these types only (`import type`); the worker builds the
+// implementations with `createActivities(deps)`.
+// ---------------------------------------------------------------------------------------------
+
+/** Consent state of a number at a practice, as the planning activity found it. */
+export enum ConsentState {
+  GRANTED = 'GRANTED',
+  MISSING = 'MISSING',
+  REVOKED = 'REVOKED',
+  DO_NOT_CALL = 'DO_NOT_CALL',
+}
+
+/** Decision of {@link ConfirmationActivities.planAttempt}. Each is written to the audit table. */
+export enum PlanDecision {
+  /** Call now: the attempt is reserved in the ledger. */
+  DIAL = 'DIAL',
+  /** Outside the calling window (or in a backoff): wait until `waitUntil`. */
+  WAIT_WINDOW = 'WAIT_WINDOW',
+  /** The per-number caps are full: wait until `waitUntil`. */
+  WAIT_CAP = 'WAIT_CAP',
+  NO_CONSENT = 'NO_CONSENT',
+  DO_NOT_CALL = 'DO_NOT_CALL',
+  EXPIRED = 'EXPIRED',
+  CAP_REACHED = 'CAP_REACHED',
+}
+
+/** Input of `planAttempt`. `now` is the workflow's clock, so time-skipping tests and replays agree. */
+export interface PlanAttemptInput {
+  workflowId: string;
+  runId: string;
+  /** Attempt that would be placed (1-based). */
+  attempt: number;
+  /** Sequence number of this decision within the workflow, for idempotent audit rows. */
+  decisionSeq: number;
+  appointmentId: string;
+  practiceId: string;
+  patientId: string;
+  phone: string;
+  patientTimeZone: string;
+  /** Calls stop at this instant, UTC ISO 8601. */
+  deadline: string;
+  /** The workflow's current time, UTC ISO 8601. */
+  now: string;
+  /** No call before this instant (end of a backoff), UTC ISO 8601. */
+  notBefore?: string;
+}
+
+/** Result of `planAttempt`. */
+export interface PlanAttemptResult {
+  decision: PlanDecision;
+  /** For WAIT_*: the instant to re-plan at, UTC ISO 8601. */
+  waitUntil?: string;
+  /** `waitUntil` as the patient's wall clock, for operators (`09:00 America/Chicago`). */
+  waitUntilLocal?: string;
+  /** `now` in the patient's time zone, ISO 8601 with offset. */
+  nowLocal: string;
+  /** Calls to this number counted for the caps: today (patient's day) and over the rolling week. */
+  dayCount: number;
+  weekCount: number;
+}
+
+/** Input of `dial`. No trunk credentials: the worker holds the trunk id and LiveKit keys. */
+export interface DialInput {
+  workflowId: string;
+  attempt: number;
+  roomName: string;
+  phone: string;
+  ringingTimeoutSeconds: number;
+  maxCallDurationSeconds: number;
+  /** Job metadata for the dispatched agent: what it needs to talk, no more. */
+  agentMetadata: AgentJobMetadata;
+}
+
+/** Result of `dial` when the call was answered. Failures throw `ApplicationFailure` typed by {@link DialFailureType}. */
+export interface DialResult {
+  answered: true;
+  /** SIP participant identity in the room. */
+  participantIdentity: string;
+  /** SIP call id, for support. */
+  sipCallId?: string;
+  /** When the callee answered, UTC ISO 8601. */
+  answeredAt: string;
+}
+
+/** Details attached to a dial `ApplicationFailure` (its first detail). */
+export interface DialFailureDetails {
+  sipStatusCode?: number;
+  sipStatus?: string;
+}
+
+/** What `checkCall` found in the attempt's room after an ambiguous dial. */
+export enum CallCheckState {
+  /** The SIP participant is (or was) active: the call was answered. */
+  ANSWERED = 'ANSWERED',
+  /** No room or no SIP participant: no call is up. */
+  NOT_CONNECTED = 'NOT_CONNECTED',
+}
+
+/** Result of `checkCall`. */
+export interface CallCheckResult {
+  state: CallCheckState;
+  /** The SIP participant's `sip.callStatus` attribute when found. */
+  callStatus?: string;
+}
+
+/** Job metadata of the agent dispatched to an attempt's room (JSON in the dispatch). */
+export interface AgentJobMetadata {
+  workflowId: string;
+  attempt: number;
+  practiceName: string;
+  practiceCallbackNumber: string;
+  provider: string;
+  /** Appointment start in the patient's zone, ISO 8601 with offset. */
+  appointmentStartLocal: string;
+  patientTimeZone: string;
+  reason: string;
+  /** Patient's first name to greet with (never logged). */
+  patientFirstName: string;
+  /** False when a voicemail was already left for this appointment. */
+  voicemailAllowed: boolean;
+}
+
+/** Input of `finishAttempt`: hang up (delete the room), record the attempt, write back a final outcome. */
+export interface FinishAttemptInput {
+  workflowId: string;
+  runId: string;
+  decisionSeq: number;
+  appointmentId: string;
+  practiceId: string;
+  phone: string;
+  patientTimeZone: string;
+  /** Attempt number, or 0 when no call was placed. */
+  attempt: number;
+  /** Room to delete, when a call was placed. */
+  roomName?: string;
+  outcome: CallOutcome;
+  sipStatusCode?: number;
+  sipStatus?: string;
+  /** Whether the confirmation ends with this outcome: write back to the scheduling system. */
+  final: boolean;
+  detail?: OutcomeDetail;
+  /** The workflow's current time, UTC ISO 8601. */
+  now: string;
+}
+
+/** Input of `registerConfirmation`: the appointment row the scheduling system port keeps. */
+export interface RegisterConfirmationInput {
+  workflowId: string;
+  appointmentId: string;
+  practiceId: string;
+  patientId: string;
+  phone: string;
+  patientTimeZone: string;
+  appointmentStart: string;
+}
+
+/** Activities of the confirmation workflow. */
+export interface ConfirmationActivities {
+  /** Records the appointment and its workflow (so an opt-out can find every running confirmation of a number). */
+  registerConfirmation(input: RegisterConfirmationInput): Promise<void>;
+  /** Consent/DNC check, deadline, calling window and cap reservation, in one atomic, audited decision. */
+  planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult>;
+  /** Places one call through LiveKit; never more than once per attempt. */
+  dial(input: DialInput): Promise<DialResult>;
+  /** Resolves an ambiguous dial by looking at the room; never dials. */
+  checkCall(input: { roomName: string }): Promise<CallCheckResult>;
+  /** Hangs up (deletes the room), records the attempt's outcome, audits it, writes back final outcomes. */
+  finishAttempt(input: FinishAttemptInput): Promise<void>;
+}
