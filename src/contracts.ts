@@ -413,6 +413,13 @@ export enum CallCheckState {
   NOT_CONNECTED = 'NOT_CONNECTED',
 }
 
+/** Input of `checkCall`. */
+export interface CheckCallInput {
+  roomName: string;
+  /** A phone still ringing is watched at most this long, in seconds. */
+  ringingTimeoutSeconds: number;
+}
+
 /** Result of `checkCall`. */
 export interface CallCheckResult {
   state: CallCheckState;
@@ -450,12 +457,15 @@ export interface FinishAttemptInput {
   attempt: number;
   /** Room to delete, when a call was placed. */
   roomName?: string;
+  /** What came of this attempt (or, with no call, why the confirmation ends). */
   outcome: CallOutcome;
   sipStatusCode?: number;
   sipStatus?: string;
-  /** Whether the confirmation ends with this outcome: write back to the scheduling system. */
-  final: boolean;
+  /** Set when the confirmation ends: the outcome written back to the scheduling system. */
+  finalOutcome?: CallOutcome;
   detail?: OutcomeDetail;
+  /** Wait up to this long for the call to end by itself (the agent says goodbye) before deleting the room, in seconds. Default 0. */
+  hangupGraceSeconds?: number;
   /** The workflow's current time, UTC ISO 8601. */
   now: string;
 }
@@ -479,8 +489,8 @@ export interface ConfirmationActivities {
   planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult>;
   /** Places one call through LiveKit; never more than once per attempt. */
   dial(input: DialInput): Promise<DialResult>;
-  /** Resolves an ambiguous dial by looking at the room; never dials. */
-  checkCall(input: { roomName: string }): Promise<CallCheckResult>;
+  /** Resolves an ambiguous dial by looking at the room (waiting out a ringing phone); never dials. */
+  checkCall(input: CheckCallInput): Promise<CallCheckResult>;
   /** Hangs up (deletes the room), records the attempt's outcome, audits it, writes back final outcomes. */
   finishAttempt(input: FinishAttemptInput): Promise<void>;
 }

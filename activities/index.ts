@@ -1,0 +1,228 @@
+/**
+ * Activities of the confirmation workflow, built by the worker from config: `createActivities(deps)`.
+ * Each one is the boundary where the outside world's errors are normalised for the workflow.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Logger } from 'pino';
+import {
+  CallCheckState,
+  CallOutcome,
+  ConsentState,
+  DialFailureType,
+  PlanDecision,
+  type CallCheckResult,
+  type CheckCallInput,
+  type ConfirmationActivities,
+  type DialFailureDetails,
+  type DialInput,
+  type DialResult,
+  type FinishAttemptInput,
+  type PlanAttemptInput,
+  type PlanAttemptResult,
+  type RegisterConfirmationInput,
+} from '../src/contracts';
+import { DialError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
+import {
+  formatForOperators,
+  localDate,
+  nextLocalDayStart,
+  nextWindowStart,
+  toLocalIso,
+} from '../src/rules/calling-window';
+
+/** What the activities need; the worker builds these from config. */
+export interface ActivityDeps {
+  store: ConfirmationStore;
+  telephony: Telephony;
+  rules: CallingRules;
+  logger: Logger;
+  /** Called after a number is put on the do-not-call list, to stop its other confirmations. */
+  onOptOut?: (phone: string, exceptWorkflowId: string) => Promise<void>;
+  /** How often a waiting activity polls a room, in ms. Default 500. */
+  pollIntervalMs?: number;
+}
+
+const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
+const RINGING_STATES = new Set(['dialing', 'ringing', 'automation']);
+
+/** Builds the activity implementations registered on the worker. */
+export function createActivities(deps: ActivityDeps): ConfirmationActivities {
+  const { store, telephony, rules, logger } = deps;
+  const pollMs = deps.pollIntervalMs ?? 500;
+  // The zone comes from the request; the tz database is the runtime's. Both go into every audit row.
+  const zoneSource = `request.patientTimeZone; tzdata ${process.versions.tz ?? 'unknown'}`;
+
+  function audit(base: Omit<AuditEntry, 'timeZoneSource' | 'ruleSet' | 'ruleSetVersion'>): Promise<void> {
+    return store.appendAudit({ ...base, timeZoneSource: zoneSource, ruleSet: rules.ruleSet, ruleSetVersion: rules.ruleSetVersion });
+  }
+
+  return {
+    async registerConfirmation(input: RegisterConfirmationInput): Promise<void> {
+      await store.registerConfirmation(input);
+    },
+
+    async planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult> {
+      const now = new Date(input.now);
+      const zone = input.patientTimeZone;
+      const deadline = new Date(input.deadline);
+      const consent = await store.consentState(input.practiceId, input.phone);
+      let result: PlanAttemptResult = { decision: PlanDecision.DIAL, nowLocal: toLocalIso(now, zone), dayCount: 0, weekCount: 0 };
+      let counted = false;
+      const wait = (decision: PlanDecision, at: Date): PlanAttemptResult => ({
+        ...result,
+        decision,
+        waitUntil: at.toISOString(),
+        waitUntilLocal: formatForOperators(at, zone),
+      });
+
+      if (consent === ConsentState.DO_NOT_CALL) result.decision = PlanDecision.DO_NOT_CALL;
+      else if (consent !== ConsentState.GRANTED) result.decision = PlanDecision.NO_CONSENT;
+      else {
+        const earliest = input.notBefore && Date.parse(input.notBefore) > now.getTime() ? new Date(input.notBefore) : now;
+        const opens = nextWindowStart(earliest, zone, rules);
+        if (opens.getTime() >= deadline.getTime()) result.decision = PlanDecision.EXPIRED;
+        else if (opens.getTime() > now.getTime()) result = wait(PlanDecision.WAIT_WINDOW, opens);
+        else {
+          const reservation = await store.reserveAttempt({
+            workflowId: input.workflowId,
+            attempt: input.attempt,
+            appointmentId: input.appointmentId,
+            phone: input.phone,
+            at: now,
+            localDate: localDate(now, zone),
+            maxCallsPerDay: rules.maxCallsPerDay,
+            maxCallsPerWeek: rules.maxCallsPerWeek,
+          });
+          counted = true;
+          result.dayCount = reservation.dayCount;
+          result.weekCount = reservation.weekCount;
+          if (!reservation.reserved) {
+            // The slot opens when both caps allow a call: the next local day and/or a week after the oldest call.
+            let slot = now;
+            if (reservation.dayCount >= rules.maxCallsPerDay) slot = nextLocalDayStart(now, zone);
+            if (reservation.weekCount >= rules.maxCallsPerWeek && reservation.oldestInWeek) {
+              const weekSlot = new Date(reservation.oldestInWeek.getTime() + WEEK_MS);
+              if (weekSlot > slot) slot = weekSlot;
+            }
+            const opensAgain = nextWindowStart(slot, zone, rules);
+            result = opensAgain.getTime() >= deadline.getTime() ? { ...result, decision: PlanDecision.CAP_REACHED } : wait(PlanDecision.WAIT_CAP, opensAgain);
+          }
+        }
+      }
+
+      await audit({
+        idempotencyKey: `${input.workflowId}/${input.runId}/${input.decisionSeq}`,
+        workflowId: input.workflowId,
+        runId: input.runId,
+        appointmentId: input.appointmentId,
+        practiceId: input.practiceId,
+        phone: input.phone,
+        attempt: input.attempt,
+        decidedAt: now,
+        decidedAtLocal: result.nowLocal,
+        timeZone: zone,
+        consentState: consent,
+        dayCount: counted ? result.dayCount : null,
+        weekCount: counted ? result.weekCount : null,
+        decision: result.decision,
+        outcome: null,
+        sipStatusCode: null,
+        sipStatus: null,
+        detail: result.waitUntil ? { waitUntil: result.waitUntil, deadline: input.deadline } : { deadline: input.deadline },
+      });
+      logger.info(
+        { workflowId: input.workflowId, attempt: input.attempt, decision: result.decision, waitUntil: result.waitUntil },
+        'attempt planned',
+      );
+      return result;
+    },
+
+    async dial(input: DialInput): Promise<DialResult> {
+      const ctx = Context.current();
+      // Heartbeats let the workflow notice a lost worker within the heartbeat timeout, not the ringing time.
+      const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      try {
+        // Belt and braces for "one call per attempt": never dial into a room that already has a call.
+        const existing = await telephony.checkCall(input.roomName);
+        if (existing.callStatus !== undefined) {
+          throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
+        }
+        const result = await telephony.dial(input, ctx.cancellationSignal);
+        logger.info({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'call answered');
+        return result;
+      } catch (err) {
+        const e = err instanceof DialError ? err : new DialError(DialFailureType.UNKNOWN, (err as Error)?.message ?? String(err));
+        logger.info(
+          { workflowId: input.workflowId, attempt: input.attempt, failure: e.type, sipStatusCode: e.sipStatusCode },
+          'call not answered',
+        );
+        const details: DialFailureDetails = { sipStatusCode: e.sipStatusCode, sipStatus: e.sipStatus };
+        // Never retried by Temporal: a second try would be a second call.
+        throw ApplicationFailure.create({ type: e.type, message: e.message, nonRetryable: true, details: [details] });
+      } finally {
+        clearInterval(beat);
+      }
+    },
+
+    async checkCall(input: CheckCallInput): Promise<CallCheckResult> {
+      const ctx = Context.current();
+      const until = Date.now() + (input.ringingTimeoutSeconds + 10) * 1000;
+      for (;;) {
+        const found = await telephony.checkCall(input.roomName);
+        // A phone still ringing may yet be answered: watch it, don't guess.
+        if (found.state === CallCheckState.ANSWERED || !RINGING_STATES.has(found.callStatus ?? '') || Date.now() > until) {
+          return found.state === CallCheckState.ANSWERED ? found : { state: CallCheckState.NOT_CONNECTED, callStatus: found.callStatus };
+        }
+        ctx.heartbeat();
+        await ctx.sleep(pollMs);
+      }
+    },
+
+    async finishAttempt(input: FinishAttemptInput): Promise<void> {
+      const now = new Date(input.now);
+      if (input.attempt > 0) await store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode);
+      await audit({
+        idempotencyKey: `${input.workflowId}/${input.runId}/${input.decisionSeq}`,
+        workflowId: input.workflowId,
+        runId: input.runId,
+        appointmentId: input.appointmentId,
+        practiceId: input.practiceId,
+        phone: input.phone,
+        attempt: input.attempt,
+        decidedAt: now,
+        decidedAtLocal: toLocalIso(now, input.patientTimeZone),
+        timeZone: input.patientTimeZone,
+        consentState: null,
+        dayCount: null,
+        weekCount: null,
+        decision: 'OUTCOME',
+        outcome: input.outcome,
+        sipStatusCode: input.sipStatusCode ?? null,
+        sipStatus: input.sipStatus ?? null,
+        detail: { finalOutcome: input.finalOutcome ?? null, ...(input.detail ?? {}) },
+      });
+      const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
+      if (optedOut) await store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out');
+      if (input.finalOutcome) await store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail);
+      if (input.roomName) {
+        if (input.hangupGraceSeconds) await waitForCallToEnd(input.roomName, input.hangupGraceSeconds * 1000);
+        await telephony.hangUp(input.roomName);
+      }
+      if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
+      logger.info(
+        { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome },
+        'attempt finished',
+      );
+    },
+  };
+
+  /** Lets the agent finish its goodbye: returns when the SIP leg is gone or after `graceMs`. */
+  async function waitForCallToEnd(roomName: string, graceMs: number): Promise<void> {
+    const until = Date.now() + graceMs;
+    while (Date.now() < until) {
+      const found = await telephony.checkCall(roomName);
+      if (found.callStatus === undefined || found.callStatus === 'hangup') return;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The backend API: start, inspect, cancel and move confirmations, and honour opt-outs.
+ * Everything is validated here, before it reaches Temporal, with errors that name the field.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { DateTime } from 'luxon';
+import {
+  appointmentCancelledSignal,
+  appointmentMovedSignal,
+  confirmationWorkflowId,
+  optOutSignal,
+  Phase,
+  SearchAttr,
+  statusQuery,
+  TASK_QUEUE,
+  type ConfirmationResult,
+  type ConfirmationStatus,
+} from './contracts';
+import type { ConfirmationStore } from './ports';
+import { validateConfirmationRequest, validateFutureTime, validateId, validatePhone } from './validation';
+// Type-only: the client never loads workflow code, it names the workflow type.
+import type { confirmAppointmentWorkflow } from '../workflows';
+
+/** Result of {@link ConfirmationClient.startConfirmation}. */
+export interface StartedConfirmation {
+  workflowId: string;
+  runId: string;
+  /** False when the confirmation was already running (or had finished): nothing new was started. */
+  created: boolean;
+  /** Temporal status of the workflow (`RUNNING`, `COMPLETED`, …). */
+  status: string;
+}
+
+/** Status of a confirmation: the workflow's own view plus Temporal's. */
+export interface ConfirmationView extends ConfirmationStatus {
+  workflowId: string;
+  /** Temporal status of the workflow (`RUNNING`, `COMPLETED`, …). */
+  workflowStatus: string;
+}
+
+export interface ConfirmationClientOptions {
+  /** A Temporal client built with the project's data converter ({@link createDataConverter}). */
+  client: Client;
+  /** The database, for opt-outs and consent; required by those two calls only. */
+  store?: ConfirmationStore;
+  /** Task queue of the confirmation worker. Default {@link TASK_QUEUE}. */
+  taskQueue?: string;
+  /** Clock, for tests. */
+  now?: () => Date;
+}
+
+/** Backend API of call-campaigns. */
+export class ConfirmationClient {
+  private readonly client: Client;
+  private readonly store?: ConfirmationStore;
+  private readonly taskQueue: string;
+  private readonly now: () => Date;
+
+  constructor(options: ConfirmationClientOptions) {
+    this.client = options.client;
+    this.store = options.store;
+    this.taskQueue = options.taskQueue ?? TASK_QUEUE;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Starts the confirmation of one appointment. Idempotent: the workflow id is derived from the
+   * practice and appointment, so a second start returns the existing confirmation (never a second
+   * workflow, never a second call).
+   */
+  async startConfirmation(input: unknown): Promise<StartedConfirmation> {
+    const request = validateConfirmationRequest(input, this.now());
+    const workflowId = confirmationWorkflowId(request.practiceId, request.appointmentId);
+    const local = DateTime.fromISO(request.appointmentStart, { setZone: true });
+    try {
+      const handle = await this.client.workflow.start<typeof confirmAppointmentWorkflow>('confirmAppointmentWorkflow', {
+        workflowId,
+        taskQueue: this.taskQueue,
+        args: [request],
+        // The server rejects a second start of the same id, running or closed: that is the dedup.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SearchAttr.AppointmentId, value: request.appointmentId },
+          { key: SearchAttr.PracticeId, value: request.practiceId },
+          ...(request.campaignId ? [{ key: SearchAttr.CampaignId, value: request.campaignId }] : []),
+          { key: SearchAttr.Phase, value: Phase.PLANNING },
+        ],
+        // Shown in the Web UI: ids, practice and local time only — no patient name, no number.
+        staticSummary: `Confirm appointment ${request.appointmentId} at ${request.practiceName}, ${local.toFormat('ccc yyyy-LL-dd HH:mm')} ${request.patientTimeZone}`,
+        staticDetails: `Practice ${request.practiceId}${request.campaignId ? `, campaign ${request.campaignId}` : ''}. Patient details are encrypted in the workflow input.`,
+      });
+      return { workflowId, runId: handle.firstExecutionRunId, created: true, status: 'RUNNING' };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const description = await this.client.workflow.getHandle(workflowId).describe();
+      return { workflowId, runId: description.runId, created: false, status: description.status.name };
+    }
+  }
+
+  /** Current status of a confirmation, by workflow id. */
+  async getStatus(workflowId: string): Promise<ConfirmationView> {
+    const handle = this.client.workflow.getHandle(workflowId);
+    const [status, description] = await Promise.all([handle.query(statusQuery), handle.describe()]);
+    return { ...status, workflowId, workflowStatus: description.status.name };
+  }
+
+  /** Waits for a confirmation's result. */
+  async result(workflowId: string): Promise<ConfirmationResult> {
+    return this.client.workflow.getHandle<typeof confirmAppointmentWorkflow>(workflowId).result();
+  }
+
+  /** The practice cancelled the appointment: stop its confirmation (APPOINTMENT_CANCELLED). */
+  async cancel(practiceId: string, appointmentId: string): Promise<void> {
+    const workflowId = confirmationWorkflowId(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
+    await this.client.workflow.getHandle(workflowId).signal(appointmentCancelledSignal);
+  }
+
+  /** The appointment moved: the confirmation re-plans its deadline and next call. */
+  async moveAppointment(practiceId: string, appointmentId: string, appointmentStart: string): Promise<void> {
+    const workflowId = confirmationWorkflowId(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
+    const start = validateFutureTime('appointmentStart', appointmentStart, this.now());
+    await this.client.workflow.getHandle(workflowId).signal(appointmentMovedSignal, { appointmentStart: start });
+  }
+
+  /**
+   * The patient asked not to be called (any channel): the number goes on the do-not-call list first
+   * (so no later plan can dial it), then every running confirmation for it is told to stop.
+   * Returns how many confirmations were signalled.
+   */
+  async optOut(phone: string, source = 'api'): Promise<{ signalled: number }> {
+    const store = this.requireStore('optOut');
+    const number = validatePhone('phone', phone);
+    await store.addDoNotCall(number, source, 'patient opted out');
+    return { signalled: await this.stopConfirmationsOf(number) };
+  }
+
+  /** Signals opt-out to every running confirmation of `phone` except `exceptWorkflowId`. */
+  async stopConfirmationsOf(phone: string, exceptWorkflowId?: string): Promise<number> {
+    const store = this.requireStore('optOut');
+    let signalled = 0;
+    for (const workflowId of await store.activeWorkflowIdsForPhone(phone)) {
+      if (workflowId === exceptWorkflowId) continue;
+      try {
+        await this.client.workflow.getHandle(workflowId).signal(optOutSignal);
+        signalled += 1;
+      } catch (err) {
+        // Closed in the meantime: nothing left to stop.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }
+    return signalled;
+  }
+
+  /** Records the patient's consent (or its withdrawal) to calls from the practice. */
+  async recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void> {
+    const store = this.requireStore('recordConsent');
+    await store.recordConsent({ ...input, practiceId: validateId('practiceId', input.practiceId), phone: validatePhone('phone', input.phone) });
+  }
+
+  private requireStore(call: string): ConfirmationStore {
+    if (!this.store) throw new Error(`${call} needs the database: pass \`store\` to ConfirmationClient`);
+    return this.store;
+  }
+}

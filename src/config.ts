@@ -1,0 +1,126 @@
+/**
+ * Worker configuration from the environment, validated once at start: a bad or missing setting
+ * stops the worker with a message naming every offending variable (never echoing a secret).
+ */
+import { z } from 'zod';
+import { TASK_QUEUE } from './contracts';
+import type { CallingRules } from './ports';
+import { DEFAULT_CALLING_RULES, parseCallingRules } from './rules/calling-window';
+
+/** Everything the worker needs. */
+export interface WorkerConfig {
+  temporal: { address: string; namespace: string; taskQueue: string };
+  /** `PAYLOAD_ENCRYPTION_KEY`: payloads (health data) are sealed with it. */
+  payloadEncryptionKey: string;
+  livekit: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string; agentName: string };
+  database: { url?: string; dataDir: string };
+  rules: CallingRules;
+  logLevel: string;
+}
+
+/** A configuration error listing every bad setting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default(TASK_QUEUE),
+  PAYLOAD_ENCRYPTION_KEY: nonEmpty('payload encryption key: base64 of 32 bytes, or id:base64[,id:base64]'),
+  LIVEKIT_URL: nonEmpty('LiveKit server URL, e.g. wss://example.livekit.cloud').pipe(
+    z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }),
+  ),
+  LIVEKIT_API_KEY: nonEmpty('LiveKit API key'),
+  LIVEKIT_API_SECRET: nonEmpty('LiveKit API secret'),
+  LIVEKIT_SIP_TRUNK_ID: nonEmpty('id of the outbound SIP trunk, e.g. ST_xxxx'),
+  AGENT_NAME: z.string().trim().min(1).default('appointment-confirmer'),
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  PGLITE_DATA_DIR: z.string().trim().min(1).default('.data/pglite'),
+  CALLING_DAYS: z.string().optional(),
+  CALLING_START: z.string().optional(),
+  CALLING_END: z.string().optional(),
+  MAX_CALLS_PER_DAY: z.string().optional(),
+  MAX_CALLS_PER_WEEK: z.string().optional(),
+  CALLING_RULE_SET: z.string().optional(),
+  CALLING_RULE_SET_VERSION: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Calling-rule fields and the variables they come from, so errors name the variable. */
+const RULE_VARS: Record<string, string> = {
+  days: 'CALLING_DAYS',
+  start: 'CALLING_START',
+  end: 'CALLING_END',
+  maxCallsPerDay: 'MAX_CALLS_PER_DAY',
+  maxCallsPerWeek: 'MAX_CALLS_PER_WEEK',
+  ruleSet: 'CALLING_RULE_SET',
+  ruleSetVersion: 'CALLING_RULE_SET_VERSION',
+};
+
+/** Reads and validates the worker configuration; throws {@link ConfigError} naming every problem. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): WorkerConfig {
+  const problems: string[] = [];
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  let rules: CallingRules = DEFAULT_CALLING_RULES;
+  try {
+    rules = callingRulesFromEnv(env);
+  } catch (err) {
+    problems.push(...String((err as Error).message).split('\n').filter(Boolean));
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const e = parsed.data;
+  return {
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    payloadEncryptionKey: e.PAYLOAD_ENCRYPTION_KEY,
+    livekit: {
+      url: e.LIVEKIT_URL,
+      apiKey: e.LIVEKIT_API_KEY,
+      apiSecret: e.LIVEKIT_API_SECRET,
+      sipTrunkId: e.LIVEKIT_SIP_TRUNK_ID,
+      agentName: e.AGENT_NAME,
+    },
+    database: { url: e.DATABASE_URL, dataDir: e.PGLITE_DATA_DIR },
+    rules,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Calling rules from `CALLING_*` / `MAX_CALLS_*` variables over the defaults. Errors name the variable. */
+export function callingRulesFromEnv(env: Record<string, string | undefined>): CallingRules {
+  const raw: Record<string, unknown> = { ...DEFAULT_CALLING_RULES };
+  if (env.CALLING_DAYS !== undefined) raw.days = env.CALLING_DAYS.split(',').map((d) => Number(d.trim()));
+  if (env.CALLING_START !== undefined) raw.start = env.CALLING_START.trim();
+  if (env.CALLING_END !== undefined) raw.end = env.CALLING_END.trim();
+  if (env.MAX_CALLS_PER_DAY !== undefined) raw.maxCallsPerDay = Number(env.MAX_CALLS_PER_DAY);
+  if (env.MAX_CALLS_PER_WEEK !== undefined) raw.maxCallsPerWeek = Number(env.MAX_CALLS_PER_WEEK);
+  if (env.CALLING_RULE_SET !== undefined) raw.ruleSet = env.CALLING_RULE_SET;
+  if (env.CALLING_RULE_SET_VERSION !== undefined) raw.ruleSetVersion = env.CALLING_RULE_SET_VERSION;
+  try {
+    return parseCallingRules(raw);
+  } catch (err) {
+    // Messages start with the field name; name the variable instead.
+    const lines = String((err as Error).message)
+      .split('\n')
+      .map((line) => line.replace(/^\s*-?\s*/, ''))
+      .filter(Boolean)
+      .map((line) => {
+        const field = Object.keys(RULE_VARS).find((f) => line.startsWith(`${f}:`) || line.startsWith(`${f}.`) || line.startsWith(`${f}[`));
+        return field ? `${RULE_VARS[field]}${line.slice(field.length).replace(/^[.[][^:]*/, '')}` : line;
+      });
+    throw new Error(lines.join('\n'));
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Scripted phones behind the production `Telephony` port, for workflow tests and the embedded demo
+ * until the LiveKit path and the phone-network simulator take over. Each dial to a number takes the
+ * next script in its queue. An answered script may play the voice agent's part: it sends the
+ * `outcome` Update through the real Temporal client, exactly as the agent does.
+ */
+import type { Client } from '@temporalio/client';
+import {
+  CallCheckState,
+  DialFailureType,
+  outcomeUpdate,
+  SIP_PARTICIPANT_IDENTITY,
+  type CallCheckResult,
+  type CallOutcome,
+  type DialInput,
+  type DialResult,
+  type OutcomeDetail,
+} from '../contracts';
+import { DialError, type Telephony } from '../ports';
+
+/** What the phone (and the agent, once answered) does for one dial. */
+export type PhoneScript =
+  | {
+      kind: 'answer';
+      /** The verdict the agent reports; omitted: the agent stays silent (NO_OUTCOME after the call's time). */
+      agentReports?: CallOutcome;
+      detail?: OutcomeDetail;
+    }
+  | { kind: 'fail'; type: DialFailureType; sipStatusCode?: number; sipStatus?: string }
+  /** The dial's response is lost after the call was placed (answered, or not): the workflow must look, not redial. */
+  | { kind: 'lost'; answered: boolean; agentReports?: CallOutcome };
+
+/** SIP responses of the common failures, as livekit-sip reports them. */
+export const PHONES = {
+  busy: { kind: 'fail', type: DialFailureType.BUSY, sipStatusCode: 486, sipStatus: 'Busy Here' },
+  noAnswer: { kind: 'fail', type: DialFailureType.NO_ANSWER, sipStatusCode: 408, sipStatus: 'Request Timeout' },
+  declined: { kind: 'fail', type: DialFailureType.DECLINED, sipStatusCode: 603, sipStatus: 'Decline' },
+  invalid: { kind: 'fail', type: DialFailureType.INVALID_NUMBER, sipStatusCode: 404, sipStatus: 'Not Found' },
+  trunkError: { kind: 'fail', type: DialFailureType.TRUNK_ERROR, sipStatusCode: 503, sipStatus: 'Service Unavailable' },
+} as const satisfies Record<string, PhoneScript>;
+
+/** One dial as the phone network saw it. */
+export interface ScriptedDial {
+  workflowId: string;
+  attempt: number;
+  roomName: string;
+  phone: string;
+  ringingTimeoutSeconds: number;
+  maxCallDurationSeconds: number;
+  agentMetadata: DialInput['agentMetadata'];
+  script: PhoneScript | undefined;
+}
+
+/** The scripted phone network. */
+export class ScriptedTelephony implements Telephony {
+  readonly dials: ScriptedDial[] = [];
+  readonly hangUps: string[] = [];
+  private readonly scripts = new Map<string, PhoneScript[]>();
+  private readonly rooms = new Map<string, string>();
+
+  /** @param client used to play the agent's part (the `outcome` Update); omit when tests send it themselves. */
+  constructor(private readonly client?: Client) {}
+
+  /** Queues what the phone at `phone` does on its next dials, in order. */
+  script(phone: string, ...scripts: PhoneScript[]): this {
+    this.scripts.set(phone, [...(this.scripts.get(phone) ?? []), ...scripts]);
+    return this;
+  }
+
+  /** Dials placed to `phone`. */
+  dialsTo(phone: string): ScriptedDial[] {
+    return this.dials.filter((d) => d.phone === phone);
+  }
+
+  async dial(input: DialInput): Promise<DialResult> {
+    const script = this.scripts.get(input.phone)?.shift();
+    const { workflowId, attempt, roomName, phone, ringingTimeoutSeconds, maxCallDurationSeconds, agentMetadata } = input;
+    this.dials.push({ workflowId, attempt, roomName, phone, ringingTimeoutSeconds, maxCallDurationSeconds, agentMetadata, script });
+    if (script === undefined) throw new DialError(DialFailureType.NO_ANSWER, 'no script: the phone rings out', 408, 'Request Timeout');
+    if (script.kind === 'fail') {
+      throw new DialError(script.type, `SIP call failed: ${script.sipStatusCode ?? ''} ${script.sipStatus ?? ''}`.trim(), script.sipStatusCode, script.sipStatus);
+    }
+    if (script.kind === 'lost') {
+      if (script.answered) {
+        this.rooms.set(roomName, 'active');
+        await this.playAgent(input, script.agentReports);
+      }
+      throw new Error('socket hang up');
+    }
+    this.rooms.set(roomName, 'active');
+    // The agent speaks to an answered call and reports; in this stand-in it reports before the dial
+    // returns, which keeps time-skipping tests free of races (the workflow accepts either order).
+    await this.playAgent(input, script.agentReports, script.detail);
+    return { answered: true, participantIdentity: SIP_PARTICIPANT_IDENTITY, sipCallId: `SCL_${roomName}`, answeredAt: new Date().toISOString() };
+  }
+
+  async checkCall(roomName: string): Promise<CallCheckResult> {
+    const callStatus = this.rooms.get(roomName);
+    return callStatus === 'active' ? { state: CallCheckState.ANSWERED, callStatus } : { state: CallCheckState.NOT_CONNECTED, callStatus };
+  }
+
+  async hangUp(roomName: string): Promise<void> {
+    this.rooms.delete(roomName);
+    this.hangUps.push(roomName);
+  }
+
+  private async playAgent(input: DialInput, outcome: CallOutcome | undefined, detail?: OutcomeDetail): Promise<void> {
+    if (outcome === undefined || this.client === undefined) return;
+    await this.client.workflow.getHandle(input.workflowId).executeUpdate(outcomeUpdate, {
+      args: [{ attempt: input.attempt, outcome, detail }],
+    });
+  }
+}

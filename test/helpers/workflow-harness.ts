@@ -1,0 +1,127 @@
+/**
+ * Workflow test harness: one time-skipping Temporal test server per suite, the workflows bundled
+ * once, and a fresh worker per test (own task queue) with the real activities over a real database
+ * (embedded PGlite) and scripted phones behind the production `Telephony` port.
+ */
+import { randomUUID } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import { bundleWorkflows } from '../../src/bundle';
+import { ConfirmationClient } from '../../src/client';
+import { createDataConverter } from '../../src/codec';
+import type { ConfirmationRequest } from '../../src/contracts';
+import { createTimeSkippingEnv } from '../../src/dev/time-skipping';
+import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
+import { createLogger } from '../../src/logger';
+import type { CallingRules, ConfirmationStore } from '../../src/ports';
+import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { createStore } from '../../src/store';
+import { createConfirmationWorker } from '../../src/worker-factory';
+
+/** Fixed key for tests and committed histories (fictional data only; never a production key). */
+export const TEST_ENCRYPTION_KEY = 'test:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // Already installed by another suite in this process.
+  }
+}
+
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  bundle: WorkflowBundleWithSourceMap;
+  /** Runs `fn` with a fresh worker, database and phone network. */
+  withWorker<T>(fn: (ctx: TestContext) => Promise<T>, options?: { rules?: Partial<CallingRules>; store?: ConfirmationStore }): Promise<T>;
+  /** Moves the test server's clock forward to `at` (never backwards). */
+  advanceTo(at: DateTime): Promise<void>;
+  /** The test server's clock. */
+  now(): Promise<DateTime>;
+  teardown(): Promise<void>;
+}
+
+export interface TestContext {
+  client: Client;
+  api: ConfirmationClient;
+  store: ConfirmationStore;
+  phones: ScriptedTelephony;
+  taskQueue: string;
+}
+
+/** Creates the suite's environment (call in `beforeAll`). */
+export async function createHarness(): Promise<Harness> {
+  quietRuntime();
+  const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
+  const dataConverter = createDataConverter(TEST_ENCRYPTION_KEY);
+  const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
+  const logger = createLogger('silent');
+
+  return {
+    env,
+    bundle,
+    now: async () => DateTime.fromMillis(await currentTime(env)),
+    async advanceTo(at) {
+      const current = await currentTime(env);
+      if (at.toMillis() < current) throw new Error(`cannot move the test clock back to ${at.toISO()} (it is ${new Date(current).toISOString()})`);
+      await env.sleep(at.toMillis() - current);
+    },
+    async withWorker(fn, options) {
+      const store = options?.store ?? (await createStore({}));
+      const phones = new ScriptedTelephony(client);
+      const taskQueue = `test-${randomUUID()}`;
+      const api = new ConfirmationClient({ client, store, taskQueue });
+      const worker = await createConfirmationWorker({
+        connection: env.nativeConnection,
+        namespace: env.namespace ?? 'default',
+        taskQueue,
+        payloadEncryptionKey: TEST_ENCRYPTION_KEY,
+        workflowBundle: bundle,
+        store,
+        telephony: phones,
+        rules: { ...DEFAULT_CALLING_RULES, ...options?.rules },
+        logger,
+        pollIntervalMs: 10,
+        onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+      });
+      try {
+        return await worker.runUntil(fn({ client, api, store, phones, taskQueue }));
+      } finally {
+        if (!options?.store) await store.close();
+      }
+    },
+    async teardown() {
+      await env.teardown();
+    },
+  };
+}
+
+/** The test server's current time, in ms. */
+export function currentTime(env: TestWorkflowEnvironment): Promise<number> {
+  return env.currentTimeMs();
+}
+
+let counter = 0;
+/** A valid request with fictional data (NPA-555-01xx numbers), for an appointment at `start`. */
+export function sampleRequest(start: DateTime, overrides: Partial<ConfirmationRequest> = {}): ConfirmationRequest {
+  counter += 1;
+  return {
+    appointmentId: `appt-${Date.now().toString(36)}-${counter}`,
+    patientId: `pat-${counter}`,
+    patientName: 'Jordan Sample',
+    phone: `+1212555${String(100 + (counter % 100)).padStart(4, '0')}`,
+    patientTimeZone: start.zoneName ?? 'America/Chicago',
+    appointmentStart: start.toISO({ suppressMilliseconds: true })!,
+    practiceId: 'bright-smiles',
+    practiceName: 'Bright Smiles Dental',
+    practiceCallbackNumber: '+13125550100',
+    provider: 'Dr. Rivera',
+    reason: 'cleaning',
+    ...overrides,
+  };
+}

@@ -1,0 +1,378 @@
+/**
+ * confirmAppointmentWorkflow on Temporal's time-skipping test server: every branch, with the real
+ * activities over a real database (PGlite) and scripted phones behind the Telephony port.
+ */
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CallOutcome,
+  confirmationWorkflowId,
+  outcomeUpdate,
+  Phase,
+  PlanDecision,
+  statusQuery,
+  type ConfirmationResult,
+} from '../../src/contracts';
+import { PHONES } from '../../src/dev/scripted-telephony';
+import { nextLocal } from '../helpers/clock';
+import { createHarness, sampleRequest, type Harness, type TestContext } from '../helpers/workflow-harness';
+
+const CHICAGO = 'America/Chicago';
+let h: Harness;
+
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(async () => {
+  await h?.teardown();
+});
+
+/** Moves the clock to the next Monday `time` in `zone` and returns it. */
+async function mondayAt(time: string, zone = CHICAGO): Promise<DateTime> {
+  const at = nextLocal(await h.now(), zone, 1, time);
+  await h.advanceTo(at);
+  return at;
+}
+
+async function consent(ctx: TestContext, phone: string, practiceId = 'bright-smiles'): Promise<void> {
+  await ctx.store.recordConsent({ practiceId, phone, granted: true, source: 'intake form' });
+}
+
+async function run(ctx: TestContext, request: ReturnType<typeof sampleRequest>): Promise<ConfirmationResult> {
+  const { workflowId } = await ctx.api.startConfirmation(request);
+  return ctx.api.result(workflowId);
+}
+
+/** Polls the status query until `predicate` holds (time does not skip while polling). */
+async function until(ctx: TestContext, workflowId: string, predicate: (s: Awaited<ReturnType<TestContext['api']['getStatus']>>) => boolean) {
+  for (let i = 0; i < 200; i += 1) {
+    const status = await ctx.api.getStatus(workflowId);
+    if (predicate(status)) return status;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('condition not reached');
+}
+
+describe('consent and do-not-call, checked before every attempt', () => {
+  it('ends NO_CONSENT without dialing when no consent is on record', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const request = sampleRequest(now.plus({ days: 2 }).set({ hour: 14 }));
+      const result = await run(ctx, request);
+      expect(result.outcome).toBe(CallOutcome.NO_CONSENT);
+      expect(ctx.phones.dials).toHaveLength(0);
+      const audit = await ctx.store.listAudit({ appointmentId: request.appointmentId });
+      expect(audit.map((a) => a.decision)).toEqual([PlanDecision.NO_CONSENT, 'OUTCOME']);
+      expect(audit[0]).toMatchObject({ consentState: 'MISSING', timeZone: CHICAGO, ruleSet: 'US-TCPA-HEALTHCARE' });
+      expect((await ctx.store.getAppointment(request.practiceId, request.appointmentId))?.outcome).toBe(CallOutcome.NO_CONSENT);
+    });
+  });
+
+  it('ends OPTED_OUT without dialing when the number is on the do-not-call list', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const request = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, request.phone);
+      await ctx.store.addDoNotCall(request.phone, 'test', 'asked by letter');
+      const result = await run(ctx, request);
+      expect(result.outcome).toBe(CallOutcome.OPTED_OUT);
+      expect(ctx.phones.dials).toHaveLength(0);
+    });
+  });
+
+  it('stops when the patient opts out while it waits, and puts the number on the do-not-call list', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('20:00');
+      const request = sampleRequest(now.plus({ days: 3 }));
+      await consent(ctx, request.phone);
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await until(ctx, workflowId, (s) => s.phase === Phase.WAITING_FOR_WINDOW);
+      expect(await ctx.api.optOut(request.phone, 'sms STOP')).toEqual({ signalled: 1 });
+      const result = await ctx.api.result(workflowId);
+      expect(result.outcome).toBe(CallOutcome.OPTED_OUT);
+      expect(ctx.phones.dials).toHaveLength(0);
+      expect(await ctx.store.consentState(request.practiceId, request.phone)).toBe('DO_NOT_CALL');
+    });
+  });
+});
+
+describe('calling window in the patient\'s time zone', () => {
+  it('waits from 20:00 until 09:00 the next morning, patient-local, and says so to operators', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('20:00');
+      const request = sampleRequest(now.plus({ days: 2 }).set({ hour: 15 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      const waiting = await until(ctx, workflowId, (s) => s.phase === Phase.WAITING_FOR_WINDOW);
+      const tuesdayNine = now.plus({ days: 1 }).set({ hour: 9, minute: 0 });
+      expect(waiting.nextCallAt).toBe(tuesdayNine.toUTC().toISO());
+      const description = await ctx.client.workflow.getHandle(workflowId).describe();
+      expect(await description.staticSummary()).toMatch(new RegExp(`Confirm appointment ${request.appointmentId} at Bright Smiles Dental`));
+      const result = await ctx.api.result(workflowId);
+      expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+      const dialed = DateTime.fromISO(result.attempts[0]!.dialedAt).setZone(CHICAGO);
+      expect(dialed.toFormat('ccc HH:mm')).toBe('Tue 09:00');
+      expect(result.attempts[0]!.dialedAtLocal).toMatch(/T09:00:\d\d.*-0[56]:00$/);
+    });
+  });
+});
+
+describe('retries', () => {
+  it('busy → retry after the backoff → confirmed, and writes the result back', async () => {
+    await h.withWorker(
+      async (ctx) => {
+        const now = await mondayAt('10:00');
+        const request = sampleRequest(now.plus({ days: 2 }));
+        await consent(ctx, request.phone);
+        ctx.phones.script(request.phone, PHONES.busy, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+        const result = await run(ctx, request);
+        expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+        expect(result.attempts.map((a) => [a.outcome, a.sipStatusCode])).toEqual([
+          [CallOutcome.BUSY, 486],
+          [CallOutcome.CONFIRMED, 200],
+        ]);
+        const gapMinutes = (Date.parse(result.attempts[1]!.dialedAt) - Date.parse(result.attempts[0]!.dialedAt)) / 60_000;
+        expect(gapMinutes).toBeGreaterThanOrEqual(30);
+        expect(gapMinutes).toBeLessThan(31);
+        expect(ctx.phones.hangUps).toEqual(result.attempts.map((a) => a.roomName));
+        const row = await ctx.store.getAppointment(request.practiceId, request.appointmentId);
+        expect(row).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
+        const handle = ctx.client.workflow.getHandle(confirmationWorkflowId(request.practiceId, request.appointmentId));
+        const attrs = (await handle.describe()).searchAttributes;
+        expect(attrs.Phase).toEqual([Phase.DONE]);
+        expect(attrs.Outcome).toEqual([CallOutcome.CONFIRMED]);
+      },
+      { rules: { maxCallsPerDay: 3 } },
+    );
+  });
+
+  it('no answer until the attempts run out, backing off 30 then 60 minutes', async () => {
+    await h.withWorker(
+      async (ctx) => {
+        const now = await mondayAt('10:00');
+        const request = sampleRequest(now.plus({ days: 2 }));
+        await consent(ctx, request.phone);
+        ctx.phones.script(request.phone, PHONES.noAnswer, PHONES.noAnswer, PHONES.noAnswer, { kind: 'answer' });
+        const result = await run(ctx, request);
+        expect(result.outcome).toBe(CallOutcome.NO_ANSWER);
+        expect(ctx.phones.dials).toHaveLength(3);
+        const at = result.attempts.map((a) => Date.parse(a.dialedAt));
+        expect(Math.round((at[1]! - at[0]!) / 60_000)).toBe(30);
+        expect(Math.round((at[2]! - at[1]!) / 60_000)).toBe(60);
+        expect(ctx.phones.dials.every((d) => d.ringingTimeoutSeconds === 30 && d.maxCallDurationSeconds === 300)).toBe(true);
+      },
+      { rules: { maxCallsPerDay: 3 } },
+    );
+  });
+
+  it('answered but no verdict from the agent → NO_OUTCOME, then retried', async () => {
+    await h.withWorker(
+      async (ctx) => {
+        const now = await mondayAt('10:00');
+        const request = sampleRequest(now.plus({ days: 2 }), { policy: { maxAttempts: 2 } });
+        await consent(ctx, request.phone);
+        ctx.phones.script(request.phone, { kind: 'answer' }, { kind: 'answer', agentReports: CallOutcome.RESCHEDULE_REQUESTED, detail: { reschedulePreference: 'Friday mornings' } });
+        const result = await run(ctx, request);
+        expect(result.attempts.map((a) => a.outcome)).toEqual([CallOutcome.NO_OUTCOME, CallOutcome.RESCHEDULE_REQUESTED]);
+        expect(result.outcome).toBe(CallOutcome.RESCHEDULE_REQUESTED);
+        expect(result.detail).toEqual({ reschedulePreference: 'Friday mornings' });
+        const row = await ctx.store.getAppointment(request.practiceId, request.appointmentId);
+        expect(row?.outcomeDetail).toEqual({ reschedulePreference: 'Friday mornings' });
+      },
+      { rules: { maxCallsPerDay: 3 } },
+    );
+  });
+
+  it('leaves at most one voicemail: a second machine ends VOICEMAIL_LEFT without another message', async () => {
+    await h.withWorker(
+      async (ctx) => {
+        const now = await mondayAt('10:00');
+        const request = sampleRequest(now.plus({ days: 2 }));
+        await consent(ctx, request.phone);
+        ctx.phones.script(
+          request.phone,
+          { kind: 'answer', agentReports: CallOutcome.VOICEMAIL_LEFT },
+          { kind: 'answer', agentReports: CallOutcome.VOICEMAIL_REACHED },
+        );
+        const result = await run(ctx, request);
+        expect(result.outcome).toBe(CallOutcome.VOICEMAIL_LEFT);
+        expect(ctx.phones.dials.map((d) => d.agentMetadata.voicemailAllowed)).toEqual([true, false]);
+        expect(result.attempts.map((a) => a.outcome)).toEqual([CallOutcome.VOICEMAIL_LEFT, CallOutcome.VOICEMAIL_REACHED]);
+      },
+      { rules: { maxCallsPerDay: 3 } },
+    );
+  });
+
+  it('declined is final', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const request = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, PHONES.declined);
+      const result = await run(ctx, request);
+      expect(result.outcome).toBe(CallOutcome.DECLINED);
+      expect(result.attempts[0]).toMatchObject({ sipStatusCode: 603, sipStatus: 'Decline' });
+      expect(ctx.phones.dials).toHaveLength(1);
+    });
+  });
+
+  it('an ambiguous dial (response lost) is resolved by looking at the room, never by dialing again', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const request = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, { kind: 'lost', answered: true, agentReports: CallOutcome.CONFIRMED });
+      const result = await run(ctx, request);
+      expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+      expect(ctx.phones.dials).toHaveLength(1);
+    });
+  });
+});
+
+describe('per-number caps across workflows', () => {
+  it('CAP_REACHED when another confirmation used today\'s call and the next slot is past the deadline', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const first = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, first.phone);
+      ctx.phones.script(first.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      expect((await run(ctx, first)).outcome).toBe(CallOutcome.CONFIRMED);
+      // Same number, appointment tomorrow 10:00: deadline 08:00, before tomorrow's window and slot.
+      const second = sampleRequest(now.plus({ days: 1 }), { phone: first.phone });
+      const result = await run(ctx, second);
+      expect(result.outcome).toBe(CallOutcome.CAP_REACHED);
+      expect(ctx.phones.dials).toHaveLength(1);
+      const audit = await ctx.store.listAudit({ appointmentId: second.appointmentId });
+      expect(audit[0]).toMatchObject({ decision: PlanDecision.CAP_REACHED, dayCount: 1, weekCount: 1 });
+    });
+  });
+
+  it('waits for the next day\'s slot when the deadline allows it', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const request = sampleRequest(now.plus({ days: 3 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, PHONES.busy, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      const result = await ctx.api.result(workflowId);
+      expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+      const decisions = (await ctx.store.listAudit({ workflowId })).map((a) => a.decision);
+      // Busy at 10:00 → backoff until 10:30 → today's call is used: wait for tomorrow's window.
+      expect(decisions).toEqual([PlanDecision.DIAL, 'OUTCOME', PlanDecision.WAIT_WINDOW, PlanDecision.WAIT_CAP, PlanDecision.DIAL, 'OUTCOME']);
+      expect(DateTime.fromISO(result.attempts[1]!.dialedAt).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Tue 09:00');
+    });
+  });
+
+  it('cap race: two confirmations for the same number started together — exactly one dials', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const a = sampleRequest(now.plus({ days: 1 }));
+      const b = sampleRequest(now.plus({ days: 1 }), { phone: a.phone });
+      await consent(ctx, a.phone);
+      ctx.phones.script(a.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED }, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const started = await Promise.all([ctx.api.startConfirmation(a), ctx.api.startConfirmation(b)]);
+      const results = await Promise.all(started.map((s) => ctx.api.result(s.workflowId)));
+      expect(results.map((r) => r.outcome).sort()).toEqual([CallOutcome.CAP_REACHED, CallOutcome.CONFIRMED]);
+      expect(ctx.phones.dialsTo(a.phone)).toHaveLength(1);
+    });
+  });
+});
+
+describe('deadline and appointment changes', () => {
+  it('EXPIRED when the next window opens after the deadline (appointment start − 2 h)', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('20:00');
+      const request = sampleRequest(now.plus({ days: 1 }).set({ hour: 10, minute: 30 }));
+      await consent(ctx, request.phone);
+      const result = await run(ctx, request);
+      expect(result.outcome).toBe(CallOutcome.EXPIRED);
+      expect(ctx.phones.dials).toHaveLength(0);
+    });
+  });
+
+  it('appointment moved while waiting: re-plans with the new deadline', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('20:00');
+      const request = sampleRequest(now.plus({ days: 3 }).set({ hour: 15 }));
+      await consent(ctx, request.phone);
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await until(ctx, workflowId, (s) => s.phase === Phase.WAITING_FOR_WINDOW);
+      const moved = now.plus({ days: 1 }).set({ hour: 10, minute: 0 });
+      await ctx.api.moveAppointment(request.practiceId, request.appointmentId, moved.toISO()!);
+      const result = await ctx.api.result(workflowId);
+      expect(result.outcome).toBe(CallOutcome.EXPIRED);
+      const status = await ctx.client.workflow.getHandle(workflowId).query(statusQuery);
+      expect(status.deadline).toBe(moved.minus({ hours: 2 }).toUTC().toISO());
+      const row = await ctx.store.getAppointment(request.practiceId, request.appointmentId);
+      expect(row?.startsAt.toISOString()).toBe(moved.toUTC().toISO());
+    });
+  });
+
+  it('appointment cancelled while waiting: APPOINTMENT_CANCELLED, never dials', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('20:00');
+      const request = sampleRequest(now.plus({ days: 3 }));
+      await consent(ctx, request.phone);
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await until(ctx, workflowId, (s) => s.phase === Phase.WAITING_FOR_WINDOW);
+      await ctx.api.cancel(request.practiceId, request.appointmentId);
+      expect((await ctx.api.result(workflowId)).outcome).toBe(CallOutcome.APPOINTMENT_CANCELLED);
+      expect(ctx.phones.dials).toHaveLength(0);
+      expect(await ctx.store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.APPOINTMENT_CANCELLED });
+    });
+  });
+});
+
+describe('starting and messages', () => {
+  it('a duplicate start returns the running confirmation: one workflow, one call', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('20:00');
+      const request = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED }, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const first = await ctx.api.startConfirmation(request);
+      const second = await ctx.api.startConfirmation({ ...request });
+      expect(first).toMatchObject({ workflowId: `confirm-bright-smiles-${request.appointmentId}`, created: true });
+      expect(second).toMatchObject({ workflowId: first.workflowId, runId: first.runId, created: false, status: 'RUNNING' });
+      await ctx.api.result(first.workflowId);
+      const third = await ctx.api.startConfirmation(request);
+      expect(third).toMatchObject({ workflowId: first.workflowId, created: false, status: 'COMPLETED' });
+      expect(ctx.phones.dials).toHaveLength(1);
+    });
+  });
+
+  it('the outcome Update rejects an unknown outcome, a wrong attempt, and anything after the decision', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const request = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, { kind: 'answer' }); // the test plays the agent
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      const handle = ctx.client.workflow.getHandle(workflowId);
+      await until(ctx, workflowId, (s) => s.phase === Phase.CALLING && ctx.phones.dials.length === 1);
+
+      const send = (report: unknown) => handle.executeUpdate(outcomeUpdate, { args: [report as never] });
+      /** The validator's reason, as the agent sees it. */
+      const rejection = async (report: unknown): Promise<string> => {
+        const err = await send(report).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+        return String((err as WorkflowUpdateFailedError).cause?.message);
+      };
+      expect(await rejection({ attempt: 1, outcome: 'MAYBE' })).toMatch(/^outcome: "MAYBE" is not an outcome the agent can report/);
+      expect(await rejection({ attempt: 1, outcome: CallOutcome.BUSY })).toMatch(/not an outcome the agent can report/);
+      expect(await rejection({ attempt: 2, outcome: CallOutcome.CONFIRMED })).toBe('attempt: 2 is not the call in progress (attempt 1)');
+      const ack = await send({ attempt: 1, outcome: CallOutcome.CONFIRMED });
+      expect(ack).toEqual({ accepted: true, attempt: 1, outcome: CallOutcome.CONFIRMED, final: true });
+      // After the decision: rejected while the workflow finishes, and once it has closed.
+      await expect(send({ attempt: 1, outcome: CallOutcome.CANCELLED })).rejects.toThrow();
+      expect((await handle.result()).outcome).toBe(CallOutcome.CONFIRMED);
+      await expect(send({ attempt: 1, outcome: CallOutcome.CANCELLED })).rejects.toThrow();
+      expect(ctx.phones.dials).toHaveLength(1);
+    });
+  });
+});

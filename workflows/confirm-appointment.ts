@@ -1,0 +1,429 @@
+/**
+ * One appointment confirmation: decide whether and when it may call, place the call, wait for the
+ * voice agent's verdict, retry when nobody answers, write the result back.
+ *
+ * Deterministic code only: every fact about the outside world (consent, caps, the calling window in
+ * the patient's zone, the call itself) comes from an activity, so a tz-database or rule change can
+ * never break the replay of a running confirmation.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import {
+  AGENT_OUTCOMES,
+  appointmentCancelledSignal,
+  appointmentMovedSignal,
+  attemptRoomName,
+  CallCheckState,
+  CallOutcome,
+  DEFAULT_CALL_POLICY,
+  DialFailureType,
+  FINAL_OUTCOMES,
+  optOutSignal,
+  outcomeUpdate,
+  Phase,
+  PlanDecision,
+  SearchAttr,
+  statusQuery,
+  type AgentJobMetadata,
+  type AttemptRecord,
+  type CallPolicy,
+  type ConfirmationActivities,
+  type ConfirmationRequest,
+  type ConfirmationResult,
+  type ConfirmationStatus,
+  type DialFailureDetails,
+  type OutcomeDetail,
+  type OutcomeReport,
+  type PlanAttemptResult,
+} from '../src/contracts';
+
+/** Database work: local activities, so a happy path stays small in history (one marker each). */
+const db = proxyLocalActivities<ConfirmationActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
+});
+
+/** The hang-up may wait for the agent's goodbye, so it gets room for the grace period. */
+const HANGUP_GRACE_SECONDS = 15;
+const finishing = proxyLocalActivities<ConfirmationActivities>({
+  startToCloseTimeout: `${HANGUP_GRACE_SECONDS + 30}s`,
+  retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
+});
+
+/** Seconds between the answer and the SIP leg's forced end that the workflow still waits for a verdict. */
+const SIP_TO_DIAL_MARGIN_SECONDS = 60;
+
+const DIAL_FAILURE_OUTCOME: Record<Exclude<DialFailureType, DialFailureType.UNKNOWN>, CallOutcome> = {
+  [DialFailureType.BUSY]: CallOutcome.BUSY,
+  [DialFailureType.NO_ANSWER]: CallOutcome.NO_ANSWER,
+  [DialFailureType.DECLINED]: CallOutcome.DECLINED,
+  [DialFailureType.INVALID_NUMBER]: CallOutcome.INVALID_NUMBER,
+  [DialFailureType.TRUNK_ERROR]: CallOutcome.CALL_FAILED,
+};
+
+const PLAN_STOPS: Partial<Record<PlanDecision, CallOutcome>> = {
+  [PlanDecision.NO_CONSENT]: CallOutcome.NO_CONSENT,
+  [PlanDecision.DO_NOT_CALL]: CallOutcome.OPTED_OUT,
+  [PlanDecision.EXPIRED]: CallOutcome.EXPIRED,
+  [PlanDecision.CAP_REACHED]: CallOutcome.CAP_REACHED,
+};
+
+/** Confirms one appointment by phone. See the README for the whole flow. */
+export async function confirmAppointmentWorkflow(request: ConfirmationRequest): Promise<ConfirmationResult> {
+  const info = workflowInfo();
+  const policy: CallPolicy = { ...DEFAULT_CALL_POLICY, ...request.policy };
+
+  // ---- state (everything the status query shows is derived from these)
+  let appointmentStart = request.appointmentStart;
+  let deadlineMs = deadlineOf(appointmentStart, policy);
+  let phase = Phase.PLANNING;
+  let nextCallAt: string | undefined;
+  let finalOutcome: CallOutcome | undefined;
+  let finalDetail: OutcomeDetail | undefined;
+  const attempts: AttemptRecord[] = [];
+  /** The call that is up (or being placed): the only attempt the agent may report on (0: none). */
+  const call: { attempt: number; report?: OutcomeReport } = { attempt: 0 };
+  let optOutRequested = false;
+  let cancelRequested = false;
+  let replanRequested = false;
+  let appointmentChanged = false;
+  let voicemailLeft = false;
+  let decisionSeq = 0;
+
+  const stopRequested = (): boolean => optOutRequested || cancelRequested;
+
+  // ---- messages
+  setHandler(statusQuery, (): ConfirmationStatus => ({
+    phase,
+    attempt: call.attempt || attempts.length,
+    nextCallAt,
+    lastOutcome: attempts.at(-1)?.outcome,
+    finalOutcome,
+    deadline: new Date(deadlineMs).toISOString(),
+    appointmentStart,
+    attempts: [...attempts],
+  }));
+
+  setHandler(
+    outcomeUpdate,
+    (r) => {
+      call.report = r;
+      return { accepted: true, attempt: r.attempt, outcome: r.outcome, final: finalOutcomeOf(r.outcome, r.attempt) !== undefined };
+    },
+    {
+      // Rejected reports leave no trace in history; the agent gets the reason.
+      validator: (r) => {
+        if (r === null || typeof r !== 'object') throw new Error('outcome report: must be an object');
+        if (!AGENT_OUTCOMES.has(r.outcome)) {
+          throw new Error(`outcome: "${String(r.outcome)}" is not an outcome the agent can report (${[...AGENT_OUTCOMES].join(', ')})`);
+        }
+        if (finalOutcome !== undefined) throw new Error(`outcome: the confirmation already ended with ${finalOutcome}`);
+        if (call.attempt === 0 || r.attempt !== call.attempt) {
+          throw new Error(`attempt: ${String(r.attempt)} is not the call in progress (${call.attempt ? `attempt ${call.attempt}` : 'no call is up'})`);
+        }
+        if (call.report !== undefined) throw new Error(`outcome: attempt ${call.attempt} already has outcome ${call.report.outcome}`);
+      },
+    },
+  );
+
+  setHandler(optOutSignal, () => {
+    optOutRequested = true;
+  });
+  setHandler(appointmentCancelledSignal, () => {
+    cancelRequested = true;
+  });
+  setHandler(appointmentMovedSignal, ({ appointmentStart: moved }) => {
+    // A signal cannot be rejected; a malformed one is logged and ignored (the client API validates first).
+    if (typeof moved !== 'string' || Number.isNaN(Date.parse(moved))) {
+      log.warn('appointmentMoved ignored: appointmentStart is not an ISO 8601 time');
+      return;
+    }
+    appointmentStart = moved;
+    deadlineMs = deadlineOf(moved, policy);
+    replanRequested = true;
+    appointmentChanged = true;
+  });
+
+  /**
+   * The confirmation's final outcome if attempt `attempt` ending with `outcome` ends it, else undefined.
+   * One voicemail message per appointment: reaching a machine again ends it as VOICEMAIL_LEFT, and so
+   * does running out of attempts after a message was left.
+   */
+  function finalOutcomeOf(outcome: CallOutcome, attempt: number): CallOutcome | undefined {
+    if (FINAL_OUTCOMES.has(outcome)) return outcome;
+    const machine = outcome === CallOutcome.VOICEMAIL_LEFT || outcome === CallOutcome.VOICEMAIL_REACHED;
+    if (machine && (voicemailLeft || outcome === CallOutcome.VOICEMAIL_REACHED)) return CallOutcome.VOICEMAIL_LEFT;
+    if (attempt >= policy.maxAttempts) return voicemailLeft || machine ? CallOutcome.VOICEMAIL_LEFT : outcome;
+    return undefined;
+  }
+
+  // ---- search attributes: upsert only what changed (each upsert is a history event)
+  const shown: { phase?: string; outcome?: string; nextCallAt?: string | null } = {};
+  function publish(update: { phase: Phase; nextCallAt?: string; outcome?: CallOutcome }): void {
+    phase = update.phase;
+    nextCallAt = update.nextCallAt;
+    const pairs: SearchAttributeUpdatePair[] = [];
+    if (info.typedSearchAttributes.get(SearchAttr.AppointmentId) === undefined && shown.phase === undefined) {
+      // Started without search attributes (e.g. from the temporal CLI): add the identifying ones once.
+      pairs.push({ key: SearchAttr.AppointmentId, value: request.appointmentId });
+      pairs.push({ key: SearchAttr.PracticeId, value: request.practiceId });
+      if (request.campaignId) pairs.push({ key: SearchAttr.CampaignId, value: request.campaignId });
+    }
+    if (shown.phase !== update.phase) pairs.push({ key: SearchAttr.Phase, value: update.phase });
+    const next = update.nextCallAt ?? null;
+    if ((shown.nextCallAt ?? null) !== next) {
+      pairs.push({ key: SearchAttr.NextCallAt, value: next === null ? null : new Date(next) });
+    }
+    if (update.outcome && shown.outcome !== update.outcome) pairs.push({ key: SearchAttr.Outcome, value: update.outcome });
+    if (pairs.length > 0) upsertSearchAttributes(pairs);
+    shown.phase = update.phase;
+    shown.nextCallAt = next;
+    if (update.outcome) shown.outcome = update.outcome;
+  }
+
+  /** Durable, interruptible wait: a move re-plans at once, an opt-out or cancellation stops. */
+  async function waitUntil(untilMs: number): Promise<void> {
+    const ms = untilMs - Date.now();
+    if (ms <= 0) return;
+    replanRequested = false;
+    await condition(() => replanRequested || stopRequested(), ms);
+  }
+
+  const registration = () => ({
+    workflowId: info.workflowId,
+    appointmentId: request.appointmentId,
+    practiceId: request.practiceId,
+    patientId: request.patientId,
+    phone: request.phone,
+    patientTimeZone: request.patientTimeZone,
+    appointmentStart,
+  });
+
+  /** Ends the confirmation without a call in progress (no consent, expired, opted out, cancelled, …). */
+  async function endWithoutCall(outcome: CallOutcome): Promise<void> {
+    finalOutcome = outcome;
+    await db.finishAttempt({
+      workflowId: info.workflowId,
+      runId: info.runId,
+      decisionSeq: ++decisionSeq,
+      appointmentId: request.appointmentId,
+      practiceId: request.practiceId,
+      phone: request.phone,
+      patientTimeZone: request.patientTimeZone,
+      attempt: 0,
+      outcome,
+      finalOutcome: outcome,
+      now: new Date().toISOString(),
+    });
+  }
+
+  // ---- the confirmation
+  await db.registerConfirmation(registration());
+  let notBeforeMs: number | undefined;
+
+  while (finalOutcome === undefined) {
+    if (cancelRequested) {
+      await endWithoutCall(CallOutcome.APPOINTMENT_CANCELLED);
+      break;
+    }
+    if (optOutRequested) {
+      await endWithoutCall(CallOutcome.OPTED_OUT);
+      break;
+    }
+    if (appointmentChanged) {
+      appointmentChanged = false;
+      await db.registerConfirmation(registration());
+    }
+
+    const attempt = attempts.length + 1;
+    const plan = await db.planAttempt({
+      workflowId: info.workflowId,
+      runId: info.runId,
+      attempt,
+      decisionSeq: ++decisionSeq,
+      appointmentId: request.appointmentId,
+      practiceId: request.practiceId,
+      patientId: request.patientId,
+      phone: request.phone,
+      patientTimeZone: request.patientTimeZone,
+      deadline: new Date(deadlineMs).toISOString(),
+      now: new Date().toISOString(),
+      notBefore: notBeforeMs === undefined ? undefined : new Date(notBeforeMs).toISOString(),
+    });
+
+    const stop = PLAN_STOPS[plan.decision];
+    if (stop !== undefined) {
+      await endWithoutCall(stop);
+      break;
+    }
+    if (plan.decision === PlanDecision.WAIT_WINDOW || plan.decision === PlanDecision.WAIT_CAP) {
+      const until = plan.waitUntil!;
+      const waitPhase = plan.decision === PlanDecision.WAIT_CAP ? Phase.WAITING_FOR_CAP : Phase.WAITING_FOR_WINDOW;
+      publish({ phase: waitPhase, nextCallAt: until });
+      setCurrentDetails(
+        plan.decision === PlanDecision.WAIT_CAP
+          ? `waiting for the per-number call limit to allow attempt ${attempt} until ${plan.waitUntilLocal}`
+          : `waiting for calling window until ${plan.waitUntilLocal} (attempt ${attempt} of ${policy.maxAttempts})`,
+      );
+      await waitUntil(Date.parse(until));
+      continue;
+    }
+
+    // DIAL: the attempt is reserved in the ledger.
+    const record = await placeCall(attempt, plan);
+    attempts.push(record);
+    if (record.outcome === CallOutcome.VOICEMAIL_LEFT) voicemailLeft = true;
+    if (finalOutcome !== undefined) break;
+    notBeforeMs = Date.now() + backoffSeconds(policy, attempt) * 1000;
+  }
+
+  publish({ phase: Phase.DONE, outcome: finalOutcome });
+  setCurrentDetails(`done: ${finalOutcome}`);
+  return {
+    appointmentId: request.appointmentId,
+    outcome: finalOutcome!,
+    attempts,
+    decidedAt: new Date().toISOString(),
+    detail: finalDetail,
+  };
+
+  /** One call: dial, await the agent's verdict, hang up and record. Decides `finalOutcome` when it ends the confirmation. */
+  async function placeCall(attempt: number, plan: PlanAttemptResult): Promise<AttemptRecord> {
+    const roomName = attemptRoomName(info.workflowId, attempt);
+    const dialedAt = new Date().toISOString();
+    call.attempt = attempt;
+    call.report = undefined;
+    publish({ phase: Phase.CALLING });
+    setCurrentDetails(`calling: attempt ${attempt} of ${policy.maxAttempts}`);
+
+    // At most one call per attempt: no retries, and an ambiguous end is resolved by looking, never by redialing.
+    const calls = proxyActivities<ConfirmationActivities>({
+      startToCloseTimeout: `${policy.ringingTimeoutSeconds + SIP_TO_DIAL_MARGIN_SECONDS}s`,
+      heartbeatTimeout: '15s',
+      retry: { maximumAttempts: 1 },
+    });
+    const checks = proxyActivities<ConfirmationActivities>({
+      startToCloseTimeout: `${policy.ringingTimeoutSeconds + SIP_TO_DIAL_MARGIN_SECONDS}s`,
+      heartbeatTimeout: '15s',
+      retry: { initialInterval: '2s', maximumAttempts: 5 },
+    });
+
+    // Read through a function: the Update handler sets it while this function awaits.
+    const verdict = (): OutcomeReport | undefined => call.report;
+    let outcome: CallOutcome | undefined;
+    let sipStatusCode: number | undefined;
+    let sipStatus: string | undefined;
+    try {
+      await calls.dial({
+        workflowId: info.workflowId,
+        attempt,
+        roomName,
+        phone: request.phone,
+        ringingTimeoutSeconds: policy.ringingTimeoutSeconds,
+        maxCallDurationSeconds: policy.maxCallDurationSeconds,
+        agentMetadata: agentMetadata(attempt),
+      });
+      sipStatusCode = 200;
+    } catch (err) {
+      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      const known = failure?.type && failure.type in DIAL_FAILURE_OUTCOME ? (failure.type as keyof typeof DIAL_FAILURE_OUTCOME) : undefined;
+      if (known !== undefined) {
+        outcome = DIAL_FAILURE_OUTCOME[known];
+        const details = failure?.details?.[0] as DialFailureDetails | undefined;
+        sipStatusCode = details?.sipStatusCode;
+        sipStatus = details?.sipStatus;
+      } else {
+        // Timeout, lost worker or a response that never came: the call may be up. Look, don't redial.
+        log.warn('dial ended ambiguously; checking the room', { attempt, error: (err as Error).message });
+        const check = await checks.checkCall({ roomName, ringingTimeoutSeconds: policy.ringingTimeoutSeconds });
+        if (check.state === CallCheckState.ANSWERED) sipStatusCode = 200;
+        else outcome = CallOutcome.CALL_FAILED;
+      }
+    }
+
+    if (outcome === undefined) {
+      // Answered: the agent is talking. Wait for its verdict, bounded by the longest call.
+      const answered = await condition(
+        () => call.report !== undefined || stopRequested(),
+        (policy.maxCallDurationSeconds + policy.outcomeMarginSeconds) * 1000,
+      );
+      const reported = verdict();
+      if (reported !== undefined) outcome = reported.outcome;
+      else if (answered && optOutRequested) outcome = CallOutcome.OPTED_OUT;
+      else if (answered && cancelRequested) outcome = CallOutcome.APPOINTMENT_CANCELLED;
+      else outcome = CallOutcome.NO_OUTCOME;
+    }
+    const agentReport = verdict();
+    call.attempt = 0;
+
+    finalOutcome = finalOutcomeOf(outcome, attempt);
+    if (finalOutcome !== undefined) finalDetail = agentReport?.detail;
+
+    await finishing.finishAttempt({
+      workflowId: info.workflowId,
+      runId: info.runId,
+      decisionSeq: ++decisionSeq,
+      appointmentId: request.appointmentId,
+      practiceId: request.practiceId,
+      phone: request.phone,
+      patientTimeZone: request.patientTimeZone,
+      attempt,
+      roomName,
+      outcome,
+      sipStatusCode,
+      sipStatus,
+      finalOutcome,
+      detail: agentReport?.detail,
+      // Let the agent finish its goodbye when it reported; otherwise hang up at once.
+      hangupGraceSeconds: agentReport ? HANGUP_GRACE_SECONDS : 0,
+      now: new Date().toISOString(),
+    });
+
+    return {
+      attempt,
+      roomName,
+      dialedAt,
+      dialedAtLocal: plan.nowLocal,
+      endedAt: new Date().toISOString(),
+      sipStatusCode,
+      sipStatus,
+      outcome,
+    };
+  }
+
+  function agentMetadata(attempt: number): AgentJobMetadata {
+    return {
+      workflowId: info.workflowId,
+      attempt,
+      practiceName: request.practiceName,
+      practiceCallbackNumber: request.practiceCallbackNumber,
+      provider: request.provider,
+      appointmentStartLocal: appointmentStart,
+      patientTimeZone: request.patientTimeZone,
+      reason: request.reason,
+      patientFirstName: request.patientName.trim().split(/\s+/)[0] ?? '',
+      voicemailAllowed: !voicemailLeft,
+    };
+  }
+}
+
+/** Calls stop this long before the appointment. */
+function deadlineOf(appointmentStart: string, policy: CallPolicy): number {
+  return Date.parse(appointmentStart) - policy.deadlineBeforeAppointmentSeconds * 1000;
+}
+
+/** Wait after the `attempt`-th retryable outcome: initial × multiplier^(attempt − 1). */
+export function backoffSeconds(policy: CallPolicy, attempt: number): number {
+  return policy.initialBackoffSeconds * Math.pow(policy.backoffMultiplier, attempt - 1);
+}

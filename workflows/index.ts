@@ -1,0 +1,2 @@
+/** Workflow entry point bundled by the worker: every workflow the task queue serves. */
+export { confirmAppointmentWorkflow } from './confirm-appointment';
