@@ -1,0 +1,111 @@
+/**
+ * End to end on the real Temporal dev server (not time-skipping): the happy path through the client
+ * API, a worker over PostgreSQL-compatible PGlite, scripted phones; then found by an operator with
+ * the `temporal` CLI by its AppointmentId search attribute.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfirmationClient } from '../../src/client';
+import { createDataConverter } from '../../src/codec';
+import { CallOutcome } from '../../src/contracts';
+import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { resolveTool } from '../../src/dev/tools';
+import { createLogger } from '../../src/logger';
+import type { ConfirmationStore } from '../../src/ports';
+import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { createStore } from '../../src/store';
+import { createConfirmationWorker } from '../../src/worker-factory';
+import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+
+const run = promisify(execFile);
+let server: Awaited<ReturnType<typeof startTemporalDevServer>>;
+let store: ConfirmationStore;
+let worker: Worker;
+let running: Promise<void>;
+let api: ConfirmationClient;
+let client: Client;
+let phones: ScriptedTelephony;
+
+/** A zone where it is office hours now, so the call goes out at once whenever the suite runs. */
+function zoneInOfficeHours(): string {
+  const zones = ['America/Chicago', 'America/Los_Angeles', 'Pacific/Honolulu', 'Pacific/Auckland', 'Asia/Tokyo', 'Asia/Kolkata', 'Europe/Berlin', 'America/Sao_Paulo'];
+  const zone = zones.find((z) => DateTime.now().setZone(z).hour >= 9 && DateTime.now().setZone(z).hour < 19);
+  if (!zone) throw new Error('no zone in office hours (list needs widening)');
+  return zone;
+}
+
+beforeAll(async () => {
+  server = await startTemporalDevServer();
+  store = await createStore({});
+  client = new Client({ connection: await Connection.connect({ address: server.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  api = new ConfirmationClient({ client, store, taskQueue: 'e2e' });
+  phones = new ScriptedTelephony(client);
+  worker = await createConfirmationWorker({
+    connection: await NativeConnection.connect({ address: server.address }),
+    taskQueue: 'e2e',
+    payloadEncryptionKey: TEST_ENCRYPTION_KEY,
+    store,
+    telephony: phones,
+    rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7] },
+    logger: createLogger('silent'),
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running?.catch(() => undefined);
+  await store?.close();
+  await server?.stop();
+});
+
+describe('happy path on the real dev server', () => {
+  it('confirms, writes back, and is visible to operators through the temporal CLI', async () => {
+    const zone = zoneInOfficeHours();
+    const appointmentId = `e2e-${Date.now().toString(36)}`;
+    const request = {
+      appointmentId,
+      patientId: 'pat-e2e',
+      patientName: 'Jordan Sample',
+      phone: '+12125550142',
+      patientTimeZone: zone,
+      appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: 0 }).toISO()!,
+      practiceId: 'bright-smiles',
+      practiceName: 'Bright Smiles Dental',
+      practiceCallbackNumber: '+13125550100',
+      provider: 'Dr. Rivera',
+      reason: 'cleaning',
+    };
+    await api.recordConsent({ practiceId: 'bright-smiles', phone: request.phone, granted: true, source: 'e2e' });
+    phones.script(request.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+
+    const started = await api.startConfirmation(request);
+    const result = await api.result(started.workflowId);
+    expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+    expect(await store.getAppointment('bright-smiles', appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
+
+    const history = await client.workflow.getHandle(started.workflowId).fetchHistory();
+    process.stdout.write(`happy-path history: ${history.events?.length} events\n`);
+    expect(history.events?.length).toBeLessThanOrEqual(20);
+
+    // Search attributes are indexed asynchronously by the dev server's visibility store.
+    let listed = '';
+    for (let i = 0; i < 50 && !listed.includes(started.workflowId); i += 1) {
+      const { stdout } = await run(resolveTool('temporal'), [
+        'workflow', 'list', '--address', server.address, '--query', `AppointmentId="${appointmentId}"`, '--output', 'json',
+      ]);
+      listed = stdout;
+      if (!listed.includes(started.workflowId)) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(listed).toContain(started.workflowId);
+    const { stdout: described } = await run(resolveTool('temporal'), ['workflow', 'describe', '--address', server.address, '--workflow-id', started.workflowId, '--output', 'json']);
+    expect(described).toContain('CONFIRMED');
+    // Health data never in plaintext where operators look: ids and search attributes only.
+    expect(`${listed}${described}`).not.toMatch(/Jordan|5550142/);
+  });
+});
