@@ -54,8 +54,12 @@ const db = proxyLocalActivities<ConfirmationActivities>({
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
 });
 
-/** The hang-up may wait for the agent's goodbye, so it gets room for the grace period. */
-const HANGUP_GRACE_SECONDS = 15;
+/**
+ * After its verdict the agent says goodbye and ends the call itself; the workflow deletes the room
+ * once the call has ended, or after this long. Kept under the SDK's workflow-task heartbeat (80 % of
+ * the 10 s task timeout) so the local activity never stretches a workflow task.
+ */
+const HANGUP_GRACE_SECONDS = 6;
 const finishing = proxyLocalActivities<ConfirmationActivities>({
   startToCloseTimeout: `${HANGUP_GRACE_SECONDS + 30}s`,
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },

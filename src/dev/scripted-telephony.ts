@@ -96,7 +96,9 @@ export class ScriptedTelephony implements Telephony {
 
   async checkCall(roomName: string): Promise<CallCheckResult> {
     const callStatus = this.rooms.get(roomName);
-    return callStatus === 'active' ? { state: CallCheckState.ANSWERED, callStatus } : { state: CallCheckState.NOT_CONNECTED, callStatus };
+    // A call that was answered and has since ended still counts as answered.
+    const answered = callStatus === 'active' || callStatus === 'hangup';
+    return { state: answered ? CallCheckState.ANSWERED : CallCheckState.NOT_CONNECTED, callStatus };
   }
 
   async hangUp(roomName: string): Promise<void> {
@@ -109,5 +111,7 @@ export class ScriptedTelephony implements Telephony {
     await this.client.workflow.getHandle(input.workflowId).executeUpdate(outcomeUpdate, {
       args: [{ attempt: input.attempt, outcome, detail }],
     });
+    // The agent says goodbye and ends the call once its verdict is acknowledged.
+    this.rooms.set(input.roomName, 'hangup');
   }
 }

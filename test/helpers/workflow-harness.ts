@@ -4,7 +4,7 @@
  * (embedded PGlite) and scripted phones behind the production `Telephony` port.
  */
 import { randomUUID } from 'node:crypto';
-import { Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DateTime } from 'luxon';
@@ -57,9 +57,10 @@ export interface TestContext {
 /** Creates the suite's environment (call in `beforeAll`). */
 export async function createHarness(): Promise<Harness> {
   quietRuntime();
-  const [env, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflows()]);
   const dataConverter = createDataConverter(TEST_ENCRYPTION_KEY);
-  const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', dataConverter });
+  const [env, bundle] = await Promise.all([createTimeSkippingEnv({ dataConverter }), bundleWorkflows()]);
+  // The environment's client: its workflow client skips time while a test awaits a result.
+  const client = env.client;
   const logger = createLogger('silent');
 
   return {

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Installs the real servers the tests and the demo run against (see ../shared/TOOLCHAIN.md), into a
+# cache outside the work tree keyed by version. Idempotent: a second run only checks, in seconds.
+# Precedence per tool: its environment variable, then PATH, then the cache, then a fresh install.
+set -euo pipefail
+
+CACHE="${CALL_CAMPAIGNS_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/call-campaigns/tools}"
+TEMPORAL_CLI_VERSION=v1.5.1
+LIVEKIT_VERSION=v1.13.5
+TEST_SERVER_VERSION=1.38.0
+SLF4J_VERSION=2.0.17
+mkdir -p "$CACHE"
+started=$(date +%s)
+say() { printf 'setup: %s\n' "$*"; }
+
+apt_updated=""
+apt_install() { # apt_install <package>...: installs the Debian packages not yet installed
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ---- Go-built servers: Temporal CLI and livekit-server (built in parallel when both are missing)
+temporal_bin="${TEMPORAL_CLI:-}"; temporal_how="env TEMPORAL_CLI"
+if [ -z "$temporal_bin" ] && command -v temporal >/dev/null 2>&1; then temporal_bin=$(command -v temporal); temporal_how="PATH"; fi
+if [ -z "$temporal_bin" ]; then temporal_bin="$CACHE/temporal-cli-$TEMPORAL_CLI_VERSION/temporal"; temporal_how="cache"; fi
+
+livekit_bin="${LIVEKIT_SERVER:-}"; livekit_how="env LIVEKIT_SERVER"
+if [ -z "$livekit_bin" ] && command -v livekit-server >/dev/null 2>&1; then livekit_bin=$(command -v livekit-server); livekit_how="PATH"; fi
+if [ -z "$livekit_bin" ]; then livekit_bin="$CACHE/livekit-server-$LIVEKIT_VERSION/livekit-server"; livekit_how="cache"; fi
+
+pids=()
+if [ ! -x "$temporal_bin" ]; then
+  command -v go >/dev/null || { echo "setup: Go is needed to build the Temporal CLI (apt-get install golang or see TOOLCHAIN.md)" >&2; exit 1; }
+  say "building Temporal CLI $TEMPORAL_CLI_VERSION from the Go module proxy (~3-6 min on a new machine)…"
+  mkdir -p "$(dirname "$temporal_bin")"
+  GOBIN="$(dirname "$temporal_bin")" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" &
+  pids+=($!); temporal_how="installed"
+fi
+if [ ! -x "$livekit_bin" ]; then
+  command -v go >/dev/null || { echo "setup: Go is needed to build livekit-server" >&2; exit 1; }
+  say "building livekit-server $LIVEKIT_VERSION from the Go module proxy (~2-5 min on a new machine)…"
+  dir="$(dirname "$livekit_bin")"; mkdir -p "$dir"
+  ( GOBIN="$dir" go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_VERSION" && mv "$dir/server" "$livekit_bin" ) &
+  pids+=($!); livekit_how="installed"
+fi
+# An earlier install may have left the binary under its module name.
+[ ! -x "$livekit_bin" ] && [ -x "$(dirname "$livekit_bin")/server" ] && mv "$(dirname "$livekit_bin")/server" "$livekit_bin"
+
+# ---- Temporal time-skipping test server (Java, Maven Central)
+test_server="${TEMPORAL_TEST_SERVER:-}"; test_server_how="env TEMPORAL_TEST_SERVER"
+if [ -z "$test_server" ]; then
+  ts_dir="$CACHE/temporal-test-server-$TEST_SERVER_VERSION"
+  test_server="$ts_dir/test-server"; test_server_how="cache"
+  if [ ! -x "$test_server" ] || [ -z "$(ls "$ts_dir/lib" 2>/dev/null)" ]; then
+    command -v java >/dev/null || apt_install openjdk-17-jre-headless
+    command -v mvn >/dev/null || apt_install maven
+    mkdir -p "$ts_dir"
+    cat > "$ts_dir/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>call-campaigns</groupId><artifactId>temporal-test-server-deps</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>io.temporal</groupId><artifactId>temporal-test-server</artifactId><version>$TEST_SERVER_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>$SLF4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+POM
+    say "fetching Temporal test server $TEST_SERVER_VERSION from Maven Central…"
+    (cd "$ts_dir" && mvn -q -B dependency:copy-dependencies -DoutputDirectory=lib)
+    printf '#!/bin/sh\nexec java -cp "%s/lib/*" io.temporal.testserver.TestServer "$@"\n' "$ts_dir" > "$test_server"
+    chmod +x "$test_server"; test_server_how="installed"
+  fi
+fi
+
+# ---- Debian packages: Redis, PostgreSQL, docker-compose (the Compose file's parser)
+apt_install redis-server postgresql-15 docker-compose
+redis_bin="${REDIS_SERVER:-$(command -v redis-server)}"
+pg_bin="${PG_BIN_DIR:-/usr/lib/postgresql/15/bin}"
+compose_bin="${DOCKER_COMPOSE:-$(command -v docker-compose)}"
+
+for pid in "${pids[@]}"; do wait "$pid"; done
+[ -x "$temporal_bin" ] || { echo "setup: Temporal CLI build failed" >&2; exit 1; }
+[ -x "$livekit_bin" ] || { echo "setup: livekit-server build failed" >&2; exit 1; }
+
+cat > "$CACHE/tools.json" <<JSON
+{
+  "temporal": "$temporal_bin",
+  "temporalTestServer": "$test_server",
+  "livekitServer": "$livekit_bin",
+  "redisServer": "$redis_bin",
+  "pgBinDir": "$pg_bin",
+  "dockerCompose": "$compose_bin"
+}
+JSON
+
+say "temporal CLI        $temporal_bin ($temporal_how)"
+say "time-skipping server $test_server ($test_server_how)"
+say "livekit-server      $livekit_bin ($livekit_how)"
+say "redis-server        $redis_bin"
+say "postgresql          $pg_bin"
+say "docker-compose      $compose_bin"
+say "done in $(( $(date +%s) - started )) s (tool list: $CACHE/tools.json)"

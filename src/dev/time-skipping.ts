@@ -1,0 +1,28 @@
+/** Temporal's time-skipping test server (Java, from Maven Central via `npm run setup`). */
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment, type ClientOptionsForTestEnv } from '@temporalio/testing';
+import { SEARCH_ATTRIBUTE_TYPES } from '../contracts';
+import { resolveTool } from './tools';
+
+const INDEXED: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+  Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+  Datetime: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+};
+
+/**
+ * Starts a time-skipping test environment on the locally installed test server, with the project's
+ * search attributes. Use `env.client` (built with `client` options, e.g. the data converter): only
+ * its workflow client skips time while awaiting results.
+ */
+export async function createTimeSkippingEnv(client?: ClientOptionsForTestEnv): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: resolveTool('temporalTestServer') } },
+    client,
+  });
+  // The test server knows only Temporal's built-in search attributes until told about ours.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTE_TYPES).map(([name, type]) => [name, INDEXED[type]!])),
+  });
+  return env;
+}

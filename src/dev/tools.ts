@@ -1,0 +1,62 @@
+/**
+ * Where the real servers' binaries are: an explicit environment variable first, then what
+ * `npm run setup` recorded in the tool cache, then the PATH. A missing tool is an error that says
+ * how to install it — tests never skip for lack of a server.
+ */
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+/** Tools `scripts/setup.sh` installs. */
+export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'dockerCompose';
+
+const ENV: Record<ToolName, string> = {
+  temporal: 'TEMPORAL_CLI',
+  temporalTestServer: 'TEMPORAL_TEST_SERVER',
+  livekitServer: 'LIVEKIT_SERVER',
+  redisServer: 'REDIS_SERVER',
+  pgBinDir: 'PG_BIN_DIR',
+  dockerCompose: 'DOCKER_COMPOSE',
+};
+const ON_PATH: Partial<Record<ToolName, string>> = {
+  temporal: 'temporal',
+  livekitServer: 'livekit-server',
+  redisServer: 'redis-server',
+  dockerCompose: 'docker-compose',
+};
+
+/** The tool cache (`CALL_CAMPAIGNS_TOOLS`, else `$XDG_CACHE_HOME` or `~/.cache`, `/call-campaigns/tools`). */
+export function toolCacheDir(): string {
+  return process.env.CALL_CAMPAIGNS_TOOLS ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'call-campaigns', 'tools');
+}
+
+const usable = (path: string): boolean => {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Absolute path of `name`; throws naming the tool and `npm run setup` when it is missing. */
+export function resolveTool(name: ToolName): string {
+  const fromEnv = process.env[ENV[name]];
+  if (fromEnv) {
+    if (!usable(fromEnv)) throw new Error(`${ENV[name]}=${fromEnv} is not an executable ${name === 'pgBinDir' ? 'directory' : 'file'}`);
+    return fromEnv;
+  }
+  try {
+    const recorded = (JSON.parse(readFileSync(join(toolCacheDir(), 'tools.json'), 'utf8')) as Partial<Record<ToolName, string>>)[name];
+    if (recorded && usable(recorded)) return recorded;
+  } catch {
+    // No setup yet: fall through to PATH.
+  }
+  const binary = ON_PATH[name];
+  if (binary) {
+    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+      if (dir && usable(join(dir, binary))) return join(dir, binary);
+    }
+  }
+  throw new Error(`${name} is not installed: run \`npm run setup\` (scripts/setup.sh installs it), or set ${ENV[name]} to its path`);
+}

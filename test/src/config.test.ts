@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config';
+
+const base = {
+  PAYLOAD_ENCRYPTION_KEY: 'k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
+  LIVEKIT_URL: 'ws://127.0.0.1:7880',
+  LIVEKIT_API_KEY: 'devkey',
+  LIVEKIT_API_SECRET: 'a-secret-that-must-not-be-printed',
+  LIVEKIT_SIP_TRUNK_ID: 'ST_test',
+};
+
+describe('loadConfig', () => {
+  it('applies defaults', () => {
+    const config = loadConfig(base);
+    expect(config.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'call-campaigns' });
+    expect(config.database).toEqual({ url: undefined, dataDir: '.data/pglite' });
+    expect(config.rules).toMatchObject({ days: [1, 2, 3, 4, 5, 6], start: '09:00', end: '19:00', maxCallsPerDay: 1, maxCallsPerWeek: 3 });
+  });
+
+  it('fails fast naming every missing or bad setting, without echoing secrets', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ LIVEKIT_API_SECRET: base.LIVEKIT_API_SECRET, LIVEKIT_URL: 'ftp://x', TEMPORAL_ADDRESS: 'nohost', CALLING_END: '22:00', MAX_CALLS_PER_DAY: 'x' });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = error!.message;
+    for (const name of ['PAYLOAD_ENCRYPTION_KEY', 'LIVEKIT_API_KEY', 'LIVEKIT_SIP_TRUNK_ID', 'LIVEKIT_URL', 'TEMPORAL_ADDRESS', 'CALLING_END', 'MAX_CALLS_PER_DAY']) {
+      expect(text).toContain(name);
+    }
+    expect(text).not.toContain(base.LIVEKIT_API_SECRET);
+  });
+});
