@@ -19,7 +19,6 @@ import {
   type FinishAttemptInput,
   type PlanAttemptInput,
   type PlanAttemptResult,
-  type RegisterConfirmationInput,
 } from '../src/contracts';
 import { DialError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
 import {
@@ -57,14 +56,11 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
   }
 
   return {
-    async registerConfirmation(input: RegisterConfirmationInput): Promise<void> {
-      await store.registerConfirmation(input);
-    },
-
     async planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult> {
       const now = new Date(input.now);
       const zone = input.patientTimeZone;
       const deadline = new Date(input.deadline);
+      if (input.appointment) await store.registerConfirmation(input.appointment);
       const consent = await store.consentState(input.practiceId, input.phone);
       let result: PlanAttemptResult = { decision: PlanDecision.DIAL, nowLocal: toLocalIso(now, zone), dayCount: 0, weekCount: 0 };
       let counted = false;

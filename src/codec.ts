@@ -6,8 +6,11 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+// @temporalio/proto is CommonJS: a default import works under both Node ESM and bundlers.
+import proto from '@temporalio/proto';
 import { FAILURE_CONVERTER_PATH } from './bundle';
+
+const { temporal } = proto;
 
 const ENCODING = 'binary/encrypted';
 const IV_BYTES = 12;

@@ -360,6 +360,8 @@ export interface PlanAttemptInput {
   now: string;
   /** No call before this instant (end of a backoff), UTC ISO 8601. */
   notBefore?: string;
+  /** Set on the first plan and after a move: record the appointment row (and its workflow) first. */
+  appointment?: RegisterConfirmationInput;
 }
 
 /** Result of `planAttempt`. */
@@ -470,7 +472,7 @@ export interface FinishAttemptInput {
   now: string;
 }
 
-/** Input of `registerConfirmation`: the appointment row the scheduling system port keeps. */
+/** The appointment row the scheduling-system port keeps (recorded by `planAttempt`). */
 export interface RegisterConfirmationInput {
   workflowId: string;
   appointmentId: string;
@@ -483,9 +485,10 @@ export interface RegisterConfirmationInput {
 
 /** Activities of the confirmation workflow. */
 export interface ConfirmationActivities {
-  /** Records the appointment and its workflow (so an opt-out can find every running confirmation of a number). */
-  registerConfirmation(input: RegisterConfirmationInput): Promise<void>;
-  /** Consent/DNC check, deadline, calling window and cap reservation, in one atomic, audited decision. */
+  /**
+   * Records the appointment row when asked (so an opt-out finds every running confirmation of a
+   * number), then decides: consent/DNC, deadline, calling window and cap reservation, audited.
+   */
   planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult>;
   /** Places one call through LiveKit; never more than once per attempt. */
   dial(input: DialInput): Promise<DialResult>;

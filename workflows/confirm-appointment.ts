@@ -101,7 +101,8 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   let optOutRequested = false;
   let cancelRequested = false;
   let replanRequested = false;
-  let appointmentChanged = false;
+  /** The appointment row needs (re)recording: before the first plan and after a move. */
+  let appointmentChanged = true;
   let voicemailLeft = false;
   let decisionSeq = 0;
 
@@ -233,7 +234,6 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   }
 
   // ---- the confirmation
-  await db.registerConfirmation(registration());
   let notBeforeMs: number | undefined;
 
   while (finalOutcome === undefined) {
@@ -245,11 +245,6 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
       await endWithoutCall(CallOutcome.OPTED_OUT);
       break;
     }
-    if (appointmentChanged) {
-      appointmentChanged = false;
-      await db.registerConfirmation(registration());
-    }
-
     const attempt = attempts.length + 1;
     const plan = await db.planAttempt({
       workflowId: info.workflowId,
@@ -264,7 +259,10 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
       deadline: new Date(deadlineMs).toISOString(),
       now: new Date().toISOString(),
       notBefore: notBeforeMs === undefined ? undefined : new Date(notBeforeMs).toISOString(),
+      // Recorded in the same activity as the plan: one history event fewer per confirmation.
+      appointment: appointmentChanged ? registration() : undefined,
     });
+    appointmentChanged = false;
 
     const stop = PLAN_STOPS[plan.decision];
     if (stop !== undefined) {

@@ -1,10 +1,13 @@
 /** Temporal's time-skipping test server (Java, from Maven Central via `npm run setup`). */
-import { temporal } from '@temporalio/proto';
+// @temporalio/proto is CommonJS: a default import works under both Node ESM and bundlers.
+import proto from '@temporalio/proto';
 import { TestWorkflowEnvironment, type ClientOptionsForTestEnv } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contracts';
 import { resolveTool } from './tools';
 
-const INDEXED: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+const { temporal } = proto;
+
+const INDEXED: Record<string, number> = {
   Keyword: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
   Datetime: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
 };

@@ -1,0 +1,124 @@
+/**
+ * The production Telephony: LiveKit rooms, agent dispatch and `CreateSIPParticipant` over an
+ * outbound SIP trunk. SIP failures are classified here, at the boundary, into the DialFailureTypes
+ * the workflow branches on. Never logs a phone number; never places a call twice.
+ */
+import { RoomAgentDispatch, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
+import type { Logger } from 'pino';
+import {
+  CallCheckState,
+  DialFailureType,
+  SIP_PARTICIPANT_IDENTITY,
+  type CallCheckResult,
+  type DialInput,
+  type DialResult,
+} from '../contracts';
+import { DialError, type Telephony } from '../ports';
+
+/** `ParticipantInfo.Kind.SIP` in LiveKit's protocol. */
+const PARTICIPANT_KIND_SIP = 3;
+/** Extra client-side wait beyond the ringing timeout before a dial counts as ambiguous, in seconds. */
+const DIAL_TIMEOUT_MARGIN_SECONDS = 20;
+
+export interface LiveKitTelephonyConfig {
+  /** LiveKit server URL (ws(s):// or http(s)://). */
+  url: string;
+  apiKey: string;
+  apiSecret: string;
+  /** Outbound SIP trunk id (`ST_…`). */
+  sipTrunkId: string;
+  /** Agent dispatched to each call's room. */
+  agentName: string;
+  logger?: Logger;
+}
+
+/** Maps a failed `createSipParticipant` to a {@link DialError}, per livekit-sip's observed responses. */
+export function classifyDialError(err: unknown): DialError {
+  if (err instanceof ServerError) {
+    const sip = SipCallError.fromServerError(err);
+    const code = sip.sipStatusCode;
+    const reason = sip.sipStatus;
+    const typed = (type: DialFailureType) => new DialError(type, err.message, code, reason);
+    if (code !== undefined) {
+      if (code === 486 || code === 600) return typed(DialFailureType.BUSY);
+      if (code === 480 || code === 408 || code === 487) return typed(DialFailureType.NO_ANSWER);
+      if (code === 603) return typed(DialFailureType.DECLINED);
+      if (code === 404 || code === 484 || code === 410 || code === 604) return typed(DialFailureType.INVALID_NUMBER);
+      return typed(DialFailureType.TRUNK_ERROR);
+    }
+    // No SIP status: the ringing timeout (408 "sip request timed out"), or rarely 412 "context deadline exceeded".
+    if (err.status === 408 || /sip request timed out|context deadline exceeded/i.test(err.message)) {
+      return new DialError(DialFailureType.NO_ANSWER, err.message, 408, 'Request Timeout');
+    }
+    if (err.status >= 500) return new DialError(DialFailureType.UNKNOWN, err.message);
+    return new DialError(DialFailureType.TRUNK_ERROR, err.message);
+  }
+  // No response: the request may have reached the server and placed the call. Look, don't redial.
+  const message = err instanceof Error ? err.message : String(err);
+  return new DialError(DialFailureType.UNKNOWN, `no response to the dial request: ${message}`);
+}
+
+/** Creates the LiveKit-backed Telephony. */
+export function createLiveKitTelephony(config: LiveKitTelephonyConfig): Telephony {
+  const host = config.url.replace(/^ws/, 'http');
+  // Failover off: a re-sent CreateSIPParticipant would be a second call.
+  const rooms = new RoomServiceClient(host, config.apiKey, config.apiSecret, { failover: false, requestTimeout: 10 });
+  const sip = new SipClient(host, config.apiKey, config.apiSecret, { failover: false });
+  const log = config.logger;
+
+  return {
+    async dial(input: DialInput): Promise<DialResult> {
+      // The dispatch is part of the room, so the agent is on its way before the phone rings.
+      await rooms.createRoom({
+        name: input.roomName,
+        emptyTimeout: 60,
+        departureTimeout: 10,
+        maxParticipants: 4,
+        agents: [new RoomAgentDispatch({ agentName: config.agentName, metadata: JSON.stringify(input.agentMetadata) })],
+      });
+      try {
+        const participant = await sip.createSipParticipant(config.sipTrunkId, input.phone, input.roomName, {
+          participantIdentity: SIP_PARTICIPANT_IDENTITY,
+          participantName: 'Patient',
+          waitUntilAnswered: true,
+          ringingTimeout: input.ringingTimeoutSeconds,
+          maxCallDuration: input.maxCallDurationSeconds,
+          playDialtone: false,
+          timeout: input.ringingTimeoutSeconds + DIAL_TIMEOUT_MARGIN_SECONDS,
+        });
+        log?.debug({ room: input.roomName, sipCallId: participant.sipCallId }, 'SIP participant answered');
+        return {
+          answered: true,
+          participantIdentity: participant.participantIdentity,
+          sipCallId: participant.sipCallId,
+          answeredAt: new Date().toISOString(),
+        };
+      } catch (err) {
+        throw classifyDialError(err);
+      }
+    },
+
+    async checkCall(roomName: string): Promise<CallCheckResult> {
+      let participants;
+      try {
+        participants = await rooms.listParticipants(roomName);
+      } catch (err) {
+        if (err instanceof ServerError && err.status === 404) return { state: CallCheckState.NOT_CONNECTED };
+        throw err;
+      }
+      const callee = participants.find((p) => p.kind === PARTICIPANT_KIND_SIP && p.identity === SIP_PARTICIPANT_IDENTITY);
+      const callStatus = callee?.attributes?.['sip.callStatus'];
+      if (callStatus === 'active') return { state: CallCheckState.ANSWERED, callStatus };
+      return { state: CallCheckState.NOT_CONNECTED, callStatus };
+    },
+
+    async hangUp(roomName: string): Promise<void> {
+      try {
+        await rooms.deleteRoom(roomName);
+      } catch (err) {
+        if (err instanceof ServerError && err.status === 404) return;
+        throw err;
+      }
+    },
+  };
+}
