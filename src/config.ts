@@ -121,6 +121,6 @@ export function callingRulesFromEnv(env: Record<string, string | undefined>): Ca
         const field = Object.keys(RULE_VARS).find((f) => line.startsWith(`${f}:`) || line.startsWith(`${f}.`) || line.startsWith(`${f}[`));
         return field ? `${RULE_VARS[field]}${line.slice(field.length).replace(/^[.[][^:]*/, '')}` : line;
       });
-    throw new Error(lines.join('\n'));
+    throw new Error(lines.join('\n'), { cause: err });
   }
 }

@@ -99,7 +99,7 @@ export async function startTemporalDevServer(options: DevServerOptions = {}): Pr
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`temporal dev server not ready after 60 s: ${(err as Error).message} ${stderr.trim()}`);
+        throw new Error(`temporal dev server not ready after 60 s: ${(err as Error).message} ${stderr.trim()}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -1,0 +1,54 @@
+/** The workflow determinism lint rules fire on bad code and stay quiet on good code. */
+import { ESLint } from 'eslint';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const cwd = fileURLToPath(new URL('..', import.meta.url));
+
+async function lintWorkflow(code: string) {
+  // The probe is not a file on disk, so type-aware parsing is off for it; the workflow rules are syntactic.
+  const eslint = new ESLint({
+    cwd,
+    overrideConfig: [{ languageOptions: { parserOptions: { projectService: false } }, rules: { '@typescript-eslint/no-floating-promises': 'off' } }],
+  });
+  const [result] = await eslint.lintText(code, { filePath: `${cwd}workflows/lint-probe.ts` });
+  return result!.messages.map((m) => `${m.ruleId}: ${m.message}`);
+}
+
+describe('workflow lint rules', () => {
+  it('forbid Node built-ins, value imports of activities, client/worker SDK and I/O', async () => {
+    const messages = await lintWorkflow(`
+      import { readFileSync } from 'node:fs';
+      import crypto from 'crypto';
+      import { createActivities } from '../activities';
+      import { Client } from '@temporalio/client';
+      import { Pool } from 'pg';
+      import { DateTime } from 'luxon';
+      export const x = [readFileSync, crypto, createActivities, Client, Pool, DateTime, process.env.X];
+    `);
+    const joined = messages.join('\n');
+    expect(joined).toMatch(/no-restricted-imports: 'node:fs' import is restricted.*no Node built-ins/);
+    expect(joined).toMatch(/'crypto' import is restricted/);
+    expect(joined).toMatch(/Import activities as types only/);
+    expect(joined).toMatch(/'@temporalio\/client' import is restricted/);
+    expect(joined).toMatch(/'pg' import is restricted|No I\/O/);
+    expect(joined).toMatch(/luxon.*restricted|No I\/O or time-zone/);
+    expect(joined).toMatch(/no-restricted-globals: Unexpected use of 'process'/);
+  });
+
+  it('allow type-only imports of activities and values from the contracts', async () => {
+    const messages = await lintWorkflow(`
+      import { proxyActivities } from '@temporalio/workflow';
+      import { CallOutcome } from '../src/contracts';
+      import type { ConfirmationActivities } from '../src/contracts';
+      import type { createActivities } from '../activities';
+      const acts = proxyActivities<ConfirmationActivities>({ startToCloseTimeout: '1m' });
+      export type Factory = typeof createActivities;
+      export async function wf(): Promise<CallOutcome> {
+        await acts.checkCall({ roomName: 'r', ringingTimeoutSeconds: 30 });
+        return CallOutcome.CONFIRMED;
+      }
+    `);
+    expect(messages).toEqual([]);
+  });
+});
