@@ -76,11 +76,22 @@ POM
   fi
 fi
 
-# ---- Debian packages: Redis, PostgreSQL, docker-compose (the Compose file's parser)
-apt_install redis-server postgresql-15 docker-compose
+# ---- Debian packages: Redis, PostgreSQL
+apt_install redis-server postgresql-15
 redis_bin="${REDIS_SERVER:-$(command -v redis-server)}"
 pg_bin="${PG_BIN_DIR:-/usr/lib/postgresql/15/bin}"
-compose_bin="${DOCKER_COMPOSE:-$(command -v docker-compose)}"
+
+# ---- compose-check (tools/compose-check): compose-go, Docker Compose v2's own parser, for docker-compose.yml
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+compose_src="$repo/tools/compose-check"
+compose_hash=$(cat "$compose_src/go.mod" "$compose_src/go.sum" "$compose_src/main.go" | sha256sum | cut -c1-12)
+compose_bin="$CACHE/compose-check-$compose_hash/compose-check"; compose_how="cache"
+if [ ! -x "$compose_bin" ]; then
+  say "building compose-check (compose-go) from the Go module proxy…"
+  mkdir -p "$(dirname "$compose_bin")"
+  (cd "$compose_src" && go build -o "$compose_bin" .)
+  compose_how="installed"
+fi
 
 for pid in "${pids[@]}"; do wait "$pid"; done
 [ -x "$temporal_bin" ] || { echo "setup: Temporal CLI build failed" >&2; exit 1; }
@@ -93,7 +104,7 @@ cat > "$CACHE/tools.json" <<JSON
   "livekitServer": "$livekit_bin",
   "redisServer": "$redis_bin",
   "pgBinDir": "$pg_bin",
-  "dockerCompose": "$compose_bin"
+  "composeCheck": "$compose_bin"
 }
 JSON
 
@@ -102,5 +113,5 @@ say "time-skipping server $test_server ($test_server_how)"
 say "livekit-server      $livekit_bin ($livekit_how)"
 say "redis-server        $redis_bin"
 say "postgresql          $pg_bin"
-say "docker-compose      $compose_bin"
+say "compose-check       $compose_bin ($compose_how)"
 say "done in $(( $(date +%s) - started )) s (tool list: $CACHE/tools.json)"

@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 /** Tools `scripts/setup.sh` installs. */
-export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'dockerCompose';
+export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck';
 
 const ENV: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI',
@@ -16,13 +16,12 @@ const ENV: Record<ToolName, string> = {
   livekitServer: 'LIVEKIT_SERVER',
   redisServer: 'REDIS_SERVER',
   pgBinDir: 'PG_BIN_DIR',
-  dockerCompose: 'DOCKER_COMPOSE',
+  composeCheck: 'COMPOSE_CHECK',
 };
 const ON_PATH: Partial<Record<ToolName, string>> = {
   temporal: 'temporal',
   livekitServer: 'livekit-server',
   redisServer: 'redis-server',
-  dockerCompose: 'docker-compose',
 };
 
 /** The tool cache (`CALL_CAMPAIGNS_TOOLS`, else `$XDG_CACHE_HOME` or `~/.cache`, `/call-campaigns/tools`). */
