@@ -103,8 +103,10 @@ describe('happy path on the real dev server', () => {
       if (!listed.includes(started.workflowId)) await new Promise((r) => setTimeout(r, 200));
     }
     expect(listed).toContain(started.workflowId);
-    const { stdout: described } = await run(resolveTool('temporal'), ['workflow', 'describe', '--address', server.address, '--workflow-id', started.workflowId, '--output', 'json']);
-    expect(described).toContain('CONFIRMED');
+    const { stdout: described } = await run(resolveTool('temporal'), [
+      'workflow', 'list', '--address', server.address, '--query', `AppointmentId="${appointmentId}" AND Outcome="CONFIRMED" AND Phase="DONE"`, '--output', 'json',
+    ]);
+    expect(described).toContain(started.workflowId);
     // Health data never in plaintext where operators look: ids and search attributes only.
     expect(`${listed}${described}`).not.toMatch(/Jordan|5550142/);
   });
