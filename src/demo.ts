@@ -47,7 +47,7 @@ function zoneInOfficeHours(now = DateTime.now()): string {
 async function main(): Promise<void> {
   const keepRunning = process.argv.includes('--keep-running') || (process.stdout.isTTY && !process.argv.includes('--exit'));
   await mkdir(DATA_DIR, { recursive: true });
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({ logger: new DefaultLogger('ERROR') }); // expected call failures (busy) are not news here
   const key = await demoKey();
 
   const uiPort = Number(process.env.DEMO_UI_PORT ?? (await freePort()));

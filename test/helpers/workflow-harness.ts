@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DateTime } from 'luxon';
+import type { Logger } from 'pino';
 import { bundleWorkflows } from '../../src/bundle';
 import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
@@ -38,12 +39,19 @@ export interface Harness {
   env: TestWorkflowEnvironment;
   bundle: WorkflowBundleWithSourceMap;
   /** Runs `fn` with a fresh worker, database and phone network. */
-  withWorker<T>(fn: (ctx: TestContext) => Promise<T>, options?: { rules?: Partial<CallingRules>; store?: ConfirmationStore }): Promise<T>;
+  withWorker<T>(fn: (ctx: TestContext) => Promise<T>, options?: WorkerOptions): Promise<T>;
   /** Moves the test server's clock forward to `at` (never backwards). */
   advanceTo(at: DateTime): Promise<void>;
   /** The test server's clock. */
   now(): Promise<DateTime>;
   teardown(): Promise<void>;
+}
+
+export interface WorkerOptions {
+  rules?: Partial<CallingRules>;
+  store?: ConfirmationStore;
+  /** Where the activities' log lines go (default: nowhere). */
+  logger?: Logger;
 }
 
 export interface TestContext {
@@ -61,7 +69,7 @@ export async function createHarness(): Promise<Harness> {
   const [env, bundle] = await Promise.all([createTimeSkippingEnv({ dataConverter }), bundleWorkflows()]);
   // The environment's client: its workflow client skips time while a test awaits a result.
   const client = env.client;
-  const logger = createLogger('silent');
+  const silent = createLogger('silent');
 
   return {
     env,
@@ -86,7 +94,7 @@ export async function createHarness(): Promise<Harness> {
         store,
         telephony: phones,
         rules: { ...DEFAULT_CALLING_RULES, ...options?.rules },
-        logger,
+        logger: options?.logger ?? silent,
         pollIntervalMs: 10,
         onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
       });

@@ -2,6 +2,7 @@
  * confirmAppointmentWorkflow on Temporal's time-skipping test server: every branch, with the real
  * activities over a real database (PGlite) and scripted phones behind the Telephony port.
  */
+import { Writable } from 'node:stream';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import {
   type ConfirmationResult,
 } from '../../src/contracts';
 import { PHONES } from '../../src/dev/scripted-telephony';
+import { createLogger } from '../../src/logger';
 import { nextLocal } from '../helpers/clock';
 import { createHarness, sampleRequest, type Harness, type TestContext } from '../helpers/workflow-harness';
 
@@ -108,8 +110,16 @@ describe('calling window in the patient\'s time zone', () => {
       const waiting = await until(ctx, workflowId, (s) => s.phase === Phase.WAITING_FOR_WINDOW);
       const tuesdayNine = now.plus({ days: 1 }).set({ hour: 9, minute: 0 });
       expect(waiting.nextCallAt).toBe(tuesdayNine.toUTC().toISO());
-      const description = await ctx.client.workflow.getHandle(workflowId).describe();
+      const handle = ctx.client.workflow.getHandle(workflowId);
+      const description = await handle.describe();
       expect(await description.staticSummary()).toMatch(new RegExp(`Confirm appointment ${request.appointmentId} at Bright Smiles Dental`));
+      // What the Web UI shows as the workflow's current details.
+      const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      expect(metadata.currentDetails).toBe(
+        `waiting for calling window until ${tuesdayNine.toFormat('ccc yyyy-LL-dd')} 09:00 America/Chicago (attempt 1 of 3)`,
+      );
+      expect(description.searchAttributes.Phase).toEqual([Phase.WAITING_FOR_WINDOW]);
+      expect(description.searchAttributes.AppointmentId).toEqual([request.appointmentId]);
       const result = await ctx.api.result(workflowId);
       expect(result.outcome).toBe(CallOutcome.CONFIRMED);
       const dialed = DateTime.fromISO(result.attempts[0]!.dialedAt).setZone(CHICAGO);
@@ -325,6 +335,34 @@ describe('deadline and appointment changes', () => {
       expect(ctx.phones.dials).toHaveLength(0);
       expect(await ctx.store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.APPOINTMENT_CANCELLED });
     });
+  });
+});
+
+describe('health data stays out of logs', () => {
+  it('logs ids and decisions, never the patient name or phone number', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    await h.withWorker(
+      async (ctx) => {
+        const now = await mondayAt('10:00');
+        const request = sampleRequest(now.plus({ days: 2 }));
+        await consent(ctx, request.phone);
+        ctx.phones.script(request.phone, PHONES.busy, { kind: 'answer', agentReports: CallOutcome.OPTED_OUT });
+        const result = await run(ctx, request);
+        expect(result.outcome).toBe(CallOutcome.OPTED_OUT);
+        const log = lines.join('');
+        expect(log).toContain(confirmationWorkflowId(request.practiceId, request.appointmentId));
+        expect(log).not.toContain(request.phone);
+        expect(log).not.toContain(request.phone.slice(2));
+        expect(log).not.toMatch(/Jordan|Sample/);
+      },
+      { rules: { maxCallsPerDay: 3 }, logger: createLogger('debug', sink) },
+    );
   });
 });
 
