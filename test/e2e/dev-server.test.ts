@@ -53,6 +53,7 @@ beforeAll(async () => {
     telephony: phones,
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7] },
     logger: createLogger('silent'),
+    onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
   });
   running = worker.run();
 });
@@ -109,5 +110,32 @@ describe('happy path on the real dev server', () => {
     expect(described).toContain(started.workflowId);
     // Health data never in plaintext where operators look: ids and search attributes only.
     expect(`${listed}${described}`).not.toMatch(/Jordan|5550142/);
+  });
+
+  it('an opt-out reported by the agent puts the number on the do-not-call list and stops its other confirmations', async () => {
+    const zone = zoneInOfficeHours();
+    const phone = '+12125550143';
+    const request = (appointmentId: string, days: number) => ({
+      appointmentId,
+      patientId: 'pat-e2e-2',
+      patientName: 'Jordan Sample',
+      phone,
+      patientTimeZone: zone,
+      appointmentStart: DateTime.now().setZone(zone).plus({ days }).set({ hour: 11, minute: 0 }).toISO()!,
+      practiceId: 'bright-smiles',
+      practiceName: 'Bright Smiles Dental',
+      practiceCallbackNumber: '+13125550100',
+      provider: 'Dr. Rivera',
+      reason: 'cleaning',
+    });
+    await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    phones.script(phone, { kind: 'answer', agentReports: CallOutcome.OPTED_OUT });
+    const suffix = Date.now().toString(36);
+    // One gets today's call (1 a day per number); the other waits for tomorrow's slot.
+    const started = await Promise.all([api.startConfirmation(request(`e2e-a-${suffix}`, 3)), api.startConfirmation(request(`e2e-b-${suffix}`, 4))]);
+    const results = await Promise.all(started.map((s) => api.result(s.workflowId)));
+    expect(results.map((r) => r.outcome)).toEqual([CallOutcome.OPTED_OUT, CallOutcome.OPTED_OUT]);
+    expect(phones.dialsTo(phone)).toHaveLength(1);
+    expect(await store.consentState('bright-smiles', phone)).toBe('DO_NOT_CALL');
   });
 });
