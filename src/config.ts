@@ -3,6 +3,7 @@
  * stops the worker with a message naming every offending variable (never echoing a secret).
  */
 import { z } from 'zod';
+import { EncryptionCodec } from './codec';
 import { TASK_QUEUE } from './contracts';
 import type { CallingRules } from './ports';
 import { DEFAULT_CALLING_RULES, parseCallingRules } from './rules/calling-window';
@@ -32,7 +33,18 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default(TASK_QUEUE),
-  PAYLOAD_ENCRYPTION_KEY: nonEmpty('payload encryption key: base64 of 32 bytes, or id:base64[,id:base64]'),
+  PAYLOAD_ENCRYPTION_KEY: nonEmpty('payload encryption key: base64 of 32 bytes, or id:base64[,id:base64]').refine(
+    (setting) => {
+      try {
+        EncryptionCodec.fromSetting(setting);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    // Never echo the key itself.
+    'must be base64 of 32 bytes, or id:base64[,id:base64] with 32-byte keys',
+  ),
   LIVEKIT_URL: nonEmpty('LiveKit server URL, e.g. wss://example.livekit.cloud').pipe(
     z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }),
   ),

@@ -31,4 +31,9 @@ describe('loadConfig', () => {
     }
     expect(text).not.toContain(base.LIVEKIT_API_SECRET);
   });
+
+  it('rejects a payload key of the wrong size without printing it', () => {
+    expect(() => loadConfig({ ...base, PAYLOAD_ENCRYPTION_KEY: 'k1:c2hvcnQ=' })).toThrow(/PAYLOAD_ENCRYPTION_KEY: must be base64 of 32 bytes/);
+    expect(() => loadConfig({ ...base, PAYLOAD_ENCRYPTION_KEY: 'k1:c2hvcnQ=' })).not.toThrow(/c2hvcnQ/);
+  });
 });
