@@ -15,6 +15,7 @@ import {
   type ConfirmationActivities,
   type DialFailureDetails,
   type DialInput,
+  type DecisionSubject,
   type DialResult,
   type FinishAttemptInput,
   type PlanAttemptInput,
@@ -51,8 +52,25 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
   // The zone comes from the request; the tz database is the runtime's. Both go into every audit row.
   const zoneSource = `request.patientTimeZone; tzdata ${process.versions.tz ?? 'unknown'}`;
 
-  function audit(base: Omit<AuditEntry, 'timeZoneSource' | 'ruleSet' | 'ruleSetVersion'>): Promise<void> {
-    return store.appendAudit({ ...base, timeZoneSource: zoneSource, ruleSet: rules.ruleSet, ruleSetVersion: rules.ruleSetVersion });
+  type Decision = Omit<AuditEntry, keyof DecisionSubject | 'idempotencyKey' | 'timeZone' | 'timeZoneSource' | 'ruleSet' | 'ruleSetVersion' | 'decidedAtLocal'>;
+
+  /** Appends the audit row of one decision (once per workflow run and decision number). */
+  function audit(subject: DecisionSubject, decision: Decision): Promise<void> {
+    return store.appendAudit({
+      idempotencyKey: `${subject.workflowId}/${subject.runId}/${subject.decisionSeq}`,
+      workflowId: subject.workflowId,
+      runId: subject.runId,
+      appointmentId: subject.appointmentId,
+      practiceId: subject.practiceId,
+      phone: subject.phone,
+      attempt: subject.attempt,
+      decidedAtLocal: toLocalIso(decision.decidedAt, subject.patientTimeZone),
+      timeZone: subject.patientTimeZone,
+      timeZoneSource: zoneSource,
+      ruleSet: rules.ruleSet,
+      ruleSetVersion: rules.ruleSetVersion,
+      ...decision,
+    });
   }
 
   return {
@@ -106,17 +124,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         }
       }
 
-      await audit({
-        idempotencyKey: `${input.workflowId}/${input.runId}/${input.decisionSeq}`,
-        workflowId: input.workflowId,
-        runId: input.runId,
-        appointmentId: input.appointmentId,
-        practiceId: input.practiceId,
-        phone: input.phone,
-        attempt: input.attempt,
+      await audit(input, {
         decidedAt: now,
-        decidedAtLocal: result.nowLocal,
-        timeZone: zone,
         consentState: consent,
         dayCount: counted ? result.dayCount : null,
         weekCount: counted ? result.weekCount : null,
@@ -177,17 +186,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     async finishAttempt(input: FinishAttemptInput): Promise<void> {
       const now = new Date(input.now);
       if (input.attempt > 0) await store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode);
-      await audit({
-        idempotencyKey: `${input.workflowId}/${input.runId}/${input.decisionSeq}`,
-        workflowId: input.workflowId,
-        runId: input.runId,
-        appointmentId: input.appointmentId,
-        practiceId: input.practiceId,
-        phone: input.phone,
-        attempt: input.attempt,
+      await audit(input, {
         decidedAt: now,
-        decidedAtLocal: toLocalIso(now, input.patientTimeZone),
-        timeZone: input.patientTimeZone,
         consentState: null,
         dayCount: null,
         weekCount: null,

@@ -341,19 +341,23 @@ export enum PlanDecision {
   CAP_REACHED = 'CAP_REACHED',
 }
 
-/** Input of `planAttempt`. `now` is the workflow's clock, so time-skipping tests and replays agree. */
-export interface PlanAttemptInput {
+/** Who and what an audited decision is about (shared by the planning and finishing activities). */
+export interface DecisionSubject {
   workflowId: string;
   runId: string;
-  /** Attempt that would be placed (1-based). */
-  attempt: number;
-  /** Sequence number of this decision within the workflow, for idempotent audit rows. */
+  /** Sequence number of this decision within the workflow run, for idempotent audit rows. */
   decisionSeq: number;
   appointmentId: string;
   practiceId: string;
-  patientId: string;
   phone: string;
   patientTimeZone: string;
+  /** The attempt the decision is about (1-based), or 0 when no call is involved. */
+  attempt: number;
+}
+
+/** Input of `planAttempt`. `now` is the workflow's clock, so time-skipping tests and replays agree. */
+export interface PlanAttemptInput extends DecisionSubject {
+  patientId: string;
   /** Calls stop at this instant, UTC ISO 8601. */
   deadline: string;
   /** The workflow's current time, UTC ISO 8601. */
@@ -447,16 +451,7 @@ export interface AgentJobMetadata {
 }
 
 /** Input of `finishAttempt`: hang up (delete the room), record the attempt, write back a final outcome. */
-export interface FinishAttemptInput {
-  workflowId: string;
-  runId: string;
-  decisionSeq: number;
-  appointmentId: string;
-  practiceId: string;
-  phone: string;
-  patientTimeZone: string;
-  /** Attempt number, or 0 when no call was placed. */
-  attempt: number;
+export interface FinishAttemptInput extends DecisionSubject {
   /** Room to delete, when a call was placed. */
   roomName?: string;
   /** What came of this attempt (or, with no call, why the confirmation ends). */

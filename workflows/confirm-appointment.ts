@@ -215,17 +215,22 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
     appointmentStart,
   });
 
+  /** Who and what an audited decision is about; each decision gets the next sequence number (idempotent audit rows). */
+  const decisionSubject = () => ({
+    workflowId: info.workflowId,
+    runId: info.runId,
+    decisionSeq: ++decisionSeq,
+    appointmentId: request.appointmentId,
+    practiceId: request.practiceId,
+    phone: request.phone,
+    patientTimeZone: request.patientTimeZone,
+  });
+
   /** Ends the confirmation without a call in progress (no consent, expired, opted out, cancelled, …). */
   async function endWithoutCall(outcome: CallOutcome): Promise<void> {
     finalOutcome = outcome;
     await db.finishAttempt({
-      workflowId: info.workflowId,
-      runId: info.runId,
-      decisionSeq: ++decisionSeq,
-      appointmentId: request.appointmentId,
-      practiceId: request.practiceId,
-      phone: request.phone,
-      patientTimeZone: request.patientTimeZone,
+      ...decisionSubject(),
       attempt: 0,
       outcome,
       finalOutcome: outcome,
@@ -247,15 +252,9 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
     }
     const attempt = attempts.length + 1;
     const plan = await db.planAttempt({
-      workflowId: info.workflowId,
-      runId: info.runId,
+      ...decisionSubject(),
       attempt,
-      decisionSeq: ++decisionSeq,
-      appointmentId: request.appointmentId,
-      practiceId: request.practiceId,
       patientId: request.patientId,
-      phone: request.phone,
-      patientTimeZone: request.patientTimeZone,
       deadline: new Date(deadlineMs).toISOString(),
       now: new Date().toISOString(),
       notBefore: notBeforeMs === undefined ? undefined : new Date(notBeforeMs).toISOString(),
@@ -373,13 +372,7 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
     if (finalOutcome !== undefined) finalDetail = agentReport?.detail;
 
     await finishing.finishAttempt({
-      workflowId: info.workflowId,
-      runId: info.runId,
-      decisionSeq: ++decisionSeq,
-      appointmentId: request.appointmentId,
-      practiceId: request.practiceId,
-      phone: request.phone,
-      patientTimeZone: request.patientTimeZone,
+      ...decisionSubject(),
       attempt,
       roomName,
       outcome,
