@@ -62,8 +62,10 @@ async function main(): Promise<void> {
   });
   say(`Temporal ${temporal.address}, Web UI ${temporal.uiUrl ?? uiOrigin} (codec server ${codecServer.url})`);
 
-  const store = await createStore({ dataDir: `${DATA_DIR}/pglite` });
-  say(`database: embedded PGlite in ${DATA_DIR}/pglite (migrations applied)`);
+  // A fresh database each run: the sample patient's per-number caps (calls a day / a week) would
+  // otherwise fill up after a few demos. Histories persist in the dev server's file.
+  const store = await createStore({});
+  say('database: embedded PGlite, in memory for the demo (migrations applied)');
   const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
   const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(key) });
   const api = new ConfirmationClient({ client, store });
