@@ -1,0 +1,110 @@
+/**
+ * The activities' boundary logic, run in Temporal's activity context over a real database (PGlite)
+ * and scripted phones: SIP failures become typed ApplicationFailures, and one attempt never places
+ * two calls.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createActivities } from '../../activities';
+import { CallCheckState, CallOutcome, DialFailureType, PlanDecision, type DialInput } from '../../src/contracts';
+import { PHONES, ScriptedTelephony } from '../../src/dev/scripted-telephony';
+import { createLogger } from '../../src/logger';
+import type { ConfirmationStore } from '../../src/ports';
+import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { createStore } from '../../src/store';
+
+let store: ConfirmationStore;
+let phones: ScriptedTelephony;
+let acts: ReturnType<typeof createActivities>;
+const env = () => new MockActivityEnvironment();
+
+const dialInput = (roomName: string): DialInput => ({
+  workflowId: 'confirm-p1-A1',
+  attempt: 1,
+  roomName,
+  phone: '+12125550123',
+  ringingTimeoutSeconds: 30,
+  maxCallDurationSeconds: 300,
+  agentMetadata: {
+    workflowId: 'confirm-p1-A1',
+    attempt: 1,
+    practiceName: 'Bright Smiles Dental',
+    practiceCallbackNumber: '+13125550100',
+    provider: 'Dr. Rivera',
+    appointmentStartLocal: '2026-12-01T10:30:00-06:00',
+    patientTimeZone: 'America/Chicago',
+    reason: 'cleaning',
+    patientFirstName: 'Jordan',
+    voicemailAllowed: true,
+  },
+});
+
+beforeEach(async () => {
+  store = await createStore({});
+  phones = new ScriptedTelephony();
+  acts = createActivities({ store, telephony: phones, rules: DEFAULT_CALLING_RULES, logger: createLogger('silent'), pollIntervalMs: 5 });
+});
+afterEach(async () => {
+  await store.close();
+});
+
+describe('dial', () => {
+  it('turns a SIP failure into a non-retryable ApplicationFailure typed for the workflow', async () => {
+    phones.script('+12125550123', PHONES.busy);
+    const err = await env().run(acts.dial, dialInput('room-1')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: DialFailureType.BUSY, nonRetryable: true, details: [{ sipStatusCode: 486, sipStatus: 'Busy Here' }] });
+  });
+
+  it('never dials into a room that already has a call: UNKNOWN, for the workflow to check', async () => {
+    phones.script('+12125550123', { kind: 'answer' }, { kind: 'answer' });
+    await env().run(acts.dial, dialInput('room-2'));
+    const err = await env().run(acts.dial, dialInput('room-2')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: DialFailureType.UNKNOWN, nonRetryable: true });
+    expect(phones.dials).toHaveLength(1);
+  });
+
+  it('an unexpected error (lost response) is UNKNOWN, never retried', async () => {
+    phones.script('+12125550123', { kind: 'lost', answered: true });
+    const err = await env().run(acts.dial, dialInput('room-3')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: DialFailureType.UNKNOWN, nonRetryable: true });
+    expect(await env().run(acts.checkCall, { roomName: 'room-3', ringingTimeoutSeconds: 15 })).toMatchObject({ state: CallCheckState.ANSWERED });
+  });
+});
+
+describe('planAttempt and finishAttempt', () => {
+  const subject = { workflowId: 'confirm-p1-A1', runId: 'r1', appointmentId: 'A1', practiceId: 'p1', phone: '+12125550123', patientTimeZone: 'America/Chicago' };
+
+  it('records the appointment, reserves the call, audits with local time, zone source and rule set', async () => {
+    await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
+    const plan = await env().run(acts.planAttempt, {
+      ...subject,
+      decisionSeq: 1,
+      attempt: 1,
+      patientId: 'P1',
+      deadline: '2026-12-01T14:30:00Z',
+      now: '2026-11-30T16:00:00Z',
+      appointment: { workflowId: subject.workflowId, appointmentId: 'A1', practiceId: 'p1', patientId: 'P1', phone: subject.phone, patientTimeZone: 'America/Chicago', appointmentStart: '2026-12-01T10:30:00-06:00' },
+    });
+    expect(plan).toMatchObject({ decision: PlanDecision.DIAL, nowLocal: '2026-11-30T10:00:00-06:00', dayCount: 1, weekCount: 1 });
+    expect(await store.activeWorkflowIdsForPhone(subject.phone)).toEqual([subject.workflowId]);
+    const [row] = await store.listAudit({ workflowId: subject.workflowId });
+    expect(row).toMatchObject({ decision: 'DIAL', decidedAtLocal: '2026-11-30T10:00:00-06:00', consentState: 'GRANTED', ruleSet: 'US-TCPA-HEALTHCARE', ruleSetVersion: '2026-11-24' });
+    expect(row!.timeZoneSource).toMatch(/^request\.patientTimeZone; tzdata \S+$/);
+  });
+
+  it('an opted-out outcome goes on the do-not-call list and is written back; the room is deleted', async () => {
+    await env().run(acts.finishAttempt, {
+      ...subject,
+      decisionSeq: 2,
+      attempt: 1,
+      roomName: 'room-9',
+      outcome: CallOutcome.OPTED_OUT,
+      finalOutcome: CallOutcome.OPTED_OUT,
+      now: '2026-11-30T16:02:00Z',
+    });
+    expect(await store.consentState('p1', subject.phone)).toBe('DO_NOT_CALL');
+    expect(phones.hangUps).toEqual(['room-9']);
+  });
+});
