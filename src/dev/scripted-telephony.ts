@@ -39,15 +39,8 @@ export const PHONES = {
   trunkError: { kind: 'fail', type: DialFailureType.TRUNK_ERROR, sipStatusCode: 503, sipStatus: 'Service Unavailable' },
 } as const satisfies Record<string, PhoneScript>;
 
-/** One dial as the phone network saw it. */
-export interface ScriptedDial {
-  workflowId: string;
-  attempt: number;
-  roomName: string;
-  phone: string;
-  ringingTimeoutSeconds: number;
-  maxCallDurationSeconds: number;
-  agentMetadata: DialInput['agentMetadata'];
+/** One dial as the phone network saw it: what was asked, and which script answered. */
+export interface ScriptedDial extends DialInput {
   script: PhoneScript | undefined;
 }
 
@@ -74,8 +67,8 @@ export class ScriptedTelephony implements Telephony {
 
   async dial(input: DialInput): Promise<DialResult> {
     const script = this.scripts.get(input.phone)?.shift();
-    const { workflowId, attempt, roomName, phone, ringingTimeoutSeconds, maxCallDurationSeconds, agentMetadata } = input;
-    this.dials.push({ workflowId, attempt, roomName, phone, ringingTimeoutSeconds, maxCallDurationSeconds, agentMetadata, script });
+    const { roomName } = input;
+    this.dials.push({ ...input, script });
     if (script === undefined) throw new DialError(DialFailureType.NO_ANSWER, 'no script: the phone rings out', 408, 'Request Timeout');
     if (script.kind === 'fail') {
       throw new DialError(script.type, `SIP call failed: ${script.sipStatusCode ?? ''} ${script.sipStatus ?? ''}`.trim(), script.sipStatusCode, script.sipStatus);
