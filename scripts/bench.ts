@@ -29,7 +29,8 @@ async function main(): Promise<void> {
   const store = await createStore({});
   const client = new Client({ connection: await Connection.connect({ address: server.address }), dataConverter: createDataConverter(key) });
   const api = new ConfirmationClient({ client, store, taskQueue: 'bench' });
-  const phones = new ScriptedTelephony(client);
+  // The agent reports 200 ms after the answer, as a real agent does (after the dial has returned).
+  const phones = new ScriptedTelephony(client, { reportAfterAnswerMs: 200 });
   const worker = await createConfirmationWorker({
     connection: await NativeConnection.connect({ address: server.address }),
     taskQueue: 'bench',

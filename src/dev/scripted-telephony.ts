@@ -51,8 +51,15 @@ export class ScriptedTelephony implements Telephony {
   private readonly scripts = new Map<string, PhoneScript[]>();
   private readonly rooms = new Map<string, string>();
 
-  /** @param client used to play the agent's part (the `outcome` Update); omit when tests send it themselves. */
-  constructor(private readonly client?: Client) {}
+  /**
+   * @param client used to play the agent's part (the `outcome` Update); omit when tests send it themselves.
+   * @param options.reportAfterAnswerMs report this long after the dial returned (the real agent's order)
+   *   instead of before it returns; only for real-time servers, never under time skipping.
+   */
+  constructor(
+    private readonly client?: Client,
+    private readonly options: { reportAfterAnswerMs?: number } = {},
+  ) {}
 
   /** Queues what the phone at `phone` does on its next dials, in order. */
   script(phone: string, ...scripts: PhoneScript[]): this {
@@ -81,9 +88,14 @@ export class ScriptedTelephony implements Telephony {
       throw new Error('socket hang up');
     }
     this.rooms.set(roomName, 'active');
-    // The agent speaks to an answered call and reports; in this stand-in it reports before the dial
-    // returns, which keeps time-skipping tests free of races (the workflow accepts either order).
-    await this.playAgent(input, script.agentReports, script.detail);
+    if (this.options.reportAfterAnswerMs !== undefined) {
+      const report = () => this.playAgent(input, script.agentReports, script.detail);
+      setTimeout(() => void report().catch(() => undefined), this.options.reportAfterAnswerMs);
+    } else {
+      // By default the stand-in reports before the dial returns, which keeps time-skipping tests
+      // free of races (the workflow accepts either order).
+      await this.playAgent(input, script.agentReports, script.detail);
+    }
     return { answered: true, participantIdentity: SIP_PARTICIPANT_IDENTITY, sipCallId: `SCL_${roomName}`, answeredAt: new Date().toISOString() };
   }
 
