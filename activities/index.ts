@@ -6,6 +6,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Logger } from 'pino';
 import {
   CallCheckState,
+  CallEnd,
   CallOutcome,
   ConsentState,
   DialFailureType,
@@ -16,6 +17,7 @@ import {
   type DialFailureDetails,
   type DialInput,
   type DecisionSubject,
+  type CallResult,
   type DialResult,
   type FinishAttemptInput,
   type PlanAttemptInput,
@@ -142,20 +144,21 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       return result;
     },
 
-    async dial(input: DialInput): Promise<DialResult> {
+    async dial(input: DialInput): Promise<CallResult> {
       const ctx = Context.current();
-      // Heartbeats let the workflow notice a lost worker within the heartbeat timeout, not the ringing time.
+      // Heartbeats let the workflow notice a lost worker within the heartbeat timeout, not the call's length.
       const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      let answered: DialResult;
       try {
         // Belt and braces for "one call per attempt": never dial into a room that already has a call.
         const existing = await telephony.checkCall(input.roomName);
         if (existing.callStatus !== undefined) {
           throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
         }
-        const result = await telephony.dial(input, ctx.cancellationSignal);
+        answered = await telephony.dial(input, ctx.cancellationSignal);
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'call answered');
-        return result;
       } catch (err) {
+        clearInterval(beat);
         const e = err instanceof DialError ? err : new DialError(DialFailureType.UNKNOWN, (err as Error)?.message ?? String(err));
         logger.info(
           { workflowId: input.workflowId, attempt: input.attempt, failure: e.type, sipStatusCode: e.sipStatusCode },
@@ -164,9 +167,18 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         const details: DialFailureDetails = { sipStatusCode: e.sipStatusCode, sipStatus: e.sipStatus };
         // Never retried by Temporal: a second try would be a second call.
         throw ApplicationFailure.create({ type: e.type, message: e.message, nonRetryable: true, details: [details] });
+      }
+      try {
+        const end = await stayWithCall(input);
+        logger.info({ workflowId: input.workflowId, attempt: input.attempt, end }, 'call ended');
+        return { ...answered, endedAt: new Date().toISOString(), end };
       } finally {
         clearInterval(beat);
       }
+    },
+
+    async hangUp(input: { roomName: string }): Promise<void> {
+      await telephony.hangUp(input.roomName);
     },
 
     async checkCall(input: CheckCallInput): Promise<CallCheckResult> {
@@ -200,10 +212,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
       if (optedOut) await store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out');
       if (input.finalOutcome) await store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail);
-      if (input.roomName) {
-        if (input.hangupGraceSeconds) await waitForCallToEnd(input.roomName, input.hangupGraceSeconds * 1000);
-        await telephony.hangUp(input.roomName);
-      }
+      // Idempotent: the dial activity has usually deleted the room already.
+      if (input.roomName) await telephony.hangUp(input.roomName);
       if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
       logger.info(
         { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome },
@@ -212,13 +222,34 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     },
   };
 
-  /** Lets the agent finish its goodbye: returns when the SIP leg is gone or after `graceMs`. */
-  async function waitForCallToEnd(roomName: string, graceMs: number): Promise<void> {
-    const until = Date.now() + graceMs;
-    while (Date.now() < until) {
-      const found = await telephony.checkCall(roomName);
-      if (found.callStatus === undefined || found.callStatus === 'hangup') return;
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+  /**
+   * Watches an answered call until it ends: hung up (agent after its goodbye, or patient); deleted
+   * `hangupGraceSeconds` after the workflow recorded the outcome; or deleted at the longest call.
+   * The outcome is read from the attempt ledger, which the workflow's `finishAttempt` writes.
+   */
+  async function stayWithCall(input: DialInput): Promise<CallEnd> {
+    const ctx = Context.current();
+    const limit = Date.now() + (input.maxCallDurationSeconds + input.outcomeMarginSeconds) * 1000;
+    let hangUpAt: number | undefined;
+    for (;;) {
+      const found = await telephony.checkCall(input.roomName);
+      if (found.callStatus === undefined || found.callStatus === 'hangup') {
+        // The line is down; delete the room too, so the agent and any leftovers leave now.
+        await telephony.hangUp(input.roomName);
+        return CallEnd.HUNG_UP;
+      }
+      if (hangUpAt === undefined && (await store.attemptOutcome(input.workflowId, input.attempt)) !== null) {
+        hangUpAt = Date.now() + input.hangupGraceSeconds * 1000;
+      }
+      if (hangUpAt !== undefined && Date.now() >= hangUpAt) {
+        await telephony.hangUp(input.roomName);
+        return CallEnd.AFTER_OUTCOME;
+      }
+      if (Date.now() >= limit) {
+        await telephony.hangUp(input.roomName);
+        return CallEnd.MAX_DURATION;
+      }
+      await ctx.sleep(pollMs);
     }
   }
 }

@@ -390,8 +390,29 @@ export interface DialInput {
   phone: string;
   ringingTimeoutSeconds: number;
   maxCallDurationSeconds: number;
+  /** The call's room is deleted this long after the longest call, should the line still be up, in seconds. */
+  outcomeMarginSeconds: number;
+  /** Once the agent's outcome is recorded, the call may run this long (the goodbye) before the room is deleted, in seconds. */
+  hangupGraceSeconds: number;
   /** Job metadata for the dispatched agent: what it needs to talk, no more. */
   agentMetadata: AgentJobMetadata;
+}
+
+/** How an answered call ended. */
+export enum CallEnd {
+  /** The line was hung up (by the agent after its goodbye, or by the patient). */
+  HUNG_UP = 'HUNG_UP',
+  /** The outcome was recorded and the line stayed up past the goodbye grace: the room was deleted. */
+  AFTER_OUTCOME = 'AFTER_OUTCOME',
+  /** The line stayed up past the longest call (+ margin): the room was deleted. */
+  MAX_DURATION = 'MAX_DURATION',
+}
+
+/** Result of `dial` once an answered call has ended. */
+export interface CallResult extends DialResult {
+  /** When the call ended, UTC ISO 8601. */
+  endedAt: string;
+  end: CallEnd;
 }
 
 /** Result of `dial` when the call was answered. Failures throw `ApplicationFailure` typed by {@link DialFailureType}. */
@@ -461,8 +482,6 @@ export interface FinishAttemptInput extends DecisionSubject {
   /** Set when the confirmation ends: the outcome written back to the scheduling system. */
   finalOutcome?: CallOutcome;
   detail?: OutcomeDetail;
-  /** Wait up to this long for the call to end by itself (the agent says goodbye) before deleting the room, in seconds. Default 0. */
-  hangupGraceSeconds?: number;
   /** The workflow's current time, UTC ISO 8601. */
   now: string;
 }
@@ -485,8 +504,14 @@ export interface ConfirmationActivities {
    * number), then decides: consent/DNC, deadline, calling window and cap reservation, audited.
    */
   planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult>;
-  /** Places one call through LiveKit; never more than once per attempt. */
-  dial(input: DialInput): Promise<DialResult>;
+  /**
+   * Places one call through LiveKit (never more than once per attempt) and stays with it until it
+   * ends, heartbeating: the room is deleted once the outcome is recorded and the goodbye is over,
+   * or at the longest call. Failures throw `ApplicationFailure`s typed by {@link DialFailureType}.
+   */
+  dial(input: DialInput): Promise<CallResult>;
+  /** Deletes a call's room (hangs up); for calls whose `dial` activity was lost. */
+  hangUp(input: { roomName: string }): Promise<void>;
   /** Resolves an ambiguous dial by looking at the room (waiting out a ringing phone); never dials. */
   checkCall(input: CheckCallInput): Promise<CallCheckResult>;
   /** Hangs up (deletes the room), records the attempt's outcome, audits it, writes back final outcomes. */

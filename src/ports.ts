@@ -147,6 +147,8 @@ export interface ConfirmationStore {
 
   /** Atomically reserves a call within the per-number caps (two racers for the last slot: one wins). */
   reserveAttempt(input: ReserveAttemptInput): Promise<ReserveAttemptResult>;
+  /** The outcome recorded for a reserved attempt, or null while there is none. */
+  attemptOutcome(workflowId: string, attempt: number): Promise<CallOutcome | null>;
   /** Records what came of a reserved attempt. */
   recordAttemptOutcome(workflowId: string, attempt: number, outcome: CallOutcome, sipStatusCode?: number): Promise<void>;
 

@@ -13,6 +13,7 @@ import {
   log,
   proxyActivities,
   proxyLocalActivities,
+  sleep,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -55,15 +56,10 @@ const db = proxyLocalActivities<ConfirmationActivities>({
 });
 
 /**
- * After its verdict the agent says goodbye and ends the call itself; the workflow deletes the room
- * once the call has ended, or after this long. Kept under the SDK's workflow-task heartbeat (80 % of
- * the 10 s task timeout) so the local activity never stretches a workflow task.
+ * After its verdict the agent says goodbye and ends the call itself; should the line still be up
+ * this long after the outcome was recorded, the room is deleted.
  */
-const HANGUP_GRACE_SECONDS = 6;
-const finishing = proxyLocalActivities<ConfirmationActivities>({
-  startToCloseTimeout: `${HANGUP_GRACE_SECONDS + 30}s`,
-  retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
-});
+const HANGUP_GRACE_SECONDS = 10;
 
 /** Seconds between the answer and the SIP leg's forced end that the workflow still waits for a verdict. */
 const SIP_TO_DIAL_MARGIN_SECONDS = 60;
@@ -308,9 +304,11 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
     publish({ phase: Phase.CALLING });
     setCurrentDetails(`calling: attempt ${attempt} of ${policy.maxAttempts}`);
 
-    // At most one call per attempt: no retries, and an ambiguous end is resolved by looking, never by redialing.
+    // At most one call per attempt: no retries, and an ambiguous end is resolved by looking, never by
+    // redialing. The dial activity stays with the call until it ends (heartbeating), so the workflow
+    // needs no timer of its own for the call.
     const calls = proxyActivities<ConfirmationActivities>({
-      startToCloseTimeout: `${policy.ringingTimeoutSeconds + SIP_TO_DIAL_MARGIN_SECONDS}s`,
+      startToCloseTimeout: `${policy.ringingTimeoutSeconds + policy.maxCallDurationSeconds + policy.outcomeMarginSeconds + HANGUP_GRACE_SECONDS + SIP_TO_DIAL_MARGIN_SECONDS}s`,
       heartbeatTimeout: '15s',
       retry: { maximumAttempts: 1 },
     });
@@ -322,68 +320,90 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
 
     // Read through a function: the Update handler sets it while this function awaits.
     const verdict = (): OutcomeReport | undefined => call.report;
-    let outcome: CallOutcome | undefined;
+    let failed: CallOutcome | undefined;
     let sipStatusCode: number | undefined;
     let sipStatus: string | undefined;
-    try {
-      await calls.dial({
+    /** The dial activity was lost while the call was answered: the workflow must hang up itself. */
+    let orphanedCall = false;
+    let settled = false;
+    const dialing = calls
+      .dial({
         workflowId: info.workflowId,
         attempt,
         roomName,
         phone: request.phone,
         ringingTimeoutSeconds: policy.ringingTimeoutSeconds,
         maxCallDurationSeconds: policy.maxCallDurationSeconds,
+        outcomeMarginSeconds: policy.outcomeMarginSeconds,
+        hangupGraceSeconds: HANGUP_GRACE_SECONDS,
         agentMetadata: agentMetadata(attempt),
+      })
+      .then(
+        () => {
+          sipStatusCode = 200;
+        },
+        async (err: unknown) => {
+          const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+          const known = failure?.type && failure.type in DIAL_FAILURE_OUTCOME ? (failure.type as keyof typeof DIAL_FAILURE_OUTCOME) : undefined;
+          if (known !== undefined) {
+            failed = DIAL_FAILURE_OUTCOME[known];
+            const details = failure?.details?.[0] as DialFailureDetails | undefined;
+            sipStatusCode = details?.sipStatusCode;
+            sipStatus = details?.sipStatus;
+            return;
+          }
+          // Timeout, lost worker or a response that never came: the call may be up. Look, don't redial.
+          log.warn('dial activity ended ambiguously; checking the room', { attempt, error: (err as Error).message });
+          const check = await checks.checkCall({ roomName, ringingTimeoutSeconds: policy.ringingTimeoutSeconds });
+          if (check.state === CallCheckState.ANSWERED) {
+            sipStatusCode = 200;
+            orphanedCall = true;
+          } else if (verdict() === undefined) {
+            failed = CallOutcome.CALL_FAILED;
+          }
+        },
+      )
+      .finally(() => {
+        settled = true;
       });
-      sipStatusCode = 200;
-    } catch (err) {
-      const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-      const known = failure?.type && failure.type in DIAL_FAILURE_OUTCOME ? (failure.type as keyof typeof DIAL_FAILURE_OUTCOME) : undefined;
-      if (known !== undefined) {
-        outcome = DIAL_FAILURE_OUTCOME[known];
-        const details = failure?.details?.[0] as DialFailureDetails | undefined;
-        sipStatusCode = details?.sipStatusCode;
-        sipStatus = details?.sipStatus;
-      } else {
-        // Timeout, lost worker or a response that never came: the call may be up. Look, don't redial.
-        log.warn('dial ended ambiguously; checking the room', { attempt, error: (err as Error).message });
-        const check = await checks.checkCall({ roomName, ringingTimeoutSeconds: policy.ringingTimeoutSeconds });
-        if (check.state === CallCheckState.ANSWERED) sipStatusCode = 200;
-        else outcome = CallOutcome.CALL_FAILED;
-      }
-    }
 
-    if (outcome === undefined) {
-      // Answered: the agent is talking. Wait for its verdict, bounded by the longest call.
-      const answered = await condition(
-        () => call.report !== undefined || stopRequested(),
-        (policy.maxCallDurationSeconds + policy.outcomeMarginSeconds) * 1000,
-      );
-      const reported = verdict();
-      if (reported !== undefined) outcome = reported.outcome;
-      else if (answered && optOutRequested) outcome = CallOutcome.OPTED_OUT;
-      else if (answered && cancelRequested) outcome = CallOutcome.APPOINTMENT_CANCELLED;
-      else outcome = CallOutcome.NO_OUTCOME;
+    // The first of: the call settles (failed, or answered and over), the agent's verdict, a stop.
+    await condition(() => settled || call.report !== undefined || stopRequested());
+    if (orphanedCall && verdict() === undefined && !stopRequested()) {
+      // Rare: the call is up but nobody watches it. Wait for the verdict, bounded by the longest call.
+      await condition(() => call.report !== undefined || stopRequested(), (policy.maxCallDurationSeconds + policy.outcomeMarginSeconds) * 1000);
     }
     const agentReport = verdict();
+    let outcome: CallOutcome;
+    if (failed !== undefined) outcome = failed;
+    else if (agentReport !== undefined) outcome = agentReport.outcome;
+    else if (optOutRequested) outcome = CallOutcome.OPTED_OUT;
+    else if (cancelRequested) outcome = CallOutcome.APPOINTMENT_CANCELLED;
+    else outcome = CallOutcome.NO_OUTCOME;
     call.attempt = 0;
 
     finalOutcome = finalOutcomeOf(outcome, attempt);
     if (finalOutcome !== undefined) finalDetail = agentReport?.detail;
 
-    await finishing.finishAttempt({
+    // Recorded at once, in the workflow task that answers the agent's Update: the ack reaches the
+    // agent now, and the dial activity (watching the ledger) lets its goodbye finish before hanging up.
+    await db.finishAttempt({
       ...decisionSubject(),
       attempt,
-      roomName,
+      // With a verdict the call ends after the goodbye (the dial activity sees to it); otherwise now.
+      roomName: agentReport === undefined ? roomName : undefined,
       outcome,
       sipStatusCode,
       sipStatus,
       finalOutcome,
       detail: agentReport?.detail,
-      // Let the agent finish its goodbye when it reported; otherwise hang up at once.
-      hangupGraceSeconds: agentReport ? HANGUP_GRACE_SECONDS : 0,
       now: new Date().toISOString(),
     });
+    await dialing;
+    if (orphanedCall && agentReport !== undefined) {
+      await sleep(HANGUP_GRACE_SECONDS * 1000);
+      await db.hangUp({ roomName });
+    }
 
     return {
       attempt,

@@ -22,9 +22,11 @@ import { DialError, type Telephony } from '../ports';
 export type PhoneScript =
   | {
       kind: 'answer';
-      /** The verdict the agent reports; omitted: the agent stays silent (NO_OUTCOME after the call's time). */
+      /** The verdict the agent reports (then it says goodbye and hangs up); omitted: the agent stays silent. */
       agentReports?: CallOutcome;
       detail?: OutcomeDetail;
+      /** With no verdict, the patient hangs up after this long (default 100 ms); tests that play the agent hold the line. */
+      hangsUpAfterMs?: number;
     }
   | { kind: 'fail'; type: DialFailureType; sipStatusCode?: number; sipStatus?: string }
   /** The dial's response is lost after the call was placed (answered, or not): the workflow must look, not redial. */
@@ -88,7 +90,9 @@ export class ScriptedTelephony implements Telephony {
       throw new Error('socket hang up');
     }
     this.rooms.set(roomName, 'active');
-    if (this.options.reportAfterAnswerMs !== undefined) {
+    if (script.agentReports === undefined) {
+      setTimeout(() => this.endCall(roomName), script.hangsUpAfterMs ?? 100);
+    } else if (this.options.reportAfterAnswerMs !== undefined) {
       const report = () => this.playAgent(input, script.agentReports, script.detail);
       setTimeout(() => void report().catch(() => undefined), this.options.reportAfterAnswerMs);
     } else {
@@ -104,6 +108,11 @@ export class ScriptedTelephony implements Telephony {
     // A call that was answered and has since ended still counts as answered.
     const answered = callStatus === 'active' || callStatus === 'hangup';
     return { state: answered ? CallCheckState.ANSWERED : CallCheckState.NOT_CONNECTED, callStatus };
+  }
+
+  /** The far end hangs up (the line of an answered call goes down). */
+  endCall(roomName: string): void {
+    if (this.rooms.get(roomName) === 'active') this.rooms.set(roomName, 'hangup');
   }
 
   async hangUp(roomName: string): Promise<void> {

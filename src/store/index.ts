@@ -148,6 +148,14 @@ export class SqlStore implements ConfirmationStore {
     });
   }
 
+  async attemptOutcome(workflowId: string, attempt: number): Promise<CallOutcome | null> {
+    const { rows } = await this.sql.query<{ outcome: CallOutcome | null }>(
+      `SELECT outcome FROM attempt_ledger WHERE workflow_id = $1 AND attempt = $2`,
+      [workflowId, attempt],
+    );
+    return rows[0]?.outcome ?? null;
+  }
+
   async recordAttemptOutcome(workflowId: string, attempt: number, outcome: CallOutcome, sipStatusCode?: number): Promise<void> {
     await this.sql.query(`UPDATE attempt_ledger SET outcome = $3, sip_status_code = $4 WHERE workflow_id = $1 AND attempt = $2`, [
       workflowId,

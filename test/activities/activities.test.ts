@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
-import { CallCheckState, CallOutcome, DialFailureType, PlanDecision, type DialInput } from '../../src/contracts';
+import { CallCheckState, CallEnd, CallOutcome, DialFailureType, PlanDecision, type DialInput } from '../../src/contracts';
 import { PHONES, ScriptedTelephony } from '../../src/dev/scripted-telephony';
 import { createLogger } from '../../src/logger';
 import type { ConfirmationStore } from '../../src/ports';
@@ -26,6 +26,8 @@ const dialInput = (roomName: string): DialInput => ({
   phone: '+12125550123',
   ringingTimeoutSeconds: 30,
   maxCallDurationSeconds: 300,
+  outcomeMarginSeconds: 30,
+  hangupGraceSeconds: 1,
   agentMetadata: {
     workflowId: 'confirm-p1-A1',
     attempt: 1,
@@ -58,11 +60,27 @@ describe('dial', () => {
   });
 
   it('never dials into a room that already has a call: UNKNOWN, for the workflow to check', async () => {
-    phones.script('+12125550123', { kind: 'answer' }, { kind: 'answer' });
-    await env().run(acts.dial, dialInput('room-2'));
+    phones.script('+12125550123', { kind: 'answer', hangsUpAfterMs: 60_000 }, { kind: 'answer' });
+    const first = env().run(acts.dial, dialInput('room-2'));
+    await new Promise((r) => setTimeout(r, 100)); // the first call is answered and up
     const err = await env().run(acts.dial, dialInput('room-2')).catch((e: unknown) => e);
     expect(err).toMatchObject({ type: DialFailureType.UNKNOWN, nonRetryable: true });
     expect(phones.dials).toHaveLength(1);
+    phones.endCall('room-2');
+    expect(await first).toMatchObject({ answered: true, end: CallEnd.HUNG_UP });
+  });
+
+  it('stays with an answered call: deletes the room a grace period after the outcome is recorded', async () => {
+    phones.script('+12125550123', { kind: 'answer', hangsUpAfterMs: 60_000 });
+    await store.reserveAttempt({ workflowId: 'confirm-p1-A1', attempt: 1, appointmentId: 'A1', phone: '+12125550123', at: new Date(), localDate: '2026-11-30', maxCallsPerDay: 1, maxCallsPerWeek: 3 });
+    const call = env().run(acts.dial, dialInput('room-4'));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(phones.hangUps).toEqual([]);
+    await store.recordAttemptOutcome('confirm-p1-A1', 1, CallOutcome.CONFIRMED, 200);
+    const t0 = Date.now();
+    expect(await call).toMatchObject({ answered: true, end: CallEnd.AFTER_OUTCOME });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(phones.hangUps).toEqual(['room-4']);
   });
 
   it('an unexpected error (lost response) is UNKNOWN, never retried', async () => {

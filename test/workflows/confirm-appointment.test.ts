@@ -389,7 +389,7 @@ describe('starting and messages', () => {
       const now = await mondayAt('10:00');
       const request = sampleRequest(now.plus({ days: 2 }));
       await consent(ctx, request.phone);
-      ctx.phones.script(request.phone, { kind: 'answer' }); // the test plays the agent
+      ctx.phones.script(request.phone, { kind: 'answer', hangsUpAfterMs: 60_000 }); // the test plays the agent
       const { workflowId } = await ctx.api.startConfirmation(request);
       const handle = ctx.client.workflow.getHandle(workflowId);
       await until(ctx, workflowId, (s) => s.phase === Phase.CALLING && ctx.phones.dials.length === 1);
@@ -409,6 +409,7 @@ describe('starting and messages', () => {
       expect(await rejection({ attempt: 2, outcome: CallOutcome.CONFIRMED })).toBe('attempt: 2 is not the call in progress (attempt 1)');
       const ack = await send({ attempt: 1, outcome: CallOutcome.CONFIRMED });
       expect(ack).toEqual({ accepted: true, attempt: 1, outcome: CallOutcome.CONFIRMED, final: true });
+      ctx.phones.endCall(ctx.phones.dials[0]!.roomName); // the agent's goodbye is over
       // After the decision: rejected while the workflow finishes, and once it has closed.
       await expect(send({ attempt: 1, outcome: CallOutcome.CANCELLED })).rejects.toThrow();
       expect((await handle.result()).outcome).toBe(CallOutcome.CONFIRMED);
