@@ -26,6 +26,13 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const store = await createStore({ databaseUrl: config.database.url, dataDir: config.database.dataDir });
   const telephony = createLiveKitTelephony({ ...config.livekit, logger });
+  // A wrong trunk id would fail every call; fail the start instead, naming the setting.
+  try {
+    await telephony.verifyTrunk();
+  } catch (err) {
+    process.stderr.write(`call-campaigns worker: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // Opt-outs reported by the agent stop the number's other confirmations through the client API.
   const clientConnection = await Connection.connect({ address: config.temporal.address });

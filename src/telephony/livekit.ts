@@ -58,8 +58,14 @@ export function classifyDialError(err: unknown): DialError {
   return new DialError(DialFailureType.UNKNOWN, `no response to the dial request: ${message}`);
 }
 
+/** The LiveKit Telephony, plus a start-up check of its configuration. */
+export interface LiveKitTelephony extends Telephony {
+  /** Fails with a message naming `LIVEKIT_SIP_TRUNK_ID` when the outbound trunk does not exist. Never prints credentials. */
+  verifyTrunk(): Promise<void>;
+}
+
 /** Creates the LiveKit-backed Telephony. */
-export function createLiveKitTelephony(config: LiveKitTelephonyConfig): Telephony {
+export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitTelephony {
   const host = config.url.replace(/^ws/, 'http');
   // Failover off: a re-sent CreateSIPParticipant would be a second call.
   const rooms = new RoomServiceClient(host, config.apiKey, config.apiSecret, { failover: false, requestTimeout: 10 });
@@ -67,6 +73,19 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): Telephon
   const log = config.logger;
 
   return {
+    async verifyTrunk(): Promise<void> {
+      let trunks;
+      try {
+        // The listing holds the trunk's password in plaintext: read the id only, print nothing of it.
+        trunks = await sip.listSipOutboundTrunk({ trunkIds: [config.sipTrunkId] });
+      } catch (err) {
+        throw new Error(`LIVEKIT_URL: cannot list SIP trunks at ${config.url}: ${(err as Error).message}`, { cause: err });
+      }
+      if (!trunks.some((t) => t?.sipTrunkId === config.sipTrunkId)) {
+        throw new Error(`LIVEKIT_SIP_TRUNK_ID: outbound trunk "${config.sipTrunkId}" does not exist on ${config.url} (create it first; see the README)`);
+      }
+    },
+
     async dial(input: DialInput): Promise<DialResult> {
       // The dispatch is part of the room, so the agent is on its way before the phone rings.
       await rooms.createRoom({

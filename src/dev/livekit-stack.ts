@@ -1,0 +1,109 @@
+/**
+ * The local LiveKit stack for tests and the demo: Redis and livekit-server on loopback, on free
+ * ports (never a developer's own 6379/7880), with their own API key and secret. livekit-server
+ * reaches its SIP service over this Redis; the phone-network simulator registers there.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './temporal-dev-server';
+import { resolveTool } from './tools';
+
+export interface LiveKitStack {
+  /** `ws://127.0.0.1:<port>` */
+  url: string;
+  apiKey: string;
+  apiSecret: string;
+  /** `127.0.0.1:<port>` of the stack's Redis. */
+  redisAddress: string;
+  stop(): Promise<void>;
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after `graceMs` (livekit-server drains rooms slowly). */
+export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitFor(what: string, child: ChildProcess, log: () => string, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}): ${log()}`);
+    if (await ready().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what} not ready after ${timeoutMs / 1000} s: ${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const tcpOpen = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+
+function spawnLogged(cmd: string, args: string[]): { child: ChildProcess; log: () => string } {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-4000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  process.once('exit', () => child.kill('SIGKILL'));
+  return { child, log: () => out.trim() };
+}
+
+/** Starts Redis and livekit-server; resolves when both answer. */
+export async function startLiveKitStack(): Promise<LiveKitStack> {
+  const dir = mkdtempSync(join(tmpdir(), 'call-campaigns-livekit-'));
+  const [redisPort, httpPort, rtcTcpPort, udpStart] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const redis = spawnLogged(resolveTool('redisServer'), ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
+  try {
+    await waitFor('redis-server', redis.child, redis.log, () => tcpOpen(redisPort));
+  } catch (err) {
+    await stopProcess(redis.child);
+    throw err;
+  }
+
+  const apiKey = `APIcc${randomBytes(6).toString('hex')}`;
+  const apiSecret = randomBytes(32).toString('base64url');
+  const config = [
+    `port: ${httpPort}`,
+    'bind_addresses: ["127.0.0.1"]',
+    'rtc:',
+    `  tcp_port: ${rtcTcpPort}`,
+    `  port_range_start: ${udpStart}`,
+    `  port_range_end: ${udpStart + 50}`,
+    '  use_external_ip: false',
+    '  node_ip: 127.0.0.1',
+    'redis:',
+    `  address: 127.0.0.1:${redisPort}`,
+    'keys:',
+    `  ${apiKey}: ${apiSecret}`,
+    'logging:',
+    '  level: warn',
+  ].join('\n');
+  const configFile = join(dir, 'livekit.yaml');
+  writeFileSync(configFile, `${config}\n`, { mode: 0o600 });
+  const livekit = spawnLogged(resolveTool('livekitServer'), ['--config', configFile]);
+  const stop = async () => {
+    await stopProcess(livekit.child);
+    await stopProcess(redis.child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor('livekit-server', livekit.child, livekit.log, async () => (await fetch(`http://127.0.0.1:${httpPort}/`)).ok);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url: `ws://127.0.0.1:${httpPort}`, apiKey, apiSecret, redisAddress: `127.0.0.1:${redisPort}`, stop };
+}

@@ -1,0 +1,76 @@
+/**
+ * The LiveKit adapter against a real livekit-server (with Redis) started by this suite: rooms,
+ * agent dispatch created with the room before any call, checks and hang-ups.
+ */
+import { AgentDispatchClient, RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { SIPTransport } from '@livekit/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CallCheckState, type DialInput } from '../../src/contracts';
+import { startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { createLiveKitTelephony } from '../../src/telephony/livekit';
+
+let stack: LiveKitStack;
+let telephony: ReturnType<typeof createLiveKitTelephony>;
+let rooms: RoomServiceClient;
+
+beforeAll(async () => {
+  stack = await startLiveKitStack();
+  telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer' });
+  rooms = new RoomServiceClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const input = (roomName: string): DialInput => ({
+  workflowId: 'confirm-p1-A1',
+  attempt: 1,
+  roomName,
+  phone: '+12125550123',
+  ringingTimeoutSeconds: 15,
+  maxCallDurationSeconds: 60,
+  outcomeMarginSeconds: 30,
+  hangupGraceSeconds: 10,
+  agentMetadata: {
+    workflowId: 'confirm-p1-A1',
+    attempt: 1,
+    practiceName: 'Bright Smiles Dental',
+    practiceCallbackNumber: '+13125550100',
+    provider: 'Dr. Rivera',
+    appointmentStartLocal: '2026-12-01T10:30:00-06:00',
+    patientTimeZone: 'America/Chicago',
+    reason: 'cleaning',
+    patientFirstName: 'Jordan',
+    voicemailAllowed: true,
+  },
+});
+
+describe('LiveKit telephony against livekit-server', () => {
+  it('checks at start that the configured outbound trunk exists', async () => {
+    const missing = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_doesnotexist', agentName: 'a' });
+    await expect(missing.verifyTrunk()).rejects.toThrow(/LIVEKIT_SIP_TRUNK_ID: outbound trunk "ST_doesnotexist" does not exist/);
+    const sip = new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
+    const trunk = await sip.createSipOutboundTrunk('test carrier', 'sip.example.test', ['+13125550100'], { transport: SIPTransport.SIP_TRANSPORT_AUTO, authUsername: 'user', authPassword: 'not-printed' });
+    const present = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunk.sipTrunkId, agentName: 'a' });
+    await expect(present.verifyTrunk()).resolves.toBeUndefined();
+  });
+
+  it('a room that does not exist has no call, and hanging it up succeeds', async () => {
+    expect(await telephony.checkCall('no-such-room')).toEqual({ state: CallCheckState.NOT_CONNECTED });
+    await expect(telephony.hangUp('no-such-room')).resolves.toBeUndefined();
+  });
+
+  it('creates the room with the agent dispatch before placing the call; the metadata carries no credentials', async () => {
+    // No SIP service is registered in this suite, so the call itself fails; the room and its
+    // dispatch must exist by then.
+    await expect(telephony.dial(input('confirm-p1-A1-a1'))).rejects.toMatchObject({ name: 'DialError' });
+    const dispatches = await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch('confirm-p1-A1-a1');
+    expect(dispatches.map((d) => d.agentName)).toEqual(['appointment-confirmer']);
+    const metadata = JSON.parse(dispatches[0]!.metadata) as Record<string, unknown>;
+    expect(metadata).toMatchObject({ workflowId: 'confirm-p1-A1', attempt: 1, practiceName: 'Bright Smiles Dental', voicemailAllowed: true });
+    expect(JSON.stringify(metadata)).not.toMatch(/secret|password|ST_none|\+12125550123/i);
+    expect(await telephony.checkCall('confirm-p1-A1-a1')).toMatchObject({ state: CallCheckState.NOT_CONNECTED });
+    await telephony.hangUp('confirm-p1-A1-a1');
+    expect((await rooms.listRooms(['confirm-p1-A1-a1'])).length).toBe(0);
+  });
+});
