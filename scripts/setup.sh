@@ -11,6 +11,7 @@ TEST_SERVER_VERSION=1.38.0
 SLF4J_VERSION=2.0.17
 mkdir -p "$CACHE"
 started=$(date +%s)
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 say() { printf 'setup: %s\n' "$*"; }
 
 apt_updated=""
@@ -81,8 +82,18 @@ apt_install redis-server postgresql-15
 redis_bin="${REDIS_SERVER:-$(command -v redis-server)}"
 pg_bin="${PG_BIN_DIR:-/usr/lib/postgresql/15/bin}"
 
+# ---- phone-sim (tools/phone-sim): the phone-network simulator behind livekit-server (Go module proxy)
+sim_src="$repo/tools/phone-sim"
+sim_hash=$(cat "$sim_src/go.mod" "$sim_src/go.sum" "$sim_src"/*.go | sha256sum | cut -c1-12)
+sim_bin="$CACHE/phone-sim-$sim_hash/phone-sim"; sim_how="cache"
+if [ ! -x "$sim_bin" ]; then
+  say "building phone-sim (livekit protocol, psrpc, server-sdk-go) from the Go module proxy…"
+  mkdir -p "$(dirname "$sim_bin")"
+  (cd "$sim_src" && go build -o "$sim_bin" .)
+  sim_how="installed"
+fi
+
 # ---- compose-check (tools/compose-check): compose-go, Docker Compose v2's own parser, for docker-compose.yml
-repo="$(cd "$(dirname "$0")/.." && pwd)"
 compose_src="$repo/tools/compose-check"
 compose_hash=$(cat "$compose_src/go.mod" "$compose_src/go.sum" "$compose_src/main.go" | sha256sum | cut -c1-12)
 compose_bin="$CACHE/compose-check-$compose_hash/compose-check"; compose_how="cache"
@@ -104,7 +115,8 @@ cat > "$CACHE/tools.json" <<JSON
   "livekitServer": "$livekit_bin",
   "redisServer": "$redis_bin",
   "pgBinDir": "$pg_bin",
-  "composeCheck": "$compose_bin"
+  "composeCheck": "$compose_bin",
+  "phoneSim": "$sim_bin"
 }
 JSON
 
@@ -114,4 +126,5 @@ say "livekit-server      $livekit_bin ($livekit_how)"
 say "redis-server        $redis_bin"
 say "postgresql          $pg_bin"
 say "compose-check       $compose_bin ($compose_how)"
+say "phone-sim           $sim_bin ($sim_how)"
 say "done in $(( $(date +%s) - started )) s (tool list: $CACHE/tools.json)"

@@ -5,10 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { freePort } from './temporal-dev-server';
 import { resolveTool } from './tools';
 
@@ -19,7 +20,31 @@ export interface LiveKitStack {
   apiSecret: string;
   /** `127.0.0.1:<port>` of the stack's Redis. */
   redisAddress: string;
+  /** The phone-network simulator's call log (one JSON line per INVITE), when it runs. */
+  callLogFile?: string;
   stop(): Promise<void>;
+}
+
+/** One INVITE as the simulated phone network saw it. */
+export interface CallLogLine {
+  time: string;
+  trunk: string;
+  from: string;
+  to: string;
+  room: string;
+  ringingTimeoutSeconds: number;
+  maxCallDurationSeconds: number;
+  outcome: string;
+  ended?: string;
+}
+
+/** Scenario file of the simulator's scripted phones (fictional 555-01xx numbers). */
+export const PHONE_SCENARIOS = fileURLToPath(new URL('../../tools/phone-sim/scenarios.json', import.meta.url));
+
+/** Reads the simulator's call log. */
+export function readCallLog(file: string): CallLogLine[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as CallLogLine);
 }
 
 /** Stops a child: SIGTERM, then SIGKILL after `graceMs` (livekit-server drains rooms slowly). */
@@ -51,8 +76,8 @@ const tcpOpen = (port: number) =>
     socket.on('error', () => resolve(false));
   });
 
-function spawnLogged(cmd: string, args: string[]): { child: ChildProcess; log: () => string } {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnLogged(cmd: string, args: string[], env?: Record<string, string>): { child: ChildProcess; log: () => string } {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   let out = '';
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-4000));
   child.stdout?.on('data', keep);
@@ -61,8 +86,11 @@ function spawnLogged(cmd: string, args: string[]): { child: ChildProcess; log: (
   return { child, log: () => out.trim() };
 }
 
-/** Starts Redis and livekit-server; resolves when both answer. */
-export async function startLiveKitStack(): Promise<LiveKitStack> {
+/**
+ * Starts Redis and livekit-server — and with `phones`, the phone-network simulator registered as
+ * livekit-server's SIP service — and resolves when all answer.
+ */
+export async function startLiveKitStack(options: { phones?: boolean; scenarios?: string } = {}): Promise<LiveKitStack> {
   const dir = mkdtempSync(join(tmpdir(), 'call-campaigns-livekit-'));
   const [redisPort, httpPort, rtcTcpPort, udpStart] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const redis = spawnLogged(resolveTool('redisServer'), ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
@@ -105,5 +133,34 @@ export async function startLiveKitStack(): Promise<LiveKitStack> {
     await stop();
     throw err;
   }
-  return { url: `ws://127.0.0.1:${httpPort}`, apiKey, apiSecret, redisAddress: `127.0.0.1:${redisPort}`, stop };
+  const url = `ws://127.0.0.1:${httpPort}`;
+  if (!options.phones) return { url, apiKey, apiSecret, redisAddress: `127.0.0.1:${redisPort}`, stop };
+
+  const callLogFile = join(dir, 'calls.jsonl');
+  // Credentials by environment, never by argument (process listings).
+  const sim = spawnLogged(resolveTool('phoneSim'), [], {
+    PHONE_SIM_REDIS: `127.0.0.1:${redisPort}`,
+    PHONE_SIM_WS_URL: url,
+    PHONE_SIM_API_KEY: apiKey,
+    PHONE_SIM_API_SECRET: apiSecret,
+    PHONE_SIM_SCENARIOS: options.scenarios ?? PHONE_SCENARIOS,
+    PHONE_SIM_CALL_LOG: callLogFile,
+  });
+  try {
+    await waitFor('phone-sim', sim.child, sim.log, async () => sim.log().includes('phone-sim: ready'));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    url,
+    apiKey,
+    apiSecret,
+    redisAddress: `127.0.0.1:${redisPort}`,
+    callLogFile,
+    async stop() {
+      await stopProcess(sim.child);
+      await stop();
+    },
+  };
 }

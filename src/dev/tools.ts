@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 /** Tools `scripts/setup.sh` installs. */
-export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck';
+export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim';
 
 const ENV: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI',
@@ -17,6 +17,7 @@ const ENV: Record<ToolName, string> = {
   redisServer: 'REDIS_SERVER',
   pgBinDir: 'PG_BIN_DIR',
   composeCheck: 'COMPOSE_CHECK',
+  phoneSim: 'PHONE_SIM',
 };
 const ON_PATH: Partial<Record<ToolName, string>> = {
   temporal: 'temporal',
