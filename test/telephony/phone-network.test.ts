@@ -92,12 +92,42 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
     expect(err.sipStatusCode).toBe(code);
   });
 
-  it('the raw error reaching the SDK carries status, code and SIP metadata like livekit-sip\'s (486 row)', async () => {
+  // ../shared/REFERENCE.md, "Observed with the real livekit-sip": what the SDK's error shows per row.
+  it.each([
+    ['+12125550102', 429, 'resource_exhausted', 'SIP call failed: 486 Busy Here (resource_exhausted)', '486', 'Busy Here'],
+    ['+12125550103', 429, 'resource_exhausted', 'SIP call failed: 480 Temporarily Unavailable (resource_exhausted)', '480', 'Temporarily Unavailable'],
+    ['+12125550104', 403, 'permission_denied', 'SIP call failed: 603 Decline (permission_denied)', '603', 'Decline'],
+    ['+12125550105', 404, 'not_found', 'SIP call failed: 404 Not Found (not_found)', '404', 'Not Found'],
+    ['+12125550106', 412, 'failed_precondition', 'SIP call failed: 503 Service Unavailable (failed_precondition)', '503', 'Service Unavailable'],
+  ])('parity with livekit-sip: %s → HTTP %d %s', async (phone, status, code, message, sipCode, sipStatus) => {
+    const t0 = Date.now();
     const raw = await sip
-      .createSipParticipant(trunkId, '+12125550102', 'raw-busy', { waitUntilAnswered: true, ringingTimeout: 15 })
+      .createSipParticipant(trunkId, phone, `raw-${phone}`, { waitUntilAnswered: true, ringingTimeout: 10 })
       .then(() => undefined, (e: unknown) => e);
+    const ms = Date.now() - t0;
     expect(raw).toBeInstanceOf(ServerError);
-    expect(raw).toMatchObject({ status: 429, code: 'resource_exhausted', metadata: { sip_status_code: '486', sip_status: 'Busy Here' } });
+    expect(raw).toMatchObject({ status, code, message, metadata: { sip_status_code: sipCode, sip_status: sipStatus } });
+    expect((raw as ServerError).metadata?.error_details).toBeTruthy();
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(1_500);
+  });
+
+  it('parity with livekit-sip: no answer → HTTP 408 canceled "twirp error unknown: sip request timed out" at the ringing timeout', async () => {
+    const t0 = Date.now();
+    const raw = await sip
+      .createSipParticipant(trunkId, '+12125550107', 'raw-ring', { waitUntilAnswered: true, ringingTimeout: 10 })
+      .then(() => undefined, (e: unknown) => e);
+    expect(raw).toMatchObject({ status: 408, code: 'canceled', message: 'twirp error unknown: sip request timed out' });
+    expect((raw as ServerError).metadata?.sip_status_code).toBeUndefined();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(9_900);
+  }, 30_000);
+
+  it('answer then hang up at once: answered, and the participant is gone within a second', async () => {
+    const call = input('+12125550109');
+    expect((await telephony.dial(call)).answered).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await telephony.checkCall(call.roomName)).state).toBe(CallCheckState.NOT_CONNECTED);
+    await telephony.hangUp(call.roomName);
   });
 
   it('rings until the ringing timeout: NO_ANSWER after it, not before', async () => {
