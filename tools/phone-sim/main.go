@@ -39,6 +39,8 @@ type Scenario struct {
 	Number string `json:"number"`
 	// answer | busy | unavailable | decline | notfound | server-error | ring
 	Behavior string `json:"behavior"`
+	// Behaviours of successive calls to this number (the last one repeats); overrides Behavior.
+	Sequence []string `json:"sequence"`
 	// Ringing before an answer, in ms.
 	AnswerAfterMs int `json:"answerAfterMs"`
 	// Hang up this long after answering, in ms (0: stay until the room is deleted).
@@ -63,6 +65,7 @@ type simulator struct {
 	scenarios                map[string]Scenario
 	logMu                    sync.Mutex
 	callLog                  *os.File
+	calls                    map[string]int
 }
 
 // sipFailure mirrors livekit-sip: a psrpc error whose code follows the SIP status (as LiveKit maps
@@ -95,6 +98,13 @@ func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalC
 	sc, ok := s.scenarios[req.CallTo]
 	if !ok {
 		sc = Scenario{Number: req.CallTo, Behavior: "ring"}
+	}
+	s.logMu.Lock()
+	nth := s.calls[req.CallTo]
+	s.calls[req.CallTo] = nth + 1
+	s.logMu.Unlock()
+	if len(sc.Sequence) > 0 {
+		sc.Behavior = sc.Sequence[min(nth, len(sc.Sequence)-1)]
 	}
 	ringing := 30 * time.Second
 	if req.RingingTimeout != nil && req.RingingTimeout.AsDuration() > 0 {
@@ -230,7 +240,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("phone-sim: PHONE_SIM_CALL_LOG: %v", err)
 	}
-	sim := &simulator{wsURL: env("PHONE_SIM_WS_URL"), apiKey: env("PHONE_SIM_API_KEY"), apiSecret: env("PHONE_SIM_API_SECRET"), scenarios: byNumber, callLog: callLog}
+	sim := &simulator{wsURL: env("PHONE_SIM_WS_URL"), apiKey: env("PHONE_SIM_API_KEY"), apiSecret: env("PHONE_SIM_API_SECRET"), scenarios: byNumber, callLog: callLog, calls: map[string]int{}}
 
 	rc := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{env("PHONE_SIM_REDIS")}})
 	if err := rc.Ping(context.Background()).Err(); err != nil {
