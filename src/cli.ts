@@ -11,6 +11,7 @@ import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
 import { ConfigError } from './config';
 import { createStore } from './store';
+import { trunkCredentials, Trunks } from './trunks';
 import { ValidationError } from './validation';
 
 const clientEnv = z.object({
@@ -83,6 +84,27 @@ program
     const phone = (await readInput(opts.file)).trim();
     await withApi((api) => api.recordConsent({ practiceId, phone, granted: !opts.revoke, source: opts.source }));
   });
+
+const livekitEnv = z.object({
+  LIVEKIT_URL: z.string({ error: 'required (LiveKit server URL)' }).min(1),
+  LIVEKIT_API_KEY: z.string({ error: 'required' }).min(1),
+  LIVEKIT_API_SECRET: z.string({ error: 'required' }).min(1),
+});
+function trunks(): Trunks {
+  const parsed = livekitEnv.safeParse(process.env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  return new Trunks({ url: parsed.data.LIVEKIT_URL, apiKey: parsed.data.LIVEKIT_API_KEY, apiSecret: parsed.data.LIVEKIT_API_SECRET });
+}
+const trunk = program.command('trunk').description('outbound SIP trunks on LiveKit (credentials from SIP_TRUNK_AUTH_* or --credentials-file; never printed)');
+trunk
+  .command('create <name> <address> <numbers...>')
+  .description('create an outbound trunk: carrier address and caller-ID numbers (E.164)')
+  .option('--credentials-file <path>', 'JSON {"authUsername", "authPassword"}; default: SIP_TRUNK_AUTH_USERNAME / SIP_TRUNK_AUTH_PASSWORD')
+  .action(async (name: string, address: string, numbers: string[], opts: { credentialsFile?: string }) =>
+    print(await trunks().create({ name, address, numbers, ...(await trunkCredentials(process.env, opts.credentialsFile)) })),
+  );
+trunk.command('list').description('list outbound trunks (credentials masked)').action(async () => print(await trunks().list()));
+trunk.command('delete <id>').description('delete a trunk').action(async (id: string) => trunks().delete(id));
 
 program.parseAsync().catch((err: unknown) => {
   const known = err instanceof ValidationError || err instanceof ConfigError || err instanceof SyntaxError;
