@@ -14,12 +14,14 @@ const check = (path: string, ...env: string[]) => run(resolveTool('composeCheck'
 
 describe('docker-compose.yml', () => {
   it('is a valid Compose project with the production services', async () => {
-    const { stdout } = await check(file, 'POSTGRES_PASSWORD=example');
-    expect(stdout).toContain('ok: project call-campaigns, services postgresql,temporal,temporal-search-attributes,temporal-ui,worker');
+    const { stdout } = await check(file, 'POSTGRES_PASSWORD=example', 'LIVEKIT_API_KEY=APIexample', 'LIVEKIT_API_SECRET=example-secret');
+    const services = /services (\S+)/.exec(stdout)![1]!.split(',').sort();
+    expect(services).toEqual(['livekit', 'livekit-sip', 'postgresql', 'redis', 'temporal', 'temporal-search-attributes', 'temporal-ui', 'worker']);
   });
 
-  it('refuses to start without a database password (no default credentials)', async () => {
+  it('refuses to start without the database password and LiveKit keys (no default credentials)', async () => {
     await expect(check(file)).rejects.toThrow(/required variable POSTGRES_PASSWORD is missing/);
+    await expect(check(file, 'POSTGRES_PASSWORD=example')).rejects.toThrow(/required variable LIVEKIT_API_KEY is missing/);
   });
 
   it('holds no literal secrets', () => {
