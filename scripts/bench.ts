@@ -11,6 +11,7 @@ import { DateTime } from 'luxon';
 import { ConfirmationClient } from '../src/client';
 import { createDataConverter, EncryptionCodec } from '../src/codec';
 import { CallOutcome } from '../src/contracts';
+import { zoneInOfficeHours } from '../src/dev/office-hours';
 import { ScriptedTelephony } from '../src/dev/scripted-telephony';
 import { startTemporalDevServer } from '../src/dev/temporal-dev-server';
 import { createLogger } from '../src/logger';
@@ -41,10 +42,7 @@ async function main(): Promise<void> {
     logger: createLogger('silent'),
   });
   const running = worker.run();
-  const zone = ['America/Chicago', 'Asia/Tokyo', 'Europe/Berlin', 'Pacific/Auckland', 'America/Los_Angeles'].find((z) => {
-    const hour = DateTime.now().setZone(z).hour;
-    return hour >= 9 && hour < 20;
-  })!;
+  const zone = zoneInOfficeHours(9, 20);
 
   const latencies: number[] = [];
   const events: number[] = [];

@@ -16,6 +16,7 @@ import { startCodecServer } from './codec-server';
 import { EncryptionCodec, createDataConverter } from './codec';
 import { CallOutcome, Phase, type ConfirmationRequest } from './contracts';
 import { PHONES, ScriptedTelephony } from './dev/scripted-telephony';
+import { zoneInOfficeHours } from './dev/office-hours';
 import { freePort, startTemporalDevServer } from './dev/temporal-dev-server';
 import { createLogger } from './logger';
 import { DEFAULT_CALLING_RULES } from './rules/calling-window';
@@ -38,11 +39,6 @@ async function demoKey(): Promise<string> {
   }
 }
 
-/** A patient zone where it is now office hours, so the demo calls at once whatever the time of day. */
-function zoneInOfficeHours(now = DateTime.now()): string {
-  const zones = ['America/Chicago', 'America/New_York', 'America/Los_Angeles', 'Pacific/Honolulu', 'Pacific/Auckland', 'Australia/Sydney', 'Asia/Tokyo', 'Asia/Kolkata', 'Europe/Berlin', 'Europe/London', 'America/Sao_Paulo'];
-  return zones.find((z) => now.setZone(z).hour >= 10 && now.setZone(z).hour < 18) ?? 'America/Chicago';
-}
 
 async function main(): Promise<void> {
   const keepRunning = process.argv.includes('--keep-running') || (process.stdout.isTTY && !process.argv.includes('--exit'));

@@ -13,34 +13,14 @@ import { createLogger } from '../../src/logger';
 import type { ConfirmationStore } from '../../src/ports';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { createStore } from '../../src/store';
+import { sampleDialInput } from '../helpers/fixtures';
 
 let store: ConfirmationStore;
 let phones: ScriptedTelephony;
 let acts: ReturnType<typeof createActivities>;
 const env = () => new MockActivityEnvironment();
 
-const dialInput = (roomName: string): DialInput => ({
-  workflowId: 'confirm-p1-A1',
-  attempt: 1,
-  roomName,
-  phone: '+12125550123',
-  ringingTimeoutSeconds: 30,
-  maxCallDurationSeconds: 300,
-  outcomeMarginSeconds: 30,
-  hangupGraceSeconds: 1,
-  agentMetadata: {
-    workflowId: 'confirm-p1-A1',
-    attempt: 1,
-    practiceName: 'Bright Smiles Dental',
-    practiceCallbackNumber: '+13125550100',
-    provider: 'Dr. Rivera',
-    appointmentStartLocal: '2026-12-01T10:30:00-06:00',
-    patientTimeZone: 'America/Chicago',
-    reason: 'cleaning',
-    patientFirstName: 'Jordan',
-    voicemailAllowed: true,
-  },
-});
+const dialInput = (roomName: string): DialInput => sampleDialInput(roomName, { hangupGraceSeconds: 1 });
 
 beforeEach(async () => {
   store = await createStore({});

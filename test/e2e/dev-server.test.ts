@@ -13,6 +13,7 @@ import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome } from '../../src/contracts';
 import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
+import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { resolveTool } from '../../src/dev/tools';
 import { createLogger } from '../../src/logger';
@@ -31,13 +32,6 @@ let api: ConfirmationClient;
 let client: Client;
 let phones: ScriptedTelephony;
 
-/** A zone where it is office hours now, so the call goes out at once whenever the suite runs. */
-function zoneInOfficeHours(): string {
-  const zones = ['America/Chicago', 'America/Los_Angeles', 'Pacific/Honolulu', 'Pacific/Auckland', 'Asia/Tokyo', 'Asia/Kolkata', 'Europe/Berlin', 'America/Sao_Paulo'];
-  const zone = zones.find((z) => DateTime.now().setZone(z).hour >= 9 && DateTime.now().setZone(z).hour < 19);
-  if (!zone) throw new Error('no zone in office hours (list needs widening)');
-  return zone;
-}
 
 beforeAll(async () => {
   server = await startTemporalDevServer();

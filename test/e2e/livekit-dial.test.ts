@@ -13,6 +13,7 @@ import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate, Phase } from '../../src/contracts';
 import { readCallLog, startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createLogger } from '../../src/logger';
 import type { ConfirmationStore } from '../../src/ports';
@@ -31,12 +32,6 @@ let api: ConfirmationClient;
 let client: Client;
 let rooms: RoomServiceClient;
 
-function zoneInOfficeHours(): string {
-  const zones = ['America/Chicago', 'America/Los_Angeles', 'Pacific/Honolulu', 'Pacific/Auckland', 'Asia/Tokyo', 'Asia/Kolkata', 'Europe/Berlin', 'America/Sao_Paulo'];
-  const zone = zones.find((z) => DateTime.now().setZone(z).hour >= 9 && DateTime.now().setZone(z).hour < 18);
-  if (!zone) throw new Error('no zone in office hours (list needs widening)');
-  return zone;
-}
 
 beforeAll(async () => {
   [temporal, stack] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true })]);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallCheckState, type DialInput } from '../../src/contracts';
 import { startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
+import { sampleDialInput } from '../helpers/fixtures';
 
 let stack: LiveKitStack;
 let telephony: ReturnType<typeof createLiveKitTelephony>;
@@ -22,28 +23,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const input = (roomName: string): DialInput => ({
-  workflowId: 'confirm-p1-A1',
-  attempt: 1,
-  roomName,
-  phone: '+12125550123',
-  ringingTimeoutSeconds: 15,
-  maxCallDurationSeconds: 60,
-  outcomeMarginSeconds: 30,
-  hangupGraceSeconds: 10,
-  agentMetadata: {
-    workflowId: 'confirm-p1-A1',
-    attempt: 1,
-    practiceName: 'Bright Smiles Dental',
-    practiceCallbackNumber: '+13125550100',
-    provider: 'Dr. Rivera',
-    appointmentStartLocal: '2026-12-01T10:30:00-06:00',
-    patientTimeZone: 'America/Chicago',
-    reason: 'cleaning',
-    patientFirstName: 'Jordan',
-    voicemailAllowed: true,
-  },
-});
+const input = (roomName: string): DialInput => sampleDialInput(roomName, { ringingTimeoutSeconds: 15, maxCallDurationSeconds: 60 });
 
 describe('LiveKit telephony against livekit-server', () => {
   it('checks at start that the configured outbound trunk exists', async () => {

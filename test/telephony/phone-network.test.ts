@@ -9,6 +9,7 @@ import { CallCheckState, DialFailureType, type DialInput } from '../../src/contr
 import { readCallLog, startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { DialError } from '../../src/ports';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
+import { sampleDialInput } from '../helpers/fixtures';
 
 let stack: LiveKitStack;
 let telephony: ReturnType<typeof createLiveKitTelephony>;
@@ -34,28 +35,7 @@ afterAll(async () => {
 let n = 0;
 const input = (phone: string, ringingTimeoutSeconds = 15): DialInput => {
   n += 1;
-  return {
-    workflowId: `confirm-p1-A${n}`,
-    attempt: 1,
-    roomName: `confirm-p1-A${n}-a1`,
-    phone,
-    ringingTimeoutSeconds,
-    maxCallDurationSeconds: 120,
-    outcomeMarginSeconds: 30,
-    hangupGraceSeconds: 10,
-    agentMetadata: {
-      workflowId: `confirm-p1-A${n}`,
-      attempt: 1,
-      practiceName: 'Bright Smiles Dental',
-      practiceCallbackNumber: CALLER_ID,
-      provider: 'Dr. Rivera',
-      appointmentStartLocal: '2026-12-01T10:30:00-06:00',
-      patientTimeZone: 'America/Chicago',
-      reason: 'cleaning',
-      patientFirstName: 'Jordan',
-      voicemailAllowed: true,
-    },
-  };
+  return sampleDialInput(`confirm-p1-A${n}-a1`, { workflowId: `confirm-p1-A${n}`, phone, ringingTimeoutSeconds, maxCallDurationSeconds: 120 });
 };
 
 async function failure(phone: string, ringingTimeoutSeconds?: number): Promise<{ err: DialError; ms: number }> {
