@@ -108,7 +108,11 @@ for pid in "${pids[@]}"; do wait "$pid"; done
 [ -x "$temporal_bin" ] || { echo "setup: Temporal CLI build failed" >&2; exit 1; }
 [ -x "$livekit_bin" ] || { echo "setup: livekit-server build failed" >&2; exit 1; }
 
-cat > "$CACHE/tools.json" <<JSON
+# The tool list lives in this checkout (node_modules/.cache), not in the shared cache: two checkouts
+# (branches, CI clones) may need different builds of the project's own tools.
+tools_json="$repo/node_modules/.cache/call-campaigns/tools.json"
+mkdir -p "$(dirname "$tools_json")"
+cat > "$tools_json" <<JSON
 {
   "temporal": "$temporal_bin",
   "temporalTestServer": "$test_server",
@@ -127,4 +131,4 @@ say "redis-server        $redis_bin"
 say "postgresql          $pg_bin"
 say "compose-check       $compose_bin ($compose_how)"
 say "phone-sim           $sim_bin ($sim_how)"
-say "done in $(( $(date +%s) - started )) s (tool list: $CACHE/tools.json)"
+say "done in $(( $(date +%s) - started )) s (tool list: $tools_json)"

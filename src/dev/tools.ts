@@ -1,11 +1,11 @@
 /**
  * Where the real servers' binaries are: an explicit environment variable first, then what
- * `npm run setup` recorded in the tool cache, then the PATH. A missing tool is an error that says
+ * `npm run setup` recorded for this checkout, then the PATH. A missing tool is an error that says
  * how to install it — tests never skip for lack of a server.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Tools `scripts/setup.sh` installs. */
 export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim';
@@ -25,11 +25,6 @@ const ON_PATH: Partial<Record<ToolName, string>> = {
   redisServer: 'redis-server',
 };
 
-/** The tool cache (`CALL_CAMPAIGNS_TOOLS`, else `$XDG_CACHE_HOME` or `~/.cache`, `/call-campaigns/tools`). */
-export function toolCacheDir(): string {
-  return process.env.CALL_CAMPAIGNS_TOOLS ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'call-campaigns', 'tools');
-}
-
 const usable = (path: string): boolean => {
   try {
     accessSync(path, constants.X_OK);
@@ -39,6 +34,9 @@ const usable = (path: string): boolean => {
   }
 };
 
+/** The tool list `npm run setup` writes for this checkout. */
+export const TOOLS_JSON = fileURLToPath(new URL('../../node_modules/.cache/call-campaigns/tools.json', import.meta.url));
+
 /** Absolute path of `name`; throws naming the tool and `npm run setup` when it is missing. */
 export function resolveTool(name: ToolName): string {
   const fromEnv = process.env[ENV[name]];
@@ -47,7 +45,7 @@ export function resolveTool(name: ToolName): string {
     return fromEnv;
   }
   try {
-    const recorded = (JSON.parse(readFileSync(join(toolCacheDir(), 'tools.json'), 'utf8')) as Partial<Record<ToolName, string>>)[name];
+    const recorded = (JSON.parse(readFileSync(TOOLS_JSON, 'utf8')) as Partial<Record<ToolName, string>>)[name];
     if (recorded && usable(recorded)) return recorded;
   } catch {
     // No setup yet: fall through to PATH.
