@@ -1,0 +1,119 @@
+/**
+ * At most one call per attempt, even when the worker dies mid-call: the real worker process
+ * (`src/worker.ts`) is SIGKILLed while the phone rings; a new worker resolves the attempt by
+ * looking at the room, and the phone network saw exactly one INVITE for it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { SIPTransport } from '@livekit/protocol';
+import { Client, Connection } from '@temporalio/client';
+import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfirmationClient } from '../../src/client';
+import { createDataConverter } from '../../src/codec';
+import { CallOutcome, outcomeUpdate } from '../../src/contracts';
+import { readCallLog, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import type { ConfirmationStore } from '../../src/ports';
+import { createStore } from '../../src/store';
+import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+let stack: LiveKitStack;
+let postgres: PostgresServer;
+let store: ConfirmationStore;
+let env: Record<string, string>;
+const workers: ChildProcess[] = [];
+
+/** Starts `npm run worker`'s entry as its own process, configured from the environment like production. */
+async function startWorker(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  workers.push(child);
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('worker started')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
+  });
+  return child;
+}
+
+beforeAll(async () => {
+  [temporal, stack, postgres] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true }), startPostgres()]);
+  store = await createStore({ databaseUrl: postgres.url });
+  const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
+    'simulated carrier', 'sip.carrier.test', ['+13125550100'], { transport: SIPTransport.SIP_TRANSPORT_AUTO },
+  );
+  env = {
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_TASK_QUEUE: 'crash-test',
+    PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    LIVEKIT_URL: stack.url,
+    LIVEKIT_API_KEY: stack.apiKey,
+    LIVEKIT_API_SECRET: stack.apiSecret,
+    LIVEKIT_SIP_TRUNK_ID: trunk.sipTrunkId,
+    DATABASE_URL: postgres.url,
+    CALLING_DAYS: '1,2,3,4,5,6,7',
+    LOG_LEVEL: 'info',
+  };
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => stopProcess(w)));
+  await store?.close();
+  await Promise.all([temporal?.stop(), stack?.stop(), postgres?.stop()]);
+});
+
+describe('worker killed while the phone rings', () => {
+  it('resolves the attempt by inspecting the room: one INVITE, never two', async () => {
+    const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+    const api = new ConfirmationClient({ client, store, taskQueue: 'crash-test' });
+    const phone = '+12125550108'; // answers after 2 s of ringing
+    const zone = zoneInOfficeHours();
+    await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    const first = await startWorker();
+    const { workflowId } = await api.startConfirmation({
+      appointmentId: `crash-${Date.now().toString(36)}`,
+      patientId: 'pat-crash',
+      patientName: 'Jordan Sample',
+      phone,
+      patientTimeZone: zone,
+      appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11 }).toISO()!,
+      practiceId: 'bright-smiles',
+      practiceName: 'Bright Smiles Dental',
+      practiceCallbackNumber: '+13125550100',
+      provider: 'Dr. Rivera',
+      reason: 'cleaning',
+    });
+    const room = `${workflowId}-a1`;
+    // Kill the worker while the phone is ringing: the room exists (it is created just before the
+    // INVITE) and the phone answers only 2 s later.
+    const rooms = new RoomServiceClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
+    for (let i = 0; i < 200 && (await rooms.listRooms([room])).length === 0; i += 1) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(readCallLog(stack.callLogFile!).some((l) => l.room === room)).toBe(false); // not answered yet
+    first.kill('SIGKILL');
+    await startWorker();
+
+    // The new worker sees the dial activity time out (heartbeat), checks the room: answered.
+    const handle = client.workflow.getHandle(workflowId);
+    let ack;
+    for (let i = 0; i < 120 && !ack; i += 1) {
+      ack = await handle.executeUpdate(outcomeUpdate, { args: [{ attempt: 1, outcome: CallOutcome.CONFIRMED }] }).catch(() => undefined);
+      if (!ack) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(ack).toMatchObject({ accepted: true, outcome: CallOutcome.CONFIRMED });
+    const result = await api.result(workflowId);
+    expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+    expect(result.attempts).toHaveLength(1);
+    expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
+  }, 120_000);
+});
