@@ -18,10 +18,17 @@ const INDEXED: Record<string, number> = {
  * its workflow client skips time while awaiting results.
  */
 export async function createTimeSkippingEnv(client?: ClientOptionsForTestEnv): Promise<TestWorkflowEnvironment> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: resolveTool('temporalTestServer') } },
-    client,
-  });
+  const path = resolveTool('temporalTestServer');
+  let env: TestWorkflowEnvironment | undefined;
+  // The SDK gives the (Java) server a fixed 5 s to start; on a busy 2-core machine that is
+  // occasionally not enough, so a start that timed out is tried again.
+  for (let attempt = 1; env === undefined; attempt += 1) {
+    try {
+      env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } }, client });
+    } catch (err) {
+      if (attempt >= 3 || !/did not start|timed? ?out/i.test(String((err as Error)?.message))) throw err;
+    }
+  }
   // The test server knows only Temporal's built-in search attributes until told about ours.
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
