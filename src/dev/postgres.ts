@@ -1,72 +1,164 @@
 /**
- * A throwaway PostgreSQL 15 server (Debian's binaries, via `npm run setup`) for tests of the
- * production database path. PostgreSQL refuses to run as root, so as root it runs as `postgres`.
+ * A throwaway PostgreSQL 15 server for tests of the production database path: Debian's binaries
+ * (`/usr/lib/postgresql/15/bin`, `$PG_BIN_DIR`, or what `npm run setup` recorded), a fresh cluster in
+ * a temporary directory, trust authentication for the user `app`, TCP on 127.0.0.1 only.
+ *
+ * PostgreSQL refuses to run as root: as root, `initdb` and `postgres` run as the `postgres` user
+ * (the directory is chowned to it). The server is spawned with that uid directly rather than
+ * through `runuser`, so the process we hold is the postmaster itself: our signals reach it, and a
+ * SIGKILL cannot leave it orphaned behind a killed `runuser`.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from './temporal-dev-server';
 import { resolveTool } from './tools';
 
 export interface PostgresServer {
   /** `postgres://app@127.0.0.1:<port>/postgres` */
   url: string;
+  /** Stops the server (fast shutdown, SIGKILL after 5 s) and removes its directory. */
   stop(): Promise<void>;
+}
+
+/** Debian's PostgreSQL 15, used when neither `$PG_BIN_DIR` nor `npm run setup` names one. */
+export const DEFAULT_PG_BIN_DIR = '/usr/lib/postgresql/15/bin';
+
+/** The directory holding `initdb` and `postgres`; throws saying to run `npm run setup` when there is none. */
+export function pgBinDir(): string {
+  let bin: string;
+  try {
+    bin = resolveTool('pgBinDir');
+  } catch (err) {
+    if (process.env.PG_BIN_DIR || !existsSync(join(DEFAULT_PG_BIN_DIR, 'postgres'))) throw err;
+    bin = DEFAULT_PG_BIN_DIR;
+  }
+  for (const tool of ['initdb', 'postgres']) {
+    if (!existsSync(join(bin, tool))) {
+      throw new Error(`PostgreSQL is not installed (no ${tool} in ${bin}): run \`npm run setup\` (installs postgresql-15), or set PG_BIN_DIR`);
+    }
+  }
+  return bin;
+}
+
+/** uid and gid of the `postgres` user, when we are root (PostgreSQL will not run as root). */
+function serverUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = (flag: string) => spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' });
+  const uid = id('-u');
+  const gid = id('-g');
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new Error('running as root needs the `postgres` user to run PostgreSQL: run `npm run setup` (installs postgresql-15)');
+  }
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Starts a fresh server in a temporary directory; resolves once it accepts connections. */
 export async function startPostgres(): Promise<PostgresServer> {
-  const bin = resolveTool('pgBinDir');
-  if (!existsSync(join(bin, 'postgres'))) throw new Error(`PostgreSQL is not installed in ${bin}: run \`npm run setup\``);
-  const asRoot = process.getuid?.() === 0;
+  const bin = pgBinDir();
+  const user = serverUser();
   const dir = mkdtempSync(join(tmpdir(), 'call-campaigns-pg-'));
-  const run = (cmd: string, args: string[]) => (asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]) as [string, string[]];
-  if (asRoot) {
-    const uid = Number(spawnSync('id', ['-u', 'postgres']).stdout.toString().trim());
-    const gid = Number(spawnSync('id', ['-g', 'postgres']).stdout.toString().trim());
-    chownSync(dir, uid, gid);
+  const as = { ...user, cwd: dir, env: { ...process.env, LC_ALL: 'C', LANG: 'C' } };
+  try {
+    if (user) chownSync(dir, user.uid, user.gid);
+    const data = join(dir, 'data');
+    const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'app', '-E', 'UTF8', '--no-locale', '--no-sync'], {
+      ...as,
+      encoding: 'utf8',
+    });
+    if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.error?.message}`);
+    // The port is free when chosen but may be taken before the server binds it: then try another.
+    for (let tries = 1; ; tries += 1) {
+      try {
+        return await startServer(bin, data, dir, await freePort(), as);
+      } catch (err) {
+        if (!(err instanceof PortTaken) || tries >= 5) throw err;
+      }
+    }
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
   }
-  const data = join(dir, 'data');
-  const init = spawnSync(...run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'app', '--no-sync']), { encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
-  const port = await freePort();
-  const child = spawn(...run(join(bin, 'postgres'), ['-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port), '-c', 'fsync=off']), {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+}
+
+class PortTaken extends Error {}
+
+async function startServer(
+  bin: string,
+  data: string,
+  dir: string,
+  port: number,
+  as: { uid?: number; gid?: number; cwd: string; env: NodeJS.ProcessEnv },
+): Promise<PostgresServer> {
+  // A throwaway cluster: no fsync, no waiting for the WAL.
+  const args = ['-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port)];
+  for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=200']) args.push('-c', setting);
+  const child = spawn(join(bin, 'postgres'), args, { ...as, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  const url = `postgres://app@127.0.0.1:${port}/postgres`;
-
-  const stop = async () => {
-    process.off('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+  // Never leave a server behind, even when the test process exits without stopping it.
+  const killOnExit = () => {
+    child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
+  process.once('exit', killOnExit);
+  const running = () => child.exitCode === null && child.signalCode === null && !spawnError;
 
-  for (let i = 0; ; i += 1) {
-    if (child.exitCode !== null) throw new Error(`postgres exited (${child.exitCode}): ${stderr}`);
-    const client = new pg.Client({ connectionString: url });
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      process.off('exit', killOnExit);
+      if (running()) {
+        // SIGINT is PostgreSQL's fast shutdown: it ends open sessions. (SIGTERM, the smart shutdown,
+        // would wait for every client to disconnect.) SIGKILL when that takes too long.
+        child.kill('SIGINT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    })());
+
+  const url = `postgres://app@127.0.0.1:${port}/postgres`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (!running()) {
+      process.off('exit', killOnExit);
+      await (spawnError ? Promise.resolve() : exited);
+      if (/could not bind|already in use/i.test(stderr)) throw new PortTaken(`port ${port} taken`);
+      throw new Error(`postgres exited (${child.exitCode ?? child.signalCode ?? spawnError?.message}): ${stderr}`);
+    }
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
     try {
       await client.connect();
       await client.end();
       return { url, stop };
     } catch {
       await client.end().catch(() => undefined);
-      if (i > 150) {
-        await stop();
-        throw new Error(`postgres did not accept connections: ${stderr}`);
+      if (Date.now() > deadline) {
+        process.off('exit', killOnExit);
+        child.kill('SIGKILL');
+        await exited;
+        throw new Error(`postgres did not accept connections within 30 s: ${stderr}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 }

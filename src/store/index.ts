@@ -14,7 +14,8 @@ import type {
 import { migrate } from './migrations';
 import { openPglite, openPostgres, type Queryable, type Sql } from './sql';
 
-export { MIGRATIONS } from './migrations';
+export { MIGRATIONS, type Migration } from './migrations';
+export type { Sql, Queryable } from './sql';
 
 /** Where the data lives: PostgreSQL when `databaseUrl` is set, else PGlite in `dataDir` (in memory without one). */
 export interface StoreConfig {
@@ -23,7 +24,7 @@ export interface StoreConfig {
 }
 
 /** Opens the database and applies pending migrations. */
-export async function createStore(config: StoreConfig = {}): Promise<ConfirmationStore & { readonly kind: Sql['kind'] }> {
+export async function createStore(config: StoreConfig = {}): Promise<SqlStore> {
   const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
   const store = new SqlStore(sql);
   try {
@@ -37,9 +38,9 @@ export async function createStore(config: StoreConfig = {}): Promise<Confirmatio
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 
-/** One implementation for both databases. */
+/** One implementation for both databases. `sql` is the raw executor, for operators' queries and tests. */
 export class SqlStore implements ConfirmationStore {
-  constructor(private readonly sql: Sql) {}
+  constructor(readonly sql: Sql) {}
 
   get kind(): Sql['kind'] {
     return this.sql.kind;
@@ -53,6 +54,11 @@ export class SqlStore implements ConfirmationStore {
     return this.sql.close();
   }
 
+  /**
+   * Upserts the appointment row. The workflow registers it on its first plan and after a move, while
+   * it runs; status and outcome are left alone, so a late retry of a planning activity never turns a
+   * written-back outcome into PENDING again (a workflow id runs once).
+   */
   async registerConfirmation(input: RegisterConfirmationInput): Promise<void> {
     await this.sql.query(
       `INSERT INTO appointments (practice_id, appointment_id, patient_id, phone, time_zone, starts_at, workflow_id)
@@ -66,7 +72,7 @@ export class SqlStore implements ConfirmationStore {
 
   async activeWorkflowIdsForPhone(phone: string): Promise<string[]> {
     const { rows } = await this.sql.query<{ workflow_id: string }>(
-      `SELECT workflow_id FROM appointments WHERE phone = $1 AND status = 'PENDING' ORDER BY created_at`,
+      `SELECT workflow_id FROM appointments WHERE phone = $1 AND status = 'PENDING' ORDER BY created_at, workflow_id`,
       [phone],
     );
     return rows.map((r) => r.workflow_id);
@@ -102,11 +108,9 @@ export class SqlStore implements ConfirmationStore {
   }
 
   async recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void> {
+    // Appended, never overwritten: the consent history is evidence; the latest record counts.
     await this.sql.query(
-      `INSERT INTO consent (practice_id, phone, patient_id, granted, source, recorded_at) VALUES ($1, $2, $3, $4, $5, now())
-       ON CONFLICT (practice_id, phone) DO UPDATE SET
-         patient_id = COALESCE(EXCLUDED.patient_id, consent.patient_id), granted = EXCLUDED.granted,
-         source = EXCLUDED.source, recorded_at = now()`,
+      `INSERT INTO consent (practice_id, phone, patient_id, granted, source) VALUES ($1, $2, $3, $4, $5)`,
       [input.practiceId, input.phone, input.patientId ?? null, input.granted, input.source],
     );
   }
@@ -114,7 +118,7 @@ export class SqlStore implements ConfirmationStore {
   async consentState(practiceId: string, phone: string): Promise<ConsentState> {
     const { rows } = await this.sql.query<{ dnc: boolean; granted: boolean | null }>(
       `SELECT EXISTS (SELECT 1 FROM do_not_call WHERE phone = $2) AS dnc,
-              (SELECT granted FROM consent WHERE practice_id = $1 AND phone = $2) AS granted`,
+              (SELECT granted FROM consent WHERE practice_id = $1 AND phone = $2 ORDER BY id DESC LIMIT 1) AS granted`,
       [practiceId, phone],
     );
     const r = rows[0]!;
@@ -132,19 +136,38 @@ export class SqlStore implements ConfirmationStore {
 
   async reserveAttempt(input: ReserveAttemptInput): Promise<ReserveAttemptResult> {
     return this.sql.transaction(async (tx) => {
-      // Serialise reservations per number: two racers for the last slot see each other's row.
+      // Serialise reservations per number (across processes on PostgreSQL; PGlite has one connection):
+      // two racers for the last slot queue here, and the second counts the first one's row. Under
+      // READ COMMITTED each statement below sees every reservation committed before the lock was granted.
       await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [input.phone]);
-      const existing = await tx.query(`SELECT 1 FROM attempt_ledger WHERE workflow_id = $1 AND attempt = $2`, [input.workflowId, input.attempt]);
-      const counts = await countCalls(tx, input);
-      if (existing.rows.length > 0) return { reserved: true, ...counts };
-      if (counts.dayCount >= input.maxCallsPerDay || counts.weekCount >= input.maxCallsPerWeek) {
-        return { reserved: false, ...counts };
-      }
-      await tx.query(
-        `INSERT INTO attempt_ledger (workflow_id, attempt, appointment_id, phone, placed_at, local_date) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [input.workflowId, input.attempt, input.appointmentId, input.phone, input.at, input.localDate],
+      const { rows: existing } = await tx.query<{ phone: string; placed_at: Date | string; local_date: string; day_count: number | null; week_count: number | null }>(
+        `SELECT phone, placed_at, to_char(local_date, 'YYYY-MM-DD') AS local_date, day_count, week_count
+         FROM attempt_ledger WHERE workflow_id = $1 AND attempt = $2`,
+        [input.workflowId, input.attempt],
       );
-      return { reserved: true, dayCount: counts.dayCount + 1, weekCount: counts.weekCount + 1, oldestInWeek: counts.oldestInWeek ?? input.at };
+      const first = existing[0];
+      if (first) {
+        // Never answer for a number whose ledger does not hold the call (the message names no number).
+        if (first.phone !== input.phone) throw new Error(`attempt ${input.attempt} of ${input.workflowId} is reserved for another number`);
+        // Reserved already (a retried activity): the first result, and no second row.
+        const at = new Date(first.placed_at);
+        const counts = await countCalls(tx, input.phone, at, first.local_date);
+        const dayCount = first.day_count ?? counts.dayCount;
+        const weekCount = first.week_count ?? counts.weekCount;
+        return withOldest({ reserved: true, dayCount, weekCount }, input.maxCallsPerWeek, counts.oldestInWeek);
+      }
+      const counts = await countCalls(tx, input.phone, input.at, input.localDate);
+      if (counts.dayCount >= input.maxCallsPerDay || counts.weekCount >= input.maxCallsPerWeek) {
+        return withOldest({ reserved: false, dayCount: counts.dayCount, weekCount: counts.weekCount }, input.maxCallsPerWeek, counts.oldestInWeek);
+      }
+      const dayCount = counts.dayCount + 1;
+      const weekCount = counts.weekCount + 1;
+      await tx.query(
+        `INSERT INTO attempt_ledger (workflow_id, attempt, appointment_id, phone, placed_at, local_date, day_count, week_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [input.workflowId, input.attempt, input.appointmentId, input.phone, input.at, input.localDate, dayCount, weekCount],
+      );
+      return withOldest({ reserved: true, dayCount, weekCount }, input.maxCallsPerWeek, counts.oldestInWeek ?? input.at);
     });
   }
 
@@ -157,7 +180,7 @@ export class SqlStore implements ConfirmationStore {
   }
 
   async recordAttemptOutcome(workflowId: string, attempt: number, outcome: CallOutcome, sipStatusCode?: number): Promise<void> {
-    await this.sql.query(`UPDATE attempt_ledger SET outcome = $3, sip_status_code = $4 WHERE workflow_id = $1 AND attempt = $2`, [
+    await this.sql.query(`UPDATE attempt_ledger SET outcome = $3, sip_status_code = $4, outcome_at = now() WHERE workflow_id = $1 AND attempt = $2`, [
       workflowId,
       attempt,
       outcome,
@@ -212,17 +235,22 @@ export class SqlStore implements ConfirmationStore {
   }
 }
 
-/** Calls to the number on the patient-local day, and in the rolling week before `at`. */
-async function countCalls(tx: Queryable, input: ReserveAttemptInput): Promise<{ dayCount: number; weekCount: number; oldestInWeek?: Date }> {
+/** Calls to the number on the patient-local day, and in the rolling week (at − 7 days, at], with the oldest of those. */
+async function countCalls(tx: Queryable, phone: string, at: Date, localDate: string): Promise<{ dayCount: number; weekCount: number; oldestInWeek?: Date }> {
   const { rows } = await tx.query<{ day_count: string | number; week_count: string | number; oldest: string | Date | null }>(
     `SELECT count(*) FILTER (WHERE local_date = $2::date) AS day_count,
             count(*) FILTER (WHERE placed_at > $3 AND placed_at <= $4) AS week_count,
             min(placed_at) FILTER (WHERE placed_at > $3 AND placed_at <= $4) AS oldest
      FROM attempt_ledger WHERE phone = $1`,
-    [input.phone, input.localDate, new Date(input.at.getTime() - WEEK_MS), input.at],
+    [phone, localDate, new Date(at.getTime() - WEEK_MS), at],
   );
   const r = rows[0]!;
   return { dayCount: Number(r.day_count), weekCount: Number(r.week_count), oldestInWeek: r.oldest ? new Date(r.oldest) : undefined };
+}
+
+/** `oldestInWeek` is reported when the week is full (a slot opens 7 days after it). */
+function withOldest(result: ReserveAttemptResult, maxCallsPerWeek: number, oldest: Date | undefined): ReserveAttemptResult {
+  return result.weekCount >= maxCallsPerWeek && oldest ? { ...result, oldestInWeek: oldest } : result;
 }
 
 /** jsonb comes back parsed from both drivers; tolerate text for safety. */

@@ -1,6 +1,9 @@
 /**
- * Versioned schema migrations, applied in order at start. Never edit a released migration: add one.
+ * Versioned schema migrations, applied in order at start. Never edit a released migration: add one
+ * (the runner records each migration's checksum and refuses to start when an applied one changed).
+ * The SQL must run on PostgreSQL 15 and on PGlite (PostgreSQL 18).
  */
+import { createHash } from 'node:crypto';
 import type { Sql } from './sql';
 
 export interface Migration {
@@ -105,13 +108,55 @@ export const MIGRATIONS: Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
     `,
   },
+  {
+    version: 2,
+    name: 'consent history, reservation counts in the ledger',
+    sql: `
+      -- Consent is evidence: keep every grant and revocation; the practice's latest record wins.
+      ALTER TABLE consent DROP CONSTRAINT consent_pkey;
+      ALTER TABLE consent ADD COLUMN id bigserial;
+      ALTER TABLE consent ADD CONSTRAINT consent_pkey PRIMARY KEY (id);
+      CREATE INDEX consent_latest ON consent (practice_id, phone, id DESC);
+
+      CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+      END;
+      $$;
+      CREATE TRIGGER consent_no_update_delete
+        BEFORE UPDATE OR DELETE ON consent
+        FOR EACH ROW EXECUTE FUNCTION append_only();
+      CREATE TRIGGER consent_no_truncate
+        BEFORE TRUNCATE ON consent
+        FOR EACH STATEMENT EXECUTE FUNCTION append_only();
+
+      -- The counts a reservation returned (itself included), so a repeated reservation of the same
+      -- attempt returns the first result. NULL on rows reserved before this migration.
+      ALTER TABLE attempt_ledger ADD COLUMN day_count integer, ADD COLUMN week_count integer;
+      ALTER TABLE attempt_ledger ADD COLUMN outcome_at timestamptz;
+    `,
+  },
 ];
 
 /** Lock id serialising migrations across processes (PostgreSQL advisory lock). */
 const MIGRATION_LOCK = 4_711_042;
 
-/** Applies pending migrations, each in its own transaction; safe when several processes start at once. */
-export async function migrate(sql: Sql): Promise<number[]> {
+/** SHA-256 of a migration's SQL, recorded when applied. */
+export function checksum(m: Migration): string {
+  return createHash('sha256').update(m.sql).digest('hex');
+}
+
+/**
+ * Applies pending migrations in one transaction and returns the versions applied. Safe when several
+ * processes start at once: they queue on an advisory lock, and the later ones find nothing to do.
+ * Throws, applying nothing, when an applied migration's SQL changed since.
+ */
+export async function migrate(sql: Sql, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  migrations.forEach((m, i) => {
+    if (!Number.isInteger(m.version) || (i > 0 && m.version <= migrations[i - 1]!.version)) {
+      throw new Error(`migrations must have strictly increasing integer versions (at ${m.version})`);
+    }
+  });
   const applied: number[] = [];
   await sql.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
@@ -120,12 +165,23 @@ export async function migrate(sql: Sql): Promise<number[]> {
       name text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now()
     )`);
-    const { rows } = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
-    const done = new Set(rows.map((r) => Number(r.version)));
-    for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
+    await tx.query('ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text');
+    const { rows } = await tx.query<{ version: number; checksum: string | null }>('SELECT version, checksum FROM schema_migrations');
+    const done = new Map(rows.map((r) => [Number(r.version), r.checksum]));
+    for (const m of migrations) {
+      const sum = checksum(m);
+      if (done.has(m.version)) {
+        const recorded = done.get(m.version);
+        if (recorded === null) {
+          // Applied before checksums were recorded: record it now.
+          await tx.query('UPDATE schema_migrations SET checksum = $2 WHERE version = $1', [m.version, sum]);
+        } else if (recorded !== sum) {
+          throw new Error(`migration ${m.version} (${m.name}) changed after it was applied: add a new migration instead`);
+        }
+        continue;
+      }
       await tx.exec(m.sql);
-      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      await tx.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, sum]);
       applied.push(m.version);
     }
   });
