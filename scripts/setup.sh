@@ -93,6 +93,16 @@ if [ ! -x "$sim_bin" ]; then
   sim_how="installed"
 fi
 
+# ---- the phones' audio clips (scripts/phone-audio.sh: espeak-ng and sox, encoded by opusenc), generated, not committed
+apt_install espeak-ng sox opus-tools
+audio_hash=$(sha256sum "$repo/scripts/phone-audio.sh" | cut -c1-12)
+audio_dir="$CACHE/phone-audio-$audio_hash"; audio_how="cache"
+if [ ! -f "$audio_dir/voicemail-greeting.ogg" ]; then
+  bash "$repo/scripts/phone-audio.sh" "$audio_dir.tmp" && rm -rf "$audio_dir" && mv "$audio_dir.tmp" "$audio_dir"
+  audio_how="generated"
+fi
+espeak_bin="${ESPEAK_NG:-$(command -v espeak-ng)}"
+
 # ---- compose-check (tools/compose-check): compose-go, Docker Compose v2's own parser, for docker-compose.yml
 compose_src="$repo/tools/compose-check"
 compose_hash=$(cat "$compose_src/go.mod" "$compose_src/go.sum" "$compose_src/main.go" | sha256sum | cut -c1-12)
@@ -120,7 +130,9 @@ cat > "$tools_json" <<JSON
   "redisServer": "$redis_bin",
   "pgBinDir": "$pg_bin",
   "composeCheck": "$compose_bin",
-  "phoneSim": "$sim_bin"
+  "phoneSim": "$sim_bin",
+  "phoneAudio": "$audio_dir",
+  "espeakNg": "$espeak_bin"
 }
 JSON
 
@@ -131,4 +143,6 @@ say "redis-server        $redis_bin"
 say "postgresql          $pg_bin"
 say "compose-check       $compose_bin ($compose_how)"
 say "phone-sim           $sim_bin ($sim_how)"
+say "phone audio clips   $audio_dir ($audio_how)"
+say "espeak-ng           $espeak_bin"
 say "done in $(( $(date +%s) - started )) s (tool list: $tools_json)"

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,22 +20,46 @@ export interface LiveKitStack {
   apiSecret: string;
   /** `127.0.0.1:<port>` of the stack's Redis. */
   redisAddress: string;
-  /** The phone-network simulator's call log (one JSON line per INVITE), when it runs. */
+  /** The phone-network simulator's call log (one JSON line per INVITE, when the call is over), when it runs. */
   callLogFile?: string;
+  /** Where the simulator records what each answered phone heard (`<room>-<sipCallId>.ogg`). */
+  recordDir?: string;
   stop(): Promise<void>;
 }
 
-/** One INVITE as the simulated phone network saw it. */
+/** One INVITE as the simulated phone network saw it (tools/phone-sim, written when the call is over). */
 export interface CallLogLine {
+  /** When the INVITE arrived (RFC 3339). */
   time: string;
   trunk: string;
+  /** Caller ID sent. */
   from: string;
+  /** Number dialed. */
   to: string;
   room: string;
   ringingTimeoutSeconds: number;
   maxCallDurationSeconds: number;
+  /** answered | no-answer | busy | unavailable | decline | notfound | server-error | error */
   outcome: string;
-  ended?: string;
+  /** How the call ended: a SIP response ("486 Busy Here"), "ringing timeout", "room deleted", "phone hung up", "max call duration"… */
+  ended: string;
+  sipCallId?: string;
+  answeredAt?: string;
+  endedAt: string;
+  /** What the phone did after answering (clips played, keys pressed, hang-up), with times. */
+  events?: { at: string; what: 'play' | 'press' | 'hangup'; arg?: string }[];
+  /** What the phone heard from the room (the agent), for answered calls. */
+  heard?: {
+    /** 20 ms audio packets received after the answer. */
+    packets: number;
+    /** Voiced audio received after the answer, in ms. */
+    voicedMs: number;
+    /** Voiced audio that reached the ringing leg before the answer, in ms (should be 0). */
+    voicedBeforeAnswerMs: number;
+    firstVoicedAt?: string;
+    lastVoicedAt?: string;
+    recording?: string;
+  };
 }
 
 /** Scenario file of the simulator's scripted phones (fictional 555-01xx numbers). */
@@ -45,6 +69,17 @@ export const PHONE_SCENARIOS = fileURLToPath(new URL('../../tools/phone-sim/scen
 export function readCallLog(file: string): CallLogLine[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as CallLogLine);
+}
+
+/** Waits until the call log has a line matching `match` (a call's line is written when it is over). */
+export async function waitForCall(file: string, match: (line: CallLogLine) => boolean, timeoutMs = 15_000): Promise<CallLogLine> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = readCallLog(file).find(match);
+    if (line) return line;
+    if (Date.now() > deadline) throw new Error(`no call in the phone-network simulator's log matched within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Stops a child: SIGTERM, then SIGKILL after `graceMs` (livekit-server drains rooms slowly). */
@@ -137,6 +172,8 @@ export async function startLiveKitStack(options: { phones?: boolean; scenarios?:
   if (!options.phones) return { url, apiKey, apiSecret, redisAddress: `127.0.0.1:${redisPort}`, stop };
 
   const callLogFile = join(dir, 'calls.jsonl');
+  const recordDir = join(dir, 'heard');
+  mkdirSync(recordDir);
   // Credentials by environment, never by argument (process listings).
   const sim = spawnLogged(resolveTool('phoneSim'), [], {
     PHONE_SIM_REDIS: `127.0.0.1:${redisPort}`,
@@ -145,6 +182,8 @@ export async function startLiveKitStack(options: { phones?: boolean; scenarios?:
     PHONE_SIM_API_SECRET: apiSecret,
     PHONE_SIM_SCENARIOS: options.scenarios ?? PHONE_SCENARIOS,
     PHONE_SIM_CALL_LOG: callLogFile,
+    PHONE_SIM_AUDIO_DIR: resolveTool('phoneAudio'),
+    PHONE_SIM_RECORD_DIR: recordDir,
   });
   try {
     await waitFor('phone-sim', sim.child, sim.log, async () => sim.log().includes('phone-sim: ready'));
@@ -158,6 +197,7 @@ export async function startLiveKitStack(options: { phones?: boolean; scenarios?:
     apiSecret,
     redisAddress: `127.0.0.1:${redisPort}`,
     callLogFile,
+    recordDir,
     async stop() {
       await stopProcess(sim.child);
       await stop();

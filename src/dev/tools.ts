@@ -8,7 +8,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Tools `scripts/setup.sh` installs. */
-export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim';
+export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim' | 'phoneAudio' | 'espeakNg';
 
 const ENV: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI',
@@ -18,11 +18,14 @@ const ENV: Record<ToolName, string> = {
   pgBinDir: 'PG_BIN_DIR',
   composeCheck: 'COMPOSE_CHECK',
   phoneSim: 'PHONE_SIM',
+  phoneAudio: 'PHONE_SIM_AUDIO_DIR',
+  espeakNg: 'ESPEAK_NG',
 };
 const ON_PATH: Partial<Record<ToolName, string>> = {
   temporal: 'temporal',
   livekitServer: 'livekit-server',
   redisServer: 'redis-server',
+  espeakNg: 'espeak-ng',
 };
 
 const usable = (path: string): boolean => {
@@ -41,7 +44,7 @@ export const TOOLS_JSON = fileURLToPath(new URL('../../node_modules/.cache/call-
 export function resolveTool(name: ToolName): string {
   const fromEnv = process.env[ENV[name]];
   if (fromEnv) {
-    if (!usable(fromEnv)) throw new Error(`${ENV[name]}=${fromEnv} is not an executable ${name === 'pgBinDir' ? 'directory' : 'file'}`);
+    if (!usable(fromEnv)) throw new Error(`${ENV[name]}=${fromEnv} is not an executable ${name === 'pgBinDir' || name === 'phoneAudio' ? 'directory' : 'file'}`);
     return fromEnv;
   }
   try {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate, Phase } from '../../src/contracts';
-import { readCallLog, startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { readCallLog, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createLogger } from '../../src/logger';
@@ -106,6 +106,8 @@ describe('confirmation dialing through livekit-server', () => {
     ]);
     expect(await store.getAppointment('bright-smiles', result.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
     expect(await rooms.listRooms([room])).toHaveLength(0);
+    const answered = await waitForCall(stack.callLogFile!, (l) => l.room === room);
+    expect(answered.ended).toBe('room deleted');
     const invites = readCallLog(stack.callLogFile!).filter((l) => l.to === phone);
     expect(invites.map((l) => l.outcome)).toEqual(['busy', 'answered']);
     // The test does not hang up as the agent would, so the room goes at the goodbye grace (10 s).

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate } from '../../src/contracts';
-import { readCallLog, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { readCallLog, startLiveKitStack, stopProcess, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
@@ -99,7 +99,9 @@ describe('worker killed while the phone rings', () => {
     const rooms = new RoomServiceClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
     for (let i = 0; i < 200 && (await rooms.listRooms([room])).length === 0; i += 1) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 500));
-    expect(readCallLog(stack.callLogFile!).some((l) => l.room === room)).toBe(false); // not answered yet
+    // Not answered yet: the phone's leg is in the room, ringing.
+    const ringing = (await rooms.listParticipants(room)).find((p) => p.identity === 'callee');
+    expect(ringing?.attributes['sip.callStatus']).toBe('ringing');
     first.kill('SIGKILL');
     await startWorker();
 
@@ -114,6 +116,7 @@ describe('worker killed while the phone rings', () => {
     const result = await api.result(workflowId);
     expect(result.outcome).toBe(CallOutcome.CONFIRMED);
     expect(result.attempts).toHaveLength(1);
+    await waitForCall(stack.callLogFile!, (l) => l.room === room); // written when the call is over
     expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
   }, 120_000);
 });

@@ -6,7 +6,7 @@ import { SIPTransport } from '@livekit/protocol';
 import { ServerError, SipClient } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallCheckState, DialFailureType, type DialInput } from '../../src/contracts';
-import { readCallLog, startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { DialError } from '../../src/ports';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
 import { sampleDialInput } from '../helpers/fixtures';
@@ -54,10 +54,13 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
     const answered = await telephony.dial(call);
     expect(answered.answered).toBe(true);
     expect(await telephony.checkCall(call.roomName)).toEqual({ state: CallCheckState.ANSWERED, callStatus: 'active' });
-    const invite = readCallLog(stack.callLogFile!).find((l) => l.room === call.roomName)!;
-    expect(invite).toMatchObject({ trunk: trunkId, from: CALLER_ID, to: '+12125550101', ringingTimeoutSeconds: 15, maxCallDurationSeconds: 120, outcome: 'answered' });
     await telephony.hangUp(call.roomName);
     expect(await telephony.checkCall(call.roomName)).toEqual({ state: CallCheckState.NOT_CONNECTED });
+    // The phone saw the hang-up; its call-log line is written when the call is over.
+    const invite = await waitForCall(stack.callLogFile!, (l) => l.room === call.roomName);
+    expect(invite).toMatchObject({
+      trunk: trunkId, from: CALLER_ID, to: '+12125550101', ringingTimeoutSeconds: 15, maxCallDurationSeconds: 120, outcome: 'answered', ended: 'room deleted',
+    });
   });
 
   it.each([

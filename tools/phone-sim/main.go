@@ -11,7 +11,9 @@
 //	PHONE_SIM_API_KEY    API key and secret of livekit-server, to mint the participant's token
 //	PHONE_SIM_API_SECRET
 //	PHONE_SIM_SCENARIOS  JSON file: [{"number": "+12125550101", "behavior": "busy", ...}]
-//	PHONE_SIM_CALL_LOG   file receiving one JSON line per INVITE
+//	PHONE_SIM_CALL_LOG   file receiving one JSON line per INVITE, written when the call is over
+//	PHONE_SIM_AUDIO_DIR  (optional) Ogg/Opus clips the phones play, made by scripts/phone-audio.sh
+//	PHONE_SIM_RECORD_DIR (optional) where each answered call's received audio is recorded (Ogg/Opus)
 package main
 
 import (
@@ -21,15 +23,13 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
-	"time"
 
-	"github.com/livekit/protocol/auth"
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/rpc"
 	"github.com/livekit/psrpc"
-	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -37,35 +37,82 @@ import (
 // Scenario is what the phone at Number does when called.
 type Scenario struct {
 	Number string `json:"number"`
-	// answer | busy | unavailable | decline | notfound | server-error | ring
+	// What the phone does with the INVITE: answer | busy | unavailable | decline | notfound |
+	// server-error | ring (until the ringing timeout) | voicemail (answers, plays a greeting and a beep).
 	Behavior string `json:"behavior"`
 	// Behaviours of successive calls to this number (the last one repeats); overrides Behavior.
-	Sequence []string `json:"sequence"`
-	// Ringing before an answer, in ms.
-	AnswerAfterMs int `json:"answerAfterMs"`
+	Sequence []string `json:"sequence,omitempty"`
+	// Ringing before an answer, in ms (200 ms more are always added: the 180 Ringing exchange).
+	AnswerAfterMs int `json:"answerAfterMs,omitempty"`
 	// Hang up this long after answering, in ms (0: stay until the room is deleted).
-	HangupAfterMs int `json:"hangupAfterMs"`
+	HangupAfterMs int `json:"hangupAfterMs,omitempty"`
+	// What the phone does once answered: clips it plays, keys it presses, when it hangs up.
+	Script []Cue `json:"script,omitempty"`
+	// A note for people reading the scenario file.
+	Description string `json:"description,omitempty"`
 }
 
-// CallLogLine is one INVITE as the phone network saw it.
-type CallLogLine struct {
-	Time                   string `json:"time"`
-	Trunk                  string `json:"trunk"`
-	From                   string `json:"from"`
-	To                     string `json:"to"`
-	Room                   string `json:"room"`
-	RingingTimeoutSeconds  int    `json:"ringingTimeoutSeconds"`
-	MaxCallDurationSeconds int    `json:"maxCallDurationSeconds"`
-	Outcome                string `json:"outcome"`
-	Ended                  string `json:"ended,omitempty"`
+// script is the scenario's cues, with the voicemail greeting and HangupAfterMs as cues.
+func (sc Scenario) script() []Cue {
+	cues := append([]Cue(nil), sc.Script...)
+	if sc.Behavior == "voicemail" && len(sc.Script) == 0 {
+		cues = append(cues, Cue{Play: "voicemail-greeting", AfterMs: 300})
+	}
+	if sc.HangupAfterMs > 0 {
+		cues = append(cues, Cue{Hangup: true, AfterMs: sc.HangupAfterMs})
+	}
+	return cues
+}
+
+var behaviors = map[string]bool{"answer": true, "ring": true, "voicemail": true}
+
+// validate names the first problem of a scenario, for the simulator's start-up error.
+func (sc Scenario) validate(clips map[string]Clip) error {
+	all := append([]string{sc.Behavior}, sc.Sequence...)
+	if len(sc.Sequence) > 0 {
+		all = sc.Sequence
+	}
+	for _, b := range all {
+		if _, failure := failures[b]; !failure && !behaviors[b] {
+			return fmt.Errorf("behavior %q is not one of answer, ring, voicemail, busy, unavailable, decline, notfound, server-error", b)
+		}
+	}
+	for i, cue := range sc.script() {
+		n := 0
+		for _, set := range []bool{cue.Play != "", cue.Press != "", cue.Hangup} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("script[%d]: a cue does one of play, press, hangup", i)
+		}
+		if cue.Play != "" {
+			if _, ok := clips[cue.Play]; !ok {
+				return fmt.Errorf("script[%d]: no clip %q in PHONE_SIM_AUDIO_DIR (run npm run setup)", i, cue.Play)
+			}
+		}
+		for _, d := range cue.Press {
+			if !strings.ContainsRune("0123456789*#ABCD", d) {
+				return fmt.Errorf("script[%d]: %q is not a phone key", i, d)
+			}
+		}
+		if cue.After != "" && cue.After != "answer" && cue.After != "agent-audio" {
+			return fmt.Errorf("script[%d]: after %q is not answer or agent-audio", i, cue.After)
+		}
+	}
+	return nil
 }
 
 type simulator struct {
 	wsURL, apiKey, apiSecret string
 	scenarios                map[string]Scenario
-	logMu                    sync.Mutex
+	clips                    map[string]Clip
+	recordDir                string
+	mu                       sync.Mutex
 	callLog                  *os.File
 	calls                    map[string]int
+	live                     map[*leg]bool
 }
 
 // sipFailure mirrors livekit-sip: a psrpc error whose code follows the SIP status (as LiveKit maps
@@ -88,125 +135,25 @@ var failures = map[string]struct {
 }
 
 func (s *simulator) record(line CallLogLine) {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	b, _ := json.Marshal(line)
 	_, _ = s.callLog.Write(append(b, '\n'))
 }
 
-func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalCreateSIPParticipantRequest) (*rpc.InternalCreateSIPParticipantResponse, error) {
-	sc, ok := s.scenarios[req.CallTo]
-	if !ok {
-		sc = Scenario{Number: req.CallTo, Behavior: "ring"}
-	}
-	s.logMu.Lock()
-	nth := s.calls[req.CallTo]
-	s.calls[req.CallTo] = nth + 1
-	s.logMu.Unlock()
-	if len(sc.Sequence) > 0 {
-		sc.Behavior = sc.Sequence[min(nth, len(sc.Sequence)-1)]
-	}
-	ringing := 30 * time.Second
-	if req.RingingTimeout != nil && req.RingingTimeout.AsDuration() > 0 {
-		ringing = req.RingingTimeout.AsDuration()
-	}
-	line := CallLogLine{
-		Time: time.Now().UTC().Format(time.RFC3339Nano), Trunk: req.SipTrunkId, From: req.Number, To: req.CallTo, Room: req.RoomName,
-		RingingTimeoutSeconds: int(ringing.Seconds()), MaxCallDurationSeconds: int(req.MaxCallDuration.AsDuration().Seconds()), Outcome: sc.Behavior,
-	}
-	// A SIP failure comes back after the 100 Trying / 180 Ringing exchange, as from a real carrier.
-	if f, isFailure := failures[sc.Behavior]; isFailure {
-		time.Sleep(300 * time.Millisecond)
-		line.Ended = fmt.Sprintf("%d %s", f.code, f.reason)
-		s.record(line)
-		return nil, sipFailure(f.code, f.reason)
-	}
-	answerAfter := time.Duration(sc.AnswerAfterMs) * time.Millisecond
-	if sc.Behavior == "ring" || answerAfter >= ringing {
-		select {
-		case <-time.After(ringing):
-		case <-ctx.Done():
-		}
-		line.Outcome, line.Ended = "no-answer", "ringing timeout"
-		s.record(line)
-		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
-	}
-	select {
-	case <-time.After(answerAfter + 200*time.Millisecond):
-	case <-ctx.Done():
-		line.Ended = "cancelled while ringing"
-		s.record(line)
-		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
-	}
-	room, callID, err := s.join(req)
-	if err != nil {
-		line.Outcome, line.Ended = "error", err.Error()
-		s.record(line)
-		return nil, psrpc.NewError(psrpc.Internal, err)
-	}
-	line.Outcome = "answered"
-	s.record(line)
-	go s.stayOnLine(room, req, sc)
-	return &rpc.InternalCreateSIPParticipantResponse{
-		ParticipantId:       room.LocalParticipant.SID(),
-		ParticipantIdentity: req.ParticipantIdentity,
-		SipCallId:           callID,
-	}, nil
+func (s *simulator) track(l *leg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live[l] = true
 }
 
-// join connects the callee's leg to the room as a SIP participant, as livekit-sip does.
-func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest) (*lksdk.Room, string, error) {
-	callID := fmt.Sprintf("SCL_sim%d", time.Now().UnixNano())
-	attrs := map[string]string{}
-	for k, v := range req.ParticipantAttributes {
-		attrs[k] = v
-	}
-	attrs["sip.callID"] = callID
-	attrs["sip.callStatus"] = "active"
-	attrs["sip.phoneNumber"] = req.CallTo
-	attrs["sip.trunkID"] = req.SipTrunkId
-	attrs["sip.trunkPhoneNumber"] = req.Number
-	token, err := auth.NewAccessToken(s.apiKey, s.apiSecret).
-		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: req.RoomName, CanUpdateOwnMetadata: boolPtr(true)}).
-		SetIdentity(req.ParticipantIdentity).
-		SetName(req.ParticipantName).
-		SetMetadata(req.ParticipantMetadata).
-		SetAttributes(attrs).
-		SetKind(livekit.ParticipantInfo_SIP).
-		SetValidFor(time.Hour).
-		ToJWT()
-	if err != nil {
-		return nil, "", err
-	}
-	room, err := lksdk.ConnectToRoomWithToken(s.wsURL, token, lksdk.NewRoomCallback(), lksdk.WithAutoSubscribe(false))
-	return room, callID, err
+func (s *simulator) untrack(l *leg) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.live, l)
 }
 
-// stayOnLine keeps the call up until the room goes away, the scenario hangs up, or the longest call.
-func (s *simulator) stayOnLine(room *lksdk.Room, req *rpc.InternalCreateSIPParticipantRequest, sc Scenario) {
-	limit := 24 * time.Hour
-	if req.MaxCallDuration != nil && req.MaxCallDuration.AsDuration() > 0 {
-		limit = req.MaxCallDuration.AsDuration()
-	}
-	if sc.HangupAfterMs > 0 && time.Duration(sc.HangupAfterMs)*time.Millisecond < limit {
-		limit = time.Duration(sc.HangupAfterMs) * time.Millisecond
-	}
-	deadline := time.After(limit)
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-deadline:
-			room.LocalParticipant.SetAttributes(map[string]string{"sip.callStatus": "hangup"})
-			room.Disconnect()
-			return
-		case <-tick.C:
-			if room.ConnectionState() == lksdk.ConnectionStateDisconnected {
-				return
-			}
-		}
-	}
-}
+func (s *simulator) logf(format string, args ...any) { log.Printf("phone-sim: "+format, args...) }
 
 func (s *simulator) TransferSIPParticipant(context.Context, *rpc.InternalTransferSIPParticipantRequest) (*emptypb.Empty, error) {
 	return nil, psrpc.NewErrorf(psrpc.Unimplemented, "transfer is not simulated")
@@ -232,15 +179,23 @@ func main() {
 	if err := json.Unmarshal(data, &scenarios); err != nil {
 		log.Fatalf("phone-sim: PHONE_SIM_SCENARIOS: not a JSON list of scenarios: %v", err)
 	}
+	clips, err := loadClips(os.Getenv("PHONE_SIM_AUDIO_DIR"))
+	if err != nil {
+		log.Fatalf("phone-sim: PHONE_SIM_AUDIO_DIR: %v", err)
+	}
 	byNumber := map[string]Scenario{}
-	for _, sc := range scenarios {
+	for i, sc := range scenarios {
+		if err := sc.validate(clips); err != nil {
+			log.Fatalf("phone-sim: PHONE_SIM_SCENARIOS[%d] (%s): %v", i, sc.Number, err)
+		}
 		byNumber[sc.Number] = sc
 	}
 	callLog, err := os.OpenFile(env("PHONE_SIM_CALL_LOG"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		log.Fatalf("phone-sim: PHONE_SIM_CALL_LOG: %v", err)
 	}
-	sim := &simulator{wsURL: env("PHONE_SIM_WS_URL"), apiKey: env("PHONE_SIM_API_KEY"), apiSecret: env("PHONE_SIM_API_SECRET"), scenarios: byNumber, callLog: callLog, calls: map[string]int{}}
+	sim := &simulator{wsURL: env("PHONE_SIM_WS_URL"), apiKey: env("PHONE_SIM_API_KEY"), apiSecret: env("PHONE_SIM_API_SECRET"), scenarios: byNumber, clips: clips,
+		recordDir: os.Getenv("PHONE_SIM_RECORD_DIR"), callLog: callLog, calls: map[string]int{}, live: map[*leg]bool{}}
 
 	rc := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{env("PHONE_SIM_REDIS")}})
 	if err := rc.Ping(context.Background()).Err(); err != nil {
@@ -258,4 +213,15 @@ func main() {
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	<-stop
 	server.Shutdown()
+	// Calls still up end now, each with its call-log line.
+	sim.mu.Lock()
+	legs := make([]*leg, 0, len(sim.live))
+	for l := range sim.live {
+		legs = append(legs, l)
+	}
+	sim.mu.Unlock()
+	for _, l := range legs {
+		l.finish("simulator stopped")
+		l.end("simulator stopped", "")
+	}
 }

@@ -1,0 +1,344 @@
+package main
+
+// One call: the INVITE's fate chosen by the scenario, the leg in the room while it rings and after
+// the answer, the phone's script (clips, key presses, hang-up), and the call-log line at the end.
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	"github.com/livekit/protocol/rpc"
+	"github.com/livekit/psrpc"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+)
+
+// Cue is one thing the phone does after it answers.
+type Cue struct {
+	// Play a clip (a file of PHONE_SIM_AUDIO_DIR, without ".ogg").
+	Play string `json:"play,omitempty"`
+	// Press these keys (0-9, *, #), 200 ms apart, sent as SIP DTMF (livekit.SipDTMF data packets).
+	Press string `json:"press,omitempty"`
+	// Hang up.
+	Hangup bool `json:"hangup,omitempty"`
+	// What the delay counts from: "answer" (default) or "agent-audio", the first voiced audio the
+	// phone hears from the room (a person answers the agent's greeting).
+	After string `json:"after,omitempty"`
+	// Delay after that moment, in ms.
+	AfterMs int `json:"afterMs,omitempty"`
+}
+
+// Event is a cue as it happened, for the call log.
+type Event struct {
+	At   string `json:"at"`
+	What string `json:"what"` // play | press | hangup
+	Arg  string `json:"arg,omitempty"`
+}
+
+// CallLogLine is one INVITE as the phone network saw it, written when the call is over.
+type CallLogLine struct {
+	Time                   string  `json:"time"`
+	Trunk                  string  `json:"trunk"`
+	From                   string  `json:"from"`
+	To                     string  `json:"to"`
+	Room                   string  `json:"room"`
+	RingingTimeoutSeconds  int     `json:"ringingTimeoutSeconds"`
+	MaxCallDurationSeconds int     `json:"maxCallDurationSeconds"`
+	Outcome                string  `json:"outcome"`
+	Ended                  string  `json:"ended"`
+	SipCallID              string  `json:"sipCallId,omitempty"`
+	AnsweredAt             string  `json:"answeredAt,omitempty"`
+	EndedAt                string  `json:"endedAt"`
+	Events                 []Event `json:"events,omitempty"`
+	Heard                  *Heard  `json:"heard,omitempty"`
+}
+
+// leg is the callee's side of a call in the LiveKit room, as livekit-sip keeps it.
+type leg struct {
+	sim       *simulator
+	room      *lksdk.Room
+	callID    string
+	mouth     *mouth
+	ear       *ear
+	recording string
+	line      CallLogLine
+	mu        sync.Mutex
+	done      chan string // why the call ended
+	ended     bool
+	audioUp   chan struct{} // closed when the phone's audio track is bound: the line carries sound
+	upOnce    sync.Once
+}
+
+func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalCreateSIPParticipantRequest) (*rpc.InternalCreateSIPParticipantResponse, error) {
+	sc, ok := s.scenarios[req.CallTo]
+	if !ok {
+		sc = Scenario{Number: req.CallTo, Behavior: "ring"}
+	}
+	s.mu.Lock()
+	nth := s.calls[req.CallTo]
+	s.calls[req.CallTo] = nth + 1
+	s.mu.Unlock()
+	if len(sc.Sequence) > 0 {
+		sc.Behavior = sc.Sequence[min(nth, len(sc.Sequence)-1)]
+	}
+	ringing := 30 * time.Second
+	if req.RingingTimeout != nil && req.RingingTimeout.AsDuration() > 0 {
+		ringing = req.RingingTimeout.AsDuration()
+	}
+	line := CallLogLine{
+		Time: stamp(time.Now()), Trunk: req.SipTrunkId, From: req.Number, To: req.CallTo, Room: req.RoomName,
+		RingingTimeoutSeconds: int(ringing.Seconds()), MaxCallDurationSeconds: int(req.MaxCallDuration.AsDuration().Seconds()), Outcome: sc.Behavior,
+	}
+	// A SIP failure comes back after the 100 Trying / 180 Ringing exchange, as from a real carrier.
+	if f, isFailure := failures[sc.Behavior]; isFailure {
+		time.Sleep(300 * time.Millisecond)
+		line.Ended = fmt.Sprintf("%d %s", f.code, f.reason)
+		s.record(line)
+		return nil, sipFailure(f.code, f.reason)
+	}
+
+	// The leg joins the room at once and rings there (sip.callStatus "ringing"), as livekit-sip's
+	// does; an agent must wait for "active" before it speaks.
+	l, err := s.join(req, line)
+	if err != nil {
+		line.Outcome, line.Ended = "error", err.Error()
+		s.record(line)
+		return nil, psrpc.NewError(psrpc.Internal, err)
+	}
+	answerAfter := time.Duration(sc.AnswerAfterMs)*time.Millisecond + 200*time.Millisecond
+	if sc.Behavior == "ring" || answerAfter >= ringing {
+		if why := l.ring(ctx, ringing); why != "" {
+			l.end("cancelled while ringing: "+why, "no-answer")
+		} else {
+			l.end("ringing timeout", "no-answer")
+		}
+		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
+	}
+	if why := l.ring(ctx, answerAfter); why != "" {
+		l.end("cancelled while ringing: "+why, "no-answer")
+		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
+	}
+	if err := l.answer(); err != nil {
+		l.end("error: "+err.Error(), "error")
+		return nil, psrpc.NewError(psrpc.Internal, err)
+	}
+	go l.run(sc, req)
+	return &rpc.InternalCreateSIPParticipantResponse{
+		ParticipantId:       l.room.LocalParticipant.SID(),
+		ParticipantIdentity: req.ParticipantIdentity,
+		SipCallId:           l.callID,
+	}, nil
+}
+
+// join connects the callee's leg to the room as a SIP participant, as livekit-sip does: identity,
+// name, metadata and attributes from the request, kind SIP, and the sip.* attributes.
+func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line CallLogLine) (*leg, error) {
+	l := &leg{sim: s, callID: fmt.Sprintf("SCL_sim%d", time.Now().UnixNano()), mouth: &mouth{}, ear: &ear{}, line: line, done: make(chan string, 1), audioUp: make(chan struct{})}
+	l.line.SipCallID = l.callID
+	if s.recordDir != "" {
+		l.recording = filepath.Join(s.recordDir, fmt.Sprintf("%s-%s.ogg", req.RoomName, l.callID))
+	}
+	attrs := map[string]string{}
+	for k, v := range req.ParticipantAttributes {
+		attrs[k] = v
+	}
+	attrs["sip.callID"] = l.callID
+	attrs["sip.callStatus"] = "ringing"
+	attrs["sip.phoneNumber"] = req.CallTo
+	attrs["sip.trunkID"] = req.SipTrunkId
+	attrs["sip.trunkPhoneNumber"] = req.Number
+	token, err := auth.NewAccessToken(s.apiKey, s.apiSecret).
+		SetVideoGrant(&auth.VideoGrant{RoomJoin: true, Room: req.RoomName, CanUpdateOwnMetadata: boolPtr(true)}).
+		SetIdentity(req.ParticipantIdentity).
+		SetName(req.ParticipantName).
+		SetMetadata(req.ParticipantMetadata).
+		SetAttributes(attrs).
+		SetKind(livekit.ParticipantInfo_SIP).
+		SetValidFor(time.Hour).
+		ToJWT()
+	if err != nil {
+		return nil, err
+	}
+	cb := lksdk.NewRoomCallback()
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
+		if track.Kind() == webrtc.RTPCodecTypeAudio {
+			go l.ear.listen(track, l.recording)
+		}
+	}
+	cb.OnDisconnected = func() { l.finish("room deleted") }
+	room, err := lksdk.ConnectToRoomWithToken(s.wsURL, token, cb, lksdk.WithAutoSubscribe(true))
+	if err != nil {
+		return nil, err
+	}
+	l.room = room
+	s.track(l)
+	return l, nil
+}
+
+// ring waits d; it returns why it stopped early ("" when it did not).
+func (l *leg) ring(ctx context.Context, d time.Duration) string {
+	select {
+	case <-time.After(d):
+		return ""
+	case <-ctx.Done():
+		return "the caller gave up"
+	case why := <-l.done:
+		l.done <- why
+		return why
+	}
+}
+
+// answer picks up: the leg turns "active" (livekit-server echoes it before CreateSIPParticipant
+// returns, so anyone who looks at the room after the answer sees it) and starts sending audio.
+func (l *leg) answer() error {
+	l.room.LocalParticipant.SetAttributes(map[string]string{"sip.callStatus": "active"})
+	deadline := time.Now().Add(3 * time.Second)
+	for l.room.LocalParticipant.Attributes()["sip.callStatus"] != "active" {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("livekit-server did not confirm sip.callStatus active")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.ear.answer()
+	l.line.Outcome = "answered"
+	l.line.AnsweredAt = stamp(time.Now())
+	track, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+	if err != nil {
+		return err
+	}
+	track.OnBind(func() {
+		if err := track.StartWrite(l.mouth, nil); err != nil {
+			l.sim.logf("%s: audio: %v", l.callID, err)
+		}
+		l.upOnce.Do(func() { close(l.audioUp) })
+	})
+	go func() {
+		if _, err := l.room.LocalParticipant.PublishTrack(track, &lksdk.TrackPublicationOptions{Name: "phone", Source: livekit.TrackSource_MICROPHONE}); err != nil {
+			l.sim.logf("%s: publish: %v", l.callID, err)
+		}
+	}()
+	return nil
+}
+
+// run plays the script and keeps the call up until the room goes away, the phone hangs up, or the
+// longest call the request allows.
+func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest) {
+	limit := 24 * time.Hour
+	if req.MaxCallDuration != nil && req.MaxCallDuration.AsDuration() > 0 {
+		limit = req.MaxCallDuration.AsDuration()
+	}
+	for _, cue := range sc.script() {
+		cue := cue
+		start := func() {
+			time.AfterFunc(time.Duration(cue.AfterMs)*time.Millisecond, func() { l.perform(cue) })
+		}
+		if cue.After == "agent-audio" {
+			l.ear.whenHeard(start)
+		} else {
+			// "After the answer" counts from when the line carries sound (the phone's track is up,
+			// a few hundred ms after the 200 OK here), so nothing scripted is lost to a late join.
+			go func() {
+				select {
+				case <-l.audioUp:
+				case <-time.After(5 * time.Second):
+				}
+				start()
+			}()
+		}
+	}
+	select {
+	case why := <-l.done:
+		l.end(why, "")
+	case <-time.After(limit):
+		l.end("max call duration", "")
+	}
+}
+
+func (l *leg) perform(cue Cue) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	switch {
+	case cue.Play != "":
+		l.event("play", cue.Play)
+		l.mouth.say(l.sim.clips[cue.Play])
+	case cue.Press != "":
+		for i, d := range cue.Press {
+			if i > 0 {
+				time.Sleep(200 * time.Millisecond)
+			}
+			l.event("press", string(d))
+			dtmf := &livekit.SipDTMF{Code: dtmfCode(d), Digit: string(d)}
+			if err := l.room.LocalParticipant.PublishDataPacket(dtmf, lksdk.WithDataPublishReliable(true)); err != nil {
+				l.sim.logf("%s: DTMF %c: %v", l.callID, d, err)
+			}
+		}
+	case cue.Hangup:
+		l.event("hangup", "")
+		l.finish("phone hung up")
+	}
+}
+
+// dtmfCode is the RFC 4733 event code of a key.
+func dtmfCode(d rune) uint32 {
+	switch {
+	case d >= '0' && d <= '9':
+		return uint32(d - '0')
+	case d == '*':
+		return 10
+	case d == '#':
+		return 11
+	}
+	return uint32(d-'A') + 12
+}
+
+func (l *leg) event(what, arg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.line.Events = append(l.line.Events, Event{At: stamp(time.Now()), What: what, Arg: arg})
+}
+
+// finish asks the call to end (first reason wins).
+func (l *leg) finish(why string) {
+	select {
+	case l.done <- why:
+	default:
+	}
+}
+
+// end hangs up the leg (callStatus "hangup", then it leaves the room) and writes the call log line.
+func (l *leg) end(why, outcome string) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.ended = true
+	l.mu.Unlock()
+	if l.room.ConnectionState() != lksdk.ConnectionStateDisconnected {
+		l.room.LocalParticipant.SetAttributes(map[string]string{"sip.callStatus": "hangup"})
+		time.Sleep(50 * time.Millisecond)
+		l.room.Disconnect()
+	}
+	l.sim.untrack(l)
+	l.mu.Lock()
+	line := l.line
+	l.mu.Unlock()
+	if outcome != "" {
+		line.Outcome = outcome
+	}
+	line.Ended = why
+	line.EndedAt = stamp(time.Now())
+	if line.AnsweredAt != "" {
+		line.Heard = l.ear.summary(l.recording)
+	}
+	l.sim.record(line)
+}

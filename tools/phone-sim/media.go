@@ -1,0 +1,260 @@
+package main
+
+// The phone's audio: what it says into the call (a LiveKit track fed 20 ms Opus frames, silence
+// between clips) and what it hears (the agent's track: arrival times, voiced duration, and an
+// optional Ogg recording for a person to listen to).
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
+)
+
+const frame = 20 * time.Millisecond
+
+// opusSilence is one 20 ms Opus frame of digital silence (CELT, fullband, mono): what a phone leg
+// carries between words, so the agent's voice-activity detector sees a live, quiet line.
+var opusSilence = []byte{0xf8, 0xff, 0xfe}
+
+// voicedBytes: Opus frames this size or larger carry sound. Silence and comfort noise encode in a
+// few bytes; 20 ms of speech at telephone bitrates takes tens of bytes.
+const voicedBytes = 16
+
+// Clip is a recording the phone can play: Opus packets of 20 ms each.
+type Clip struct {
+	Name    string
+	Packets [][]byte
+}
+
+// Duration of the clip.
+func (c Clip) Duration() time.Duration { return time.Duration(len(c.Packets)) * frame }
+
+// loadClips reads every <name>.ogg in dir (made by scripts/phone-audio.sh).
+func loadClips(dir string) (map[string]Clip, error) {
+	clips := map[string]Clip{}
+	if dir == "" {
+		return clips, nil
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.ogg"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		packets, err := oggOpusPackets(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".ogg")
+		clips[name] = Clip{Name: name, Packets: packets}
+	}
+	return clips, nil
+}
+
+// oggOpusPackets splits an Ogg/Opus stream into its audio packets (RFC 7845), dropping the
+// OpusHead and OpusTags headers. Ogg pages carry several packets, laced by the segment table; a
+// 255-byte segment continues the packet into the next one (and the next page).
+func oggOpusPackets(data []byte) ([][]byte, error) {
+	var packets [][]byte
+	var partial []byte
+	r := bytes.NewReader(data)
+	for {
+		var header [27]byte
+		if _, err := io.ReadFull(r, header[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("truncated Ogg page header: %w", err)
+		}
+		if string(header[:4]) != "OggS" {
+			return nil, errors.New("not an Ogg stream (no OggS capture pattern)")
+		}
+		lacing := make([]byte, header[26])
+		if _, err := io.ReadFull(r, lacing); err != nil {
+			return nil, fmt.Errorf("truncated segment table: %w", err)
+		}
+		for _, size := range lacing {
+			segment := make([]byte, size)
+			if _, err := io.ReadFull(r, segment); err != nil {
+				return nil, fmt.Errorf("truncated Ogg page: %w", err)
+			}
+			partial = append(partial, segment...)
+			if size < 255 {
+				packets = append(packets, partial)
+				partial = nil
+			}
+		}
+	}
+	var audio [][]byte
+	for _, p := range packets {
+		if bytes.HasPrefix(p, []byte("OpusHead")) || bytes.HasPrefix(p, []byte("OpusTags")) {
+			continue
+		}
+		audio = append(audio, p)
+	}
+	if len(audio) == 0 {
+		return nil, errors.New("no Opus audio packets")
+	}
+	return audio, nil
+}
+
+// mouth is the phone's microphone: a sample provider paced by the SDK at one frame per 20 ms,
+// playing queued clips and silence otherwise.
+type mouth struct {
+	lksdk.BaseSampleProvider
+	mu      sync.Mutex
+	queue   [][]byte
+	playing bool
+}
+
+func (m *mouth) say(c Clip) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queue = append(m.queue, c.Packets...)
+}
+
+func (m *mouth) NextSample(ctx context.Context) (media.Sample, error) {
+	if err := ctx.Err(); err != nil {
+		return media.Sample{}, io.EOF
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.queue) == 0 {
+		m.playing = false
+		return media.Sample{Data: opusSilence, Duration: frame}, nil
+	}
+	p := m.queue[0]
+	m.queue = m.queue[1:]
+	m.playing = true
+	return media.Sample{Data: p, Duration: frame}, nil
+}
+
+// CurrentAudioLevel is the RTP audio level (RFC 6464: 0 loudest, 127 silent) sent with each frame.
+func (m *mouth) CurrentAudioLevel() uint8 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.playing {
+		return 30
+	}
+	return 127
+}
+
+// ear is what the phone heard from the room: the agent's audio. Audio that reaches the leg before
+// the answer is counted apart: nobody is on the line yet to hear it.
+type ear struct {
+	mu           sync.Mutex
+	answered     bool
+	packets      int
+	voiced       int
+	beforeAnswer int
+	firstVoiced  time.Time
+	lastVoiced   time.Time
+	onFirst      []func()
+}
+
+// answer marks the moment the phone was picked up.
+func (e *ear) answer() {
+	e.mu.Lock()
+	e.answered = true
+	e.mu.Unlock()
+}
+
+// whenHeard calls f once the first voiced frame arrives (at once if it has).
+func (e *ear) whenHeard(f func()) {
+	e.mu.Lock()
+	if e.firstVoiced.IsZero() {
+		e.onFirst = append(e.onFirst, f)
+		e.mu.Unlock()
+		return
+	}
+	e.mu.Unlock()
+	f()
+}
+
+// listen reads a subscribed audio track until it ends, optionally writing it to an Ogg file.
+func (e *ear) listen(track *webrtc.TrackRemote, recording string) {
+	var w *oggwriter.OggWriter
+	if recording != "" {
+		if ow, err := oggwriter.New(recording, 48000, 1); err == nil {
+			w = ow
+			defer func() { _ = w.Close() }()
+		}
+	}
+	for {
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			return
+		}
+		e.heard(pkt)
+		if w != nil {
+			_ = w.WriteRTP(pkt)
+		}
+	}
+}
+
+func (e *ear) heard(pkt *rtp.Packet) {
+	now := time.Now()
+	e.mu.Lock()
+	var fire []func()
+	if !e.answered {
+		if len(pkt.Payload) >= voicedBytes {
+			e.beforeAnswer++
+		}
+	} else if e.packets++; len(pkt.Payload) >= voicedBytes {
+		e.voiced++
+		e.lastVoiced = now
+		if e.firstVoiced.IsZero() {
+			e.firstVoiced = now
+			fire, e.onFirst = e.onFirst, nil
+		}
+	}
+	e.mu.Unlock()
+	for _, f := range fire {
+		f()
+	}
+}
+
+// Heard is the call log's account of the agent's audio.
+type Heard struct {
+	// Audio packets received after the answer (20 ms each), voiced or not.
+	Packets int `json:"packets"`
+	// Voiced audio received after the answer, in ms.
+	VoicedMs int `json:"voicedMs"`
+	// Voiced audio that reached the leg before the answer (a ringing line), in ms: should be 0.
+	VoicedBeforeAnswerMs int `json:"voicedBeforeAnswerMs"`
+	// First and last voiced frame (RFC 3339, UTC); absent when the phone heard nothing.
+	FirstVoicedAt string `json:"firstVoicedAt,omitempty"`
+	LastVoicedAt  string `json:"lastVoicedAt,omitempty"`
+	// Ogg/Opus recording of what the phone heard, when PHONE_SIM_RECORD_DIR is set.
+	Recording string `json:"recording,omitempty"`
+}
+
+func (e *ear) summary(recording string) *Heard {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ms := int(frame / time.Millisecond)
+	h := &Heard{Packets: e.packets, VoicedMs: e.voiced * ms, VoicedBeforeAnswerMs: e.beforeAnswer * ms, Recording: recording}
+	if !e.firstVoiced.IsZero() {
+		h.FirstVoicedAt = stamp(e.firstVoiced)
+		h.LastVoicedAt = stamp(e.lastVoiced)
+	}
+	return h
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
