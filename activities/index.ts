@@ -23,6 +23,7 @@ import {
   type PlanAttemptInput,
   type PlanAttemptResult,
 } from '../src/contracts';
+import type { LateOutcomeInput } from '../src/contracts';
 import { DialError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
 import {
   formatForOperators,
@@ -193,6 +194,44 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         ctx.heartbeat();
         await ctx.sleep(pollMs);
       }
+    },
+
+    async recordLateOutcome(input: LateOutcomeInput): Promise<void> {
+      const appointment = await store.appointmentOfWorkflow(input.workflowId);
+      if (!appointment) {
+        // Nothing to attach it to: keep retrying (an operator sees it pending in the Web UI), never drop it.
+        throw ApplicationFailure.create({ type: 'UNKNOWN_CONFIRMATION', message: `no appointment is registered for ${input.workflowId}` });
+      }
+      const reportedAt = new Date(input.reportedAt);
+      await store.appendAudit({
+        idempotencyKey: `late/${input.workflowId}/${input.attempt}/${input.outcome}`,
+        workflowId: input.workflowId,
+        runId: Context.current().info.workflowExecution?.runId ?? '',
+        appointmentId: appointment.appointmentId,
+        practiceId: appointment.practiceId,
+        phone: appointment.phone,
+        attempt: input.attempt,
+        decidedAt: reportedAt,
+        decidedAtLocal: toLocalIso(reportedAt, appointment.timeZone),
+        timeZone: appointment.timeZone,
+        timeZoneSource: zoneSource,
+        ruleSet: rules.ruleSet,
+        ruleSetVersion: rules.ruleSetVersion,
+        consentState: null,
+        dayCount: null,
+        weekCount: null,
+        decision: 'LATE_OUTCOME',
+        outcome: input.outcome,
+        sipStatusCode: null,
+        sipStatus: null,
+        detail: { reason: input.reason, ...(input.detail ?? {}) },
+      });
+      // An opt-out is honoured even when the confirmation had already decided.
+      if (input.outcome === CallOutcome.OPTED_OUT) {
+        await store.addDoNotCall(appointment.phone, `agent:${input.workflowId}`, 'patient asked to stop calls');
+        await deps.onOptOut?.(appointment.phone, input.workflowId);
+      }
+      logger.warn({ workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome }, 'late agent outcome audited');
     },
 
     async finishAttempt(input: FinishAttemptInput): Promise<void> {

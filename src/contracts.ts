@@ -516,4 +516,27 @@ export interface ConfirmationActivities {
   checkCall(input: CheckCallInput): Promise<CallCheckResult>;
   /** Hangs up (deletes the room), records the attempt's outcome, audits it, writes back final outcomes. */
   finishAttempt(input: FinishAttemptInput): Promise<void>;
+  /** Audits an agent's outcome that its confirmation no longer takes (already decided, or closed). */
+  recordLateOutcome(input: LateOutcomeInput): Promise<void>;
+}
+
+/**
+ * An outcome the agent heard from the patient after its confirmation stopped taking outcomes. It is
+ * never dropped: {@link recordLateOutcomeWorkflow} writes it to the audit log for the practice.
+ */
+export interface LateOutcomeInput {
+  /** The confirmation the agent was dispatched for. */
+  workflowId: string;
+  attempt: number;
+  outcome: CallOutcome;
+  detail?: OutcomeDetail;
+  /** Why the confirmation did not take it (the Update's rejection, or "workflow closed"). */
+  reason: string;
+  /** When the agent heard it, UTC ISO 8601. */
+  reportedAt: string;
+}
+
+/** Id of the workflow recording one late outcome: one per attempt and outcome, so a retry records it once. */
+export function lateOutcomeWorkflowId(input: Pick<LateOutcomeInput, 'workflowId' | 'attempt' | 'outcome'>): string {
+  return `late-outcome-${input.workflowId}-a${input.attempt}-${input.outcome}`;
 }

@@ -110,8 +110,8 @@ export interface AuditEntry {
   consentState: ConsentState | null;
   dayCount: number | null;
   weekCount: number | null;
-  /** A {@link PlanDecision} or `OUTCOME`. */
-  decision: PlanDecision | 'OUTCOME';
+  /** A {@link PlanDecision}, `OUTCOME`, or `LATE_OUTCOME` (an agent's outcome after the confirmation decided). */
+  decision: PlanDecision | 'OUTCOME' | 'LATE_OUTCOME';
   outcome: CallOutcome | null;
   sipStatusCode: number | null;
   sipStatus: string | null;
@@ -137,6 +137,8 @@ export interface ConfirmationStore {
   writeBack(practiceId: string, appointmentId: string, outcome: CallOutcome, detail?: OutcomeDetail): Promise<void>;
   /** The appointment row as stored (tests and operators). */
   getAppointment(practiceId: string, appointmentId: string): Promise<StoredAppointment | undefined>;
+  /** The appointment row a confirmation workflow registered. */
+  appointmentOfWorkflow(workflowId: string): Promise<StoredAppointment | undefined>;
 
   /** Records consent given (or revoked) by the patient for calls from the practice. */
   recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void>;

@@ -91,20 +91,12 @@ export class SqlStore implements ConfirmationStore {
       `SELECT * FROM appointments WHERE practice_id = $1 AND appointment_id = $2`,
       [practiceId, appointmentId],
     );
-    const r = rows[0];
-    if (!r) return undefined;
-    return {
-      practiceId: r.practice_id as string,
-      appointmentId: r.appointment_id as string,
-      patientId: r.patient_id as string,
-      phone: r.phone as string,
-      timeZone: r.time_zone as string,
-      startsAt: new Date(r.starts_at as string | Date),
-      workflowId: r.workflow_id as string,
-      status: r.status as StoredAppointment['status'],
-      outcome: (r.outcome as CallOutcome | null) ?? null,
-      outcomeDetail: json<OutcomeDetail>(r.outcome_detail),
-    };
+    return appointmentRow(rows[0]);
+  }
+
+  async appointmentOfWorkflow(workflowId: string): Promise<StoredAppointment | undefined> {
+    const { rows } = await this.sql.query<Record<string, unknown>>(`SELECT * FROM appointments WHERE workflow_id = $1`, [workflowId]);
+    return appointmentRow(rows[0]);
   }
 
   async recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void> {
@@ -251,6 +243,23 @@ async function countCalls(tx: Queryable, phone: string, at: Date, localDate: str
 /** `oldestInWeek` is reported when the week is full (a slot opens 7 days after it). */
 function withOldest(result: ReserveAttemptResult, maxCallsPerWeek: number, oldest: Date | undefined): ReserveAttemptResult {
   return result.weekCount >= maxCallsPerWeek && oldest ? { ...result, oldestInWeek: oldest } : result;
+}
+
+/** Maps an appointments row. */
+function appointmentRow(r: Record<string, unknown> | undefined): StoredAppointment | undefined {
+  if (!r) return undefined;
+  return {
+    practiceId: r.practice_id as string,
+    appointmentId: r.appointment_id as string,
+    patientId: r.patient_id as string,
+    phone: r.phone as string,
+    timeZone: r.time_zone as string,
+    startsAt: new Date(r.starts_at as string | Date),
+    workflowId: r.workflow_id as string,
+    status: r.status as StoredAppointment['status'],
+    outcome: (r.outcome as CallOutcome | null) ?? null,
+    outcomeDetail: json<OutcomeDetail>(r.outcome_detail),
+  };
 }
 
 /** jsonb comes back parsed from both drivers; tolerate text for safety. */

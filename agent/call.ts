@@ -1,0 +1,186 @@
+/**
+ * One call, from the agent's side: wait for the patient's line to be answered, find out who
+ * answered, then talk (greeting with the keypad menu, re-prompts, the outcome, goodbye) or leave a
+ * voicemail, and hang up. The workflow deletes the room once the line is down.
+ */
+import { voice, type JobContext, type VAD } from '@livekit/agents';
+import { RoomEvent, type RemoteParticipant, type Room } from '@livekit/rtc-node';
+import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '../src/contracts';
+import { detectAnswerer, type Answerer } from './amd';
+import type { AgentConfig } from './config';
+import { ConfirmationAgent } from './confirmation-agent';
+import { EspeakTTS } from './espeak-tts';
+import type { OutcomeReporter } from './reporter';
+import { KEYPAD, greeting, noAnswerGoodbye, reprompt, voicemailMessage } from './script';
+
+/** Longest voicemail message, in ms (calling rules). */
+export const MAX_VOICEMAIL_MS = 60_000;
+
+export interface CallDeps {
+  config: AgentConfig;
+  reporter: (meta: AgentJobMetadata) => OutcomeReporter;
+  vad: VAD;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Parses the job metadata the dial activity put on the dispatch. */
+export function parseJobMetadata(raw: string | undefined): AgentJobMetadata {
+  const meta = JSON.parse(raw || '{}') as Partial<AgentJobMetadata>;
+  for (const key of ['workflowId', 'attempt', 'practiceName', 'practiceCallbackNumber', 'appointmentStartLocal', 'patientTimeZone'] as const) {
+    if (meta[key] === undefined || meta[key] === '') throw new Error(`job metadata: ${key} is missing`);
+  }
+  return meta as AgentJobMetadata;
+}
+
+/** The callee's participant once its line is answered (`sip.callStatus` active), or undefined if it leaves first. */
+export function waitForAnswer(room: Room, timeoutMs = 120_000): Promise<RemoteParticipant | undefined> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const p = room.remoteParticipants.get(SIP_PARTICIPANT_IDENTITY);
+      if (p?.attributes['sip.callStatus'] === 'active') finish(p);
+      else if (p?.attributes['sip.callStatus'] === 'hangup') finish(undefined);
+    };
+    const finish = (p: RemoteParticipant | undefined) => {
+      clearTimeout(timer);
+      room.off(RoomEvent.ParticipantConnected, check);
+      room.off(RoomEvent.ParticipantAttributesChanged, check);
+      room.off(RoomEvent.Disconnected, gone);
+      resolve(p);
+    };
+    const gone = () => finish(undefined);
+    const timer = setTimeout(gone, timeoutMs);
+    room.on(RoomEvent.ParticipantConnected, check);
+    room.on(RoomEvent.ParticipantAttributesChanged, check);
+    room.on(RoomEvent.Disconnected, gone);
+    check();
+  });
+}
+
+export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
+  const { config, log } = deps;
+  const meta = parseJobMetadata(ctx.job.metadata);
+  const ids = { workflowId: meta.workflowId, attempt: meta.attempt };
+  const http = config.livekit.url.replace(/^ws/, 'http');
+  const rooms = new RoomServiceClient(http, config.livekit.apiKey, config.livekit.apiSecret);
+  await ctx.connect();
+  const room = ctx.room;
+
+  // Never speak to a ringing line.
+  const callee = await waitForAnswer(room);
+  if (!callee) {
+    log('the line was never answered', ids);
+    ctx.shutdown('not answered');
+    return;
+  }
+  const answerer: Answerer = await detectAnswerer(room, callee, deps.vad);
+  log('answered', { ...ids, answerer });
+
+  const transfer = config.transferNumber
+    ? async () => {
+        const sip = new SipClient(http, config.livekit.apiKey, config.livekit.apiSecret);
+        await sip.transferSipParticipant(room.name!, SIP_PARTICIPANT_IDENTITY, `tel:${config.transferNumber}`, { playDialtone: false });
+      }
+    : undefined;
+  const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
+  const offline = config.mode === 'offline';
+  const session = new voice.AgentSession({
+    vad: deps.vad,
+    tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : config.models!.tts,
+    ...(offline ? {} : { stt: config.models!.stt, llm: config.models!.llm }),
+  });
+  await session.start({
+    agent,
+    room,
+    // Offline there is no speech recognition: the patient answers with the keypad.
+    inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline, closeOnDisconnect: true },
+  });
+
+  /** Hangs up the patient's line; the workflow's dial activity sees it and deletes the room. */
+  const hangUp = async (why: string) => {
+    log('hanging up', { ...ids, why });
+    await rooms.removeParticipant(room.name!, SIP_PARTICIPANT_IDENTITY).catch(() => undefined);
+    ctx.shutdown(why);
+  };
+
+  if (answerer === 'machine') {
+    if (meta.voicemailAllowed) {
+      const message = session.say(voicemailMessage(meta), { allowInterruptions: false, addToChatCtx: false });
+      const cap = setTimeout(() => session.interrupt({ force: true }), MAX_VOICEMAIL_MS);
+      await message.waitForPlayout();
+      clearTimeout(cap);
+      await agent.settle(CallOutcome.VOICEMAIL_LEFT);
+    } else {
+      // One message per appointment: the machine again gets none.
+      await agent.settle(CallOutcome.VOICEMAIL_REACHED);
+    }
+    await hangUp('voicemail');
+    return;
+  }
+
+  // A person (or a silent line): the keypad works from the first word of the greeting.
+  let outcomeReply: Promise<void> | undefined;
+  const onKey = (_code: number, digit: string, p: RemoteParticipant) => {
+    if (p.identity !== SIP_PARTICIPANT_IDENTITY || outcomeReply) return;
+    let outcome = KEYPAD[digit];
+    if (outcome === undefined) return;
+    if (outcome === CallOutcome.TRANSFERRED && !agent.canTransfer) outcome = CallOutcome.RESCHEDULE_REQUESTED; // a person will call back
+    log('key pressed', { ...ids, digit });
+    outcomeReply = (async () => {
+      const settled = await agent.settle(outcome, digit === '3' || outcome !== KEYPAD[digit] ? { note: `keypad ${digit}` } : undefined);
+      session.interrupt();
+      await session.say(settled.reply, { allowInterruptions: false }).waitForPlayout();
+      if (settled.outcome === CallOutcome.TRANSFERRED && settled.accepted) await agent.transfer();
+    })();
+  };
+  room.on(RoomEvent.DtmfReceived, onKey);
+
+  const settledOrTimeout = (ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      agent.onSettled(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+
+  let settled = false;
+  const greetingHandle = session.say(greeting(meta), { allowInterruptions: true });
+  const greetingDone = greetingHandle.waitForPlayout().catch(() => undefined);
+  settled = await Promise.race([greetingDone.then(() => false), settledOrTimeout(10 * 60_000)]);
+  // Silence or an unclear answer: re-prompt at most twice, then end with no outcome (the workflow retries).
+  for (let n = 1; !settled && n <= 3; n += 1) {
+    settled = await settledOrTimeout(config.answerTimeoutSeconds * 1000);
+    if (settled) break;
+    if (n === 3) break;
+    await session.say(reprompt(n), { allowInterruptions: true }).waitForPlayout().catch(() => undefined);
+  }
+  if (!settled) {
+    await session.say(noAnswerGoodbye, { allowInterruptions: false }).waitForPlayout().catch(() => undefined);
+    await hangUp('no answer from the patient');
+    return;
+  }
+  if (outcomeReply) await outcomeReply;
+  else await waitUntilQuiet(session); // the LLM speaks the reply after its tool returns
+  if (agent.settled?.outcome === CallOutcome.TRANSFERRED && agent.settled.accepted) {
+    ctx.shutdown('transferred');
+    return;
+  }
+  await hangUp(`outcome ${agent.settled?.outcome}`);
+}
+
+/** Waits until the agent has finished speaking (its state leaves "speaking"/"thinking"), at most 30 s. */
+function waitUntilQuiet(session: voice.AgentSession): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = setTimeout(resolve, 30_000);
+    const check = () => {
+      if (session.agentState === 'listening' || session.agentState === 'idle') {
+        clearTimeout(deadline);
+        session.off(voice.AgentSessionEventTypes.AgentStateChanged, check);
+        resolve();
+      }
+    };
+    session.on(voice.AgentSessionEventTypes.AgentStateChanged, check);
+    setTimeout(check, 500);
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * The agent worker's configuration, from the environment. Errors name the variable and never echo
+ * a secret. With no cloud model settings the agent runs offline: keypad input, espeak-ng speech and
+ * Silero voice-activity detection.
+ */
+import { z } from 'zod';
+import { TASK_QUEUE } from '../src/contracts';
+import { ConfigError } from '../src/config';
+
+export interface AgentConfig {
+  livekit: { url: string; apiKey: string; apiSecret: string };
+  agentName: string;
+  temporal: { address: string; namespace: string; taskQueue: string };
+  payloadEncryptionKey: string;
+  /** `offline`: keypad + espeak-ng + Silero; `cloud`: the STT/LLM/TTS below (LiveKit Inference model strings). */
+  mode: 'offline' | 'cloud';
+  models?: { stt: string; llm: string; tts: string };
+  /** E.164 number "0 / a person" transfers to (SIP transfer); unset: the agent offers a call back. */
+  transferNumber?: string;
+  /** Idle job processes kept warm (each loads the VAD model). */
+  idleProcesses: number;
+  /** espeak-ng binary for offline speech. */
+  espeakBin: string;
+  /** Seconds the agent waits for an answer after each prompt before re-prompting. */
+  answerTimeoutSeconds: number;
+}
+
+const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
+
+const schema = z.object({
+  LIVEKIT_URL: nonEmpty('LiveKit server URL').pipe(z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' })),
+  LIVEKIT_API_KEY: nonEmpty('LiveKit API key'),
+  LIVEKIT_API_SECRET: nonEmpty('LiveKit API secret'),
+  AGENT_NAME: z.string().trim().min(1).default('appointment-confirmer'),
+  TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default(TASK_QUEUE),
+  PAYLOAD_ENCRYPTION_KEY: nonEmpty('payload encryption key, the same as the worker\'s'),
+  AGENT_STT: z.string().trim().optional(),
+  AGENT_LLM: z.string().trim().optional(),
+  AGENT_TTS: z.string().trim().optional(),
+  STAFF_TRANSFER_NUMBER: z.string().trim().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number like +13125550100').optional(),
+  AGENT_IDLE_PROCESSES: z.coerce.number().int('must be a whole number').min(0).max(16).default(1),
+  ESPEAK_NG: z.string().trim().min(1).default('espeak-ng'),
+  AGENT_ANSWER_TIMEOUT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').default(8),
+});
+
+/** Reads the agent's configuration; throws a {@link ConfigError} naming every bad variable. */
+export function loadAgentConfig(env: Record<string, string | undefined> = process.env): AgentConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const models = [e.AGENT_STT, e.AGENT_LLM, e.AGENT_TTS];
+  if (models.some(Boolean) && !models.every(Boolean)) {
+    throw new ConfigError(['AGENT_STT, AGENT_LLM, AGENT_TTS: set all three for cloud mode, or none for offline mode']);
+  }
+  return {
+    livekit: { url: e.LIVEKIT_URL, apiKey: e.LIVEKIT_API_KEY, apiSecret: e.LIVEKIT_API_SECRET },
+    agentName: e.AGENT_NAME,
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    payloadEncryptionKey: e.PAYLOAD_ENCRYPTION_KEY,
+    mode: e.AGENT_LLM ? 'cloud' : 'offline',
+    models: e.AGENT_LLM ? { stt: e.AGENT_STT!, llm: e.AGENT_LLM, tts: e.AGENT_TTS! } : undefined,
+    transferNumber: e.STAFF_TRANSFER_NUMBER,
+    idleProcesses: e.AGENT_IDLE_PROCESSES,
+    espeakBin: e.ESPEAK_NG,
+    answerTimeoutSeconds: e.AGENT_ANSWER_TIMEOUT_SECONDS,
+  };
+}

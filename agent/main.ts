@@ -1,0 +1,37 @@
+/**
+ * The agent worker: registers with LiveKit under AGENT_NAME (explicit dispatch: the dial activity
+ * dispatches it to each call's room) and runs each call in a job process (agent/entry.ts).
+ *
+ *   npm run agent        (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, PAYLOAD_ENCRYPTION_KEY, …)
+ */
+import { cli, ServerOptions } from '@livekit/agents';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../src/config';
+import { loadAgentConfig } from './config';
+
+let config;
+try {
+  config = loadAgentConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`agent: ${err.message}\n`);
+  process.exit(2);
+}
+process.stdout.write(
+  config.mode === 'offline'
+    ? `agent: offline mode (keypad input, espeak-ng speech, Silero voice activity); agent name ${config.agentName}\n`
+    : `agent: cloud mode (STT ${config.models!.stt}, LLM ${config.models!.llm}, TTS ${config.models!.tts}); agent name ${config.agentName}\n`,
+);
+// The library's CLI reads the command (`start`) from argv; `npm run agent` passes it.
+cli.runApp(
+  new ServerOptions({
+    agent: fileURLToPath(new URL('./entry.ts', import.meta.url)),
+    agentName: config.agentName,
+    wsURL: config.livekit.url,
+    apiKey: config.livekit.apiKey,
+    apiSecret: config.livekit.apiSecret,
+    numIdleProcesses: config.idleProcesses,
+    // A port of its own for the health endpoint, so several workers (tests) can share a machine.
+    port: Number(process.env.AGENT_HTTP_PORT ?? 0),
+  }),
+);

@@ -1,0 +1,76 @@
+/**
+ * How the agent tells the workflow what the patient said: the `outcome` Update, acknowledged
+ * before the agent tells the patient it is done. Transient Temporal errors are retried; an Update
+ * the workflow rejects (it decided already, or closed) is recorded by `recordLateOutcomeWorkflow`
+ * in the audit log — an outcome the patient gave is never dropped.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { lateOutcomeWorkflowId, outcomeUpdate, type LateOutcomeInput, type OutcomeAck, type OutcomeReport } from '../src/contracts';
+
+/** What came of a report. */
+export type ReportResult = { accepted: true; ack: OutcomeAck } | { accepted: false; reason: string };
+
+/** The port the agent reports through (Temporal in production; tests can record instead). */
+export interface OutcomeReporter {
+  report(report: OutcomeReport): Promise<ReportResult>;
+}
+
+export interface TemporalReporterOptions {
+  client: Client;
+  workflowId: string;
+  /** Task queue of the worker that audits late outcomes. */
+  taskQueue: string;
+  /** Total time spent retrying transient errors, in ms. Default 20 000. */
+  retryForMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Errors that say the workflow will not take this outcome (as opposed to "could not reach it"). */
+function rejection(err: unknown): string | undefined {
+  if (err instanceof WorkflowUpdateFailedError) return (err.cause as Error | undefined)?.message ?? err.message;
+  if (err instanceof WorkflowNotFoundError) return 'workflow closed';
+  const message = (err as Error)?.message ?? '';
+  if (/workflow execution already completed|already completed/i.test(message)) return 'workflow closed';
+  return undefined;
+}
+
+export function temporalReporter(options: TemporalReporterOptions): OutcomeReporter {
+  const { client, workflowId, taskQueue } = options;
+  const retryForMs = options.retryForMs ?? 20_000;
+  const log = options.log ?? (() => undefined);
+  return {
+    async report(report: OutcomeReport): Promise<ReportResult> {
+      const handle = client.workflow.getHandle(workflowId);
+      const until = Date.now() + retryForMs;
+      for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 3_000)) {
+        try {
+          const ack = await handle.executeUpdate(outcomeUpdate, { args: [report] });
+          return { accepted: true, ack };
+        } catch (err) {
+          const reason = rejection(err);
+          if (reason !== undefined) {
+            await recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason, reportedAt: new Date().toISOString() });
+            log('outcome not taken by the workflow; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
+            return { accepted: false, reason };
+          }
+          if (Date.now() + delayMs > until) throw err;
+          log('outcome report failed; retrying', { workflowId, error: (err as Error)?.message });
+          await new Promise((r) => setTimeout(r, delayMs));
+        }
+      }
+    },
+  };
+
+  async function recordLate(input: LateOutcomeInput): Promise<void> {
+    try {
+      await client.workflow.start('recordLateOutcomeWorkflow', {
+        workflowId: lateOutcomeWorkflowId(input),
+        taskQueue,
+        args: [input],
+      });
+    } catch (err) {
+      // Reported already (a retried tool call): the first recording stands.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+}
