@@ -36,7 +36,7 @@ type Cue struct {
 // Event is a cue as it happened, for the call log.
 type Event struct {
 	At   string `json:"at"`
-	What string `json:"what"` // play | press | hangup
+	What string `json:"what"` // play | press | hangup | transfer
 	Arg  string `json:"arg,omitempty"`
 }
 
@@ -170,13 +170,30 @@ func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line Call
 			go l.ear.listen(track, l.recording)
 		}
 	}
-	cb.OnDisconnected = func() { l.finish("room deleted") }
+	// How the far side ended the call: the room deleted (the workflow hangs up), or this leg removed
+	// (the agent hung up after its goodbye; livekit-sip sends BYE for both).
+	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) {
+		switch reason {
+		case lksdk.ParticipantRemoved:
+			l.finish("hung up by the agent")
+		case lksdk.RoomClosed:
+			l.finish("room deleted")
+		default:
+			l.finish("disconnected: " + string(reason))
+		}
+	}
 	room, err := lksdk.ConnectToRoomWithToken(s.wsURL, token, cb, lksdk.WithAutoSubscribe(true))
 	if err != nil {
 		return nil, err
 	}
 	l.room = room
 	s.track(l)
+	// Transfers of this call reach the simulator on its call id, as they reach livekit-sip.
+	if s.server != nil {
+		if err := s.server.RegisterTransferSIPParticipantTopic(l.callID); err != nil {
+			s.logf("%s: transfer topic: %v", l.callID, err)
+		}
+	}
 	return l, nil
 }
 
@@ -329,6 +346,9 @@ func (l *leg) end(why, outcome string) {
 		l.room.Disconnect()
 	}
 	l.sim.untrack(l)
+	if l.sim.server != nil {
+		l.sim.server.DeregisterTransferSIPParticipantTopic(l.callID)
+	}
 	l.mu.Lock()
 	line := l.line
 	l.mu.Unlock()

@@ -106,6 +106,7 @@ func (sc Scenario) validate(clips map[string]Clip) error {
 
 type simulator struct {
 	wsURL, apiKey, apiSecret string
+	server                   rpc.SIPInternalServer
 	scenarios                map[string]Scenario
 	clips                    map[string]Clip
 	recordDir                string
@@ -155,8 +156,23 @@ func (s *simulator) untrack(l *leg) {
 
 func (s *simulator) logf(format string, args ...any) { log.Printf("phone-sim: "+format, args...) }
 
-func (s *simulator) TransferSIPParticipant(context.Context, *rpc.InternalTransferSIPParticipantRequest) (*emptypb.Empty, error) {
-	return nil, psrpc.NewErrorf(psrpc.Unimplemented, "transfer is not simulated")
+// TransferSIPParticipant plays the carrier accepting a REFER: the call leaves LiveKit for the
+// transfer target (the practice's front desk), so the leg hangs up with "transferred to <target>".
+func (s *simulator) TransferSIPParticipant(_ context.Context, req *rpc.InternalTransferSIPParticipantRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	var found *leg
+	for l := range s.live {
+		if l.callID == req.SipCallId {
+			found = l
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return nil, psrpc.NewErrorf(psrpc.NotFound, "no call %s", req.SipCallId)
+	}
+	found.event("transfer", req.TransferTo)
+	found.finish("transferred to " + req.TransferTo)
+	return &emptypb.Empty{}, nil
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -205,6 +221,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("phone-sim: %v", err)
 	}
+	sim.server = server
 	if err := server.RegisterCreateSIPParticipantTopic(""); err != nil {
 		log.Fatalf("phone-sim: %v", err)
 	}
