@@ -144,10 +144,9 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       });
     });
 
-  let settled = false;
   const greetingHandle = session.say(greeting(meta), { allowInterruptions: true });
   const greetingDone = greetingHandle.waitForPlayout().catch(() => undefined);
-  settled = await Promise.race([greetingDone.then(() => false), settledOrTimeout(10 * 60_000)]);
+  let settled = await Promise.race([greetingDone.then(() => false), settledOrTimeout(10 * 60_000)]);
   // Silence or an unclear answer: re-prompt at most twice, then end with no outcome (the workflow retries).
   for (let n = 1; !settled && n <= 3; n += 1) {
     settled = await settledOrTimeout(config.answerTimeoutSeconds * 1000);
@@ -161,8 +160,12 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     return;
   }
   if (outcomeReply) await outcomeReply;
-  else await waitUntilQuiet(session); // the LLM speaks the reply after its tool returns
+  else {
+    await waitUntilQuiet(session); // the LLM speaks the reply after its tool returns
+    if (agent.settled?.outcome === CallOutcome.TRANSFERRED && agent.settled.accepted) await agent.transfer();
+  }
   if (agent.settled?.outcome === CallOutcome.TRANSFERRED && agent.settled.accepted) {
+    // The carrier took the call to the front desk: the leg is gone, the workflow deletes the room.
     ctx.shutdown('transferred');
     return;
   }

@@ -1,0 +1,234 @@
+/**
+ * Conversations with the agent through `voice.testing` and `FakeLLM` (no network, no room): each
+ * asserts the tool calls the model makes and that a real confirmation workflow on the Temporal dev
+ * server received the `outcome` Update and ended with the right outcome. The phone is scripted to
+ * hold the line, so each workflow waits for the agent exactly as on a real call.
+ */
+import { initializeLogger, voice } from '@livekit/agents';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfirmationAgent } from '../../agent/confirmation-agent';
+import { temporalReporter } from '../../agent/reporter';
+import { lateReply, replyFor } from '../../agent/script';
+import { ConfirmationClient } from '../../src/client';
+import { createDataConverter } from '../../src/codec';
+import { CallOutcome, ConsentState, Phase, type AgentJobMetadata, type ConfirmationRequest } from '../../src/contracts';
+import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { createLogger } from '../../src/logger';
+import type { ConfirmationStore } from '../../src/ports';
+import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { createStore } from '../../src/store';
+import { createConfirmationWorker } from '../../src/worker-factory';
+import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+
+const { FakeLLM } = voice.testing;
+const QUEUE = 'agent-conversations';
+let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+let store: ConfirmationStore;
+let client: Client;
+let api: ConfirmationClient;
+let phones: ScriptedTelephony;
+let worker: Worker;
+let running: Promise<void>;
+
+beforeAll(async () => {
+  initializeLogger({ pretty: false, level: 'warn' });
+  temporal = await startTemporalDevServer();
+  store = await createStore({});
+  client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  api = new ConfirmationClient({ client, store, taskQueue: QUEUE });
+  phones = new ScriptedTelephony();
+  worker = await createConfirmationWorker({
+    connection: await NativeConnection.connect({ address: temporal.address }),
+    taskQueue: QUEUE,
+    payloadEncryptionKey: TEST_ENCRYPTION_KEY,
+    store,
+    telephony: phones,
+    rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
+    logger: createLogger('silent'),
+    pollIntervalMs: 100,
+    onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running?.catch(() => undefined);
+  await store?.close();
+  await temporal?.stop();
+});
+
+let n = 0;
+/** Starts a confirmation whose phone answers and holds the line; resolves when the call is up. */
+async function answeredCall(): Promise<{ workflowId: string; request: ConfirmationRequest; meta: AgentJobMetadata; hangUp: () => void }> {
+  n += 1;
+  const phone = `+1212555${String(1000 + n).padStart(4, '0')}`;
+  const zone = zoneInOfficeHours();
+  const request: ConfirmationRequest = {
+    appointmentId: `conv-${n}-${Date.now().toString(36)}`,
+    patientId: `pat-${n}`,
+    patientName: 'Jordan Sample',
+    phone,
+    patientTimeZone: zone,
+    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 9, minute: 30, second: 0, millisecond: 0 }).toISO()!,
+    practiceId: 'bright-smiles',
+    practiceName: 'Bright Smiles Dental',
+    practiceCallbackNumber: '+13125550100',
+    provider: 'Dr. Rivera',
+    reason: 'cleaning',
+  };
+  await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
+  phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 });
+  const { workflowId } = await api.startConfirmation(request);
+  for (let i = 0; i < 200; i += 1) {
+    const status = await api.getStatus(workflowId);
+    if (status.phase === Phase.CALLING && phones.dialsTo(phone).length === 1) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 200)); // the dial activity has returned: the call is answered
+  const meta = phones.dialsTo(phone)[0]!.agentMetadata;
+  return { workflowId, request, meta, hangUp: () => phones.endCall(phones.dialsTo(phone)[0]!.roomName) };
+}
+
+/** An agent session with the model's answers scripted, reporting to the real workflow. */
+async function session(meta: AgentJobMetadata, responses: ConstructorParameters<typeof FakeLLM>[0], transfer?: () => Promise<void>) {
+  const agent = new ConfirmationAgent({ meta, reporter: temporalReporter({ client, workflowId: meta.workflowId, taskQueue: QUEUE }), transfer });
+  const s = new voice.AgentSession({ llm: new FakeLLM(responses) });
+  await s.start({ agent });
+  return { s, agent };
+}
+
+/** The tool's output the model sees, as FakeLLM keys it (JSON of the returned string). */
+const toolOutput = (outcome: CallOutcome, meta: AgentJobMetadata, accepted = true) =>
+  JSON.stringify(`${accepted ? `recorded ${outcome}` : `noted ${outcome} for the office`}. Say exactly: "${accepted ? replyFor(outcome, meta) : lateReply(meta)}"`);
+
+async function conversation(userInput: string, toolName: string, args: Record<string, unknown>, outcome: CallOutcome, transfer?: () => Promise<void>) {
+  const { workflowId, request, meta, hangUp } = await answeredCall();
+  const { s } = await session(
+    meta,
+    [
+      { input: userInput, toolCalls: [{ name: toolName, args }] },
+      { input: toolOutput(outcome, meta), content: replyFor(outcome, meta) },
+    ],
+    transfer,
+  );
+  const result = await s.run({ userInput }).wait();
+  result.expect.nextEvent().isFunctionCall({ name: toolName, args });
+  result.expect.nextEvent().isFunctionCallOutput();
+  result.expect.nextEvent().isMessage({ role: 'assistant' });
+  result.expect.noMoreEvents();
+  await s.close();
+  hangUp(); // after the goodbye, as the agent does
+  const final = await api.result(workflowId);
+  return { final, request, workflowId, meta };
+}
+
+describe('the agent in conversation (voice.testing, FakeLLM) against a real workflow', () => {
+  it('confirm', async () => {
+    const { final, request } = await conversation("Yes, I'll be there.", 'confirm_appointment', {}, CallOutcome.CONFIRMED);
+    expect(final.outcome).toBe(CallOutcome.CONFIRMED);
+    expect(await store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
+  });
+
+  it('cancel', async () => {
+    const { final } = await conversation('I need to cancel, sorry.', 'cancel_appointment', {}, CallOutcome.CANCELLED);
+    expect(final.outcome).toBe(CallOutcome.CANCELLED);
+  });
+
+  it('reschedule, with the preference as the patient said it', async () => {
+    const preference = 'Tuesday or Wednesday mornings';
+    const { final, request } = await conversation('Can we move it? Tuesday or Wednesday mornings work.', 'request_reschedule', { preference }, CallOutcome.RESCHEDULE_REQUESTED);
+    expect(final.outcome).toBe(CallOutcome.RESCHEDULE_REQUESTED);
+    expect((await store.getAppointment(request.practiceId, request.appointmentId))?.outcomeDetail).toMatchObject({ reschedulePreference: preference });
+  });
+
+  it('opt out: the number goes on the do-not-call list', async () => {
+    const { final, request } = await conversation('Please stop calling me.', 'opt_out', {}, CallOutcome.OPTED_OUT);
+    expect(final.outcome).toBe(CallOutcome.OPTED_OUT);
+    expect(await store.consentState(request.practiceId, request.phone)).toBe(ConsentState.DO_NOT_CALL);
+  });
+
+  it('wrong number', async () => {
+    const { final } = await conversation("There's no Jordan here.", 'wrong_number', {}, CallOutcome.WRONG_NUMBER);
+    expect(final.outcome).toBe(CallOutcome.WRONG_NUMBER);
+  });
+
+  it('asks for a person: TRANSFERRED (the SIP transfer itself is in the full-stack test)', async () => {
+    const { final } = await conversation('Can I talk to someone at the front desk?', 'transfer_to_staff', {}, CallOutcome.TRANSFERRED, async () => undefined);
+    expect(final.outcome).toBe(CallOutcome.TRANSFERRED);
+  });
+
+  it('asks for a person where no transfer number is configured: no outcome, the agent offers a call back', async () => {
+    const { workflowId, meta, hangUp } = await answeredCall();
+    const { s, agent } = await session(meta, [{ input: 'Can I talk to a person?', toolCalls: [{ name: 'transfer_to_staff', args: {} }] }]);
+    const result = await s.run({ userInput: 'Can I talk to a person?' }).wait();
+    result.expect.nextEvent().isFunctionCall({ name: 'transfer_to_staff' });
+    expect(result.expect.nextEvent().isFunctionCallOutput().event().item.output).toMatch(/call them back/);
+    expect(agent.settled).toBeUndefined();
+    await s.close();
+    expect((await api.getStatus(workflowId)).phase).toBe(Phase.CALLING);
+    hangUp();
+  });
+
+  it('an unclear answer gets one more question, then the confirmation', async () => {
+    const { workflowId, meta, hangUp } = await answeredCall();
+    const { s } = await session(meta, [
+      { input: 'Hmm, what was that?', content: 'This is Bright Smiles Dental. Can you make your appointment on Thursday?' },
+      { input: 'Oh, yes, I can.', toolCalls: [{ name: 'confirm_appointment', args: {} }] },
+      { input: toolOutput(CallOutcome.CONFIRMED, meta), content: replyFor(CallOutcome.CONFIRMED, meta) },
+    ]);
+    const first = await s.run({ userInput: 'Hmm, what was that?' }).wait();
+    first.expect.nextEvent().isMessage({ role: 'assistant' });
+    first.expect.noMoreEvents();
+    expect((await api.getStatus(workflowId)).phase).toBe(Phase.CALLING); // nothing reported yet
+    const second = await s.run({ userInput: 'Oh, yes, I can.' }).wait();
+    second.expect.nextEvent().isFunctionCall({ name: 'confirm_appointment' });
+    second.expect.nextEvent().isFunctionCallOutput();
+    second.expect.nextEvent().isMessage({ role: 'assistant' });
+    await s.close();
+    hangUp();
+    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.CONFIRMED);
+  });
+
+  it('the workflow already decided: the Update is rejected, the patient hears a sensible reply, and the outcome is audited', async () => {
+    const { workflowId, meta, hangUp } = await answeredCall();
+    // The patient confirms on the keypad first (the same path as the tool), then says "cancel".
+    const keypad = new ConfirmationAgent({ meta, reporter: temporalReporter({ client, workflowId, taskQueue: QUEUE }) });
+    expect((await keypad.settle(CallOutcome.CONFIRMED)).accepted).toBe(true);
+    const { s, agent } = await session(meta, [
+      { input: 'Actually, cancel it.', toolCalls: [{ name: 'cancel_appointment', args: {} }] },
+      { input: toolOutput(CallOutcome.CANCELLED, meta, false), content: lateReply(meta) },
+    ]);
+    const result = await s.run({ userInput: 'Actually, cancel it.' }).wait();
+    result.expect.nextEvent().isFunctionCall({ name: 'cancel_appointment' });
+    result.expect.nextEvent().isFunctionCallOutput();
+    result.expect.nextEvent().isMessage({ role: 'assistant' });
+    await s.close();
+    hangUp();
+    expect(agent.settled).toMatchObject({ outcome: CallOutcome.CANCELLED, accepted: false, reply: lateReply(meta) });
+    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.CONFIRMED);
+    // Never dropped: the late outcome is in the audit log (written by the worker's activity).
+    let late;
+    for (let i = 0; i < 100 && !late; i += 1) {
+      late = (await store.listAudit({ workflowId })).find((r) => r.decision === 'LATE_OUTCOME');
+      if (!late) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(late).toMatchObject({ outcome: CallOutcome.CANCELLED, attempt: 1 });
+    expect(late!.detail).toMatchObject({ reason: expect.stringMatching(/decided|already/i) });
+
+    // After the workflow closed: rejected the same way, audited once per outcome.
+    const closed = new ConfirmationAgent({ meta, reporter: temporalReporter({ client, workflowId, taskQueue: QUEUE }) });
+    expect(await closed.settle(CallOutcome.RESCHEDULE_REQUESTED, { reschedulePreference: 'Friday' })).toMatchObject({ accepted: false });
+    for (let i = 0; i < 100; i += 1) {
+      if ((await store.listAudit({ workflowId })).some((r) => r.decision === 'LATE_OUTCOME' && r.outcome === CallOutcome.RESCHEDULE_REQUESTED)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const lates = (await store.listAudit({ workflowId })).filter((r) => r.decision === 'LATE_OUTCOME');
+    expect(lates.map((r) => r.outcome)).toEqual([CallOutcome.CANCELLED, CallOutcome.RESCHEDULE_REQUESTED]);
+  });
+});
