@@ -63,8 +63,10 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   const ids = { workflowId: meta.workflowId, attempt: meta.attempt };
   const http = config.livekit.url.replace(/^ws/, 'http');
   const rooms = new RoomServiceClient(http, config.livekit.apiKey, config.livekit.apiSecret);
+  log('job started', ids);
   await ctx.connect();
   const room = ctx.room;
+  log('connected to the room', ids);
 
   // Never speak to a ringing line.
   const callee = await waitForAnswer(room);
@@ -73,6 +75,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     ctx.shutdown('not answered');
     return;
   }
+  log('line answered', ids);
   const answerer: Answerer = await detectAnswerer(room, callee, deps.vad);
   log('answered', { ...ids, answerer });
 
@@ -144,6 +147,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       });
     });
 
+  log('session started; greeting', ids);
   const greetingHandle = session.say(greeting(meta), { allowInterruptions: true });
   const greetingDone = greetingHandle.waitForPlayout().catch(() => undefined);
   let settled = await Promise.race([greetingDone.then(() => false), settledOrTimeout(10 * 60_000)]);

@@ -1,0 +1,170 @@
+/**
+ * The whole system with nothing faked but the phone network: the Temporal dev server, the worker
+ * (PGlite), the voice-agent worker in its own process (offline mode: keypad, espeak-ng, Silero),
+ * livekit-server with Redis, and the phone-network simulator as livekit-server's SIP service.
+ */
+import { SIPTransport } from '@livekit/protocol';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfirmationClient } from '../../src/client';
+import { createDataConverter } from '../../src/codec';
+import { CallOutcome, ConsentState, Phase, type CallPolicy, type ConfirmationRequest } from '../../src/contracts';
+import { startAgentProcess, type AgentProcess } from '../../src/dev/agent-process';
+import { readCallLog, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { createLogger } from '../../src/logger';
+import type { ConfirmationStore } from '../../src/ports';
+import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { createStore } from '../../src/store';
+import { createLiveKitTelephony } from '../../src/telephony/livekit';
+import { createConfirmationWorker } from '../../src/worker-factory';
+import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+
+const QUEUE = 'full-stack';
+const FRONT_DESK = '+13125550199';
+let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+let stack: LiveKitStack;
+let agent: AgentProcess;
+let store: ConfirmationStore;
+let worker: Worker;
+let running: Promise<void>;
+let api: ConfirmationClient;
+let rooms: RoomServiceClient;
+
+beforeAll(async () => {
+  [temporal, stack] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true })]);
+  store = await createStore({});
+  const http = stack.url.replace('ws', 'http');
+  const trunk = await new SipClient(http, stack.apiKey, stack.apiSecret).createSipOutboundTrunk('simulated carrier', 'sip.carrier.test', ['+13125550100'], {
+    transport: SIPTransport.SIP_TRANSPORT_AUTO,
+  });
+  rooms = new RoomServiceClient(http, stack.apiKey, stack.apiSecret);
+  const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  api = new ConfirmationClient({ client, store, taskQueue: QUEUE });
+  worker = await createConfirmationWorker({
+    connection: await NativeConnection.connect({ address: temporal.address }),
+    taskQueue: QUEUE,
+    payloadEncryptionKey: TEST_ENCRYPTION_KEY,
+    store,
+    telephony: createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunk.sipTrunkId, agentName: 'appointment-confirmer' }),
+    rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
+    logger: createLogger('silent'),
+    onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+  });
+  running = worker.run();
+  agent = await startAgentProcess({
+    livekit: stack,
+    temporalAddress: temporal.address,
+    taskQueue: QUEUE,
+    payloadEncryptionKey: TEST_ENCRYPTION_KEY,
+    env: { AGENT_ANSWER_TIMEOUT_SECONDS: '2', STAFF_TRANSFER_NUMBER: FRONT_DESK, AGENT_LOG_LEVEL: 'warn' },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  worker?.shutdown();
+  await running?.catch(() => undefined);
+  await store?.close();
+  await Promise.all([temporal?.stop(), stack?.stop()]);
+});
+
+let n = 0;
+async function confirm(phone: string, policy: Partial<CallPolicy> = {}): Promise<{ workflowId: string; request: ConfirmationRequest }> {
+  n += 1;
+  const zone = zoneInOfficeHours();
+  const request: ConfirmationRequest = {
+    appointmentId: `fs-${n}-${Date.now().toString(36)}`,
+    patientId: `pat-fs-${n}`,
+    patientName: 'Jordan Sample',
+    phone,
+    patientTimeZone: zone,
+    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: 0, second: 0, millisecond: 0 }).toISO()!,
+    practiceId: 'bright-smiles',
+    practiceName: 'Bright Smiles Dental',
+    practiceCallbackNumber: '+13125550100',
+    provider: 'Dr. Rivera',
+    reason: 'cleaning',
+    policy: { maxAttempts: 1, ...policy },
+  };
+  await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'full-stack test' });
+  const { workflowId } = await api.startConfirmation(request);
+  return { workflowId, request };
+}
+
+const answeredCallOf = (workflowId: string, attempt = 1) => waitForCall(stack.callLogFile!, (l) => l.room === `${workflowId}-a${attempt}`, 30_000);
+
+describe('the whole system, with the phone network simulated', () => {
+  it('the patient presses 1: CONFIRMED, written back, the room deleted, and the phone heard the greeting after answering', async () => {
+    const { workflowId, request } = await confirm('+12125550113');
+    const result = await api.result(workflowId);
+    expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+    expect(await store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
+    expect(await rooms.listRooms([`${workflowId}-a1`])).toHaveLength(0);
+    const call = await answeredCallOf(workflowId);
+    expect(call.ended).toBe('hung up by the agent'); // after its goodbye
+    expect(call.heard!.voicedBeforeAnswerMs).toBe(0);
+    expect(call.heard!.voicedMs).toBeGreaterThan(1_000);
+    expect(Date.parse(call.heard!.firstVoicedAt!)).toBeGreaterThan(Date.parse(call.answeredAt!));
+    expect(call.events?.map((e) => [e.what, e.arg])).toEqual([['press', '1']]);
+    process.stdout.write(
+      `answer → first agent audio ${Date.parse(call.heard!.firstVoicedAt!) - Date.parse(call.answeredAt!)} ms; ` +
+        `key → workflow closed ${Date.parse(result.decidedAt) - Date.parse(call.events![0]!.at)} ms\n`,
+    );
+  }, 90_000);
+
+  it('the patient presses 9: OPTED_OUT, the number is on the do-not-call list, and a second confirmation for it never dials', async () => {
+    const phone = '+12125550116';
+    const { workflowId, request } = await confirm(phone);
+    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.OPTED_OUT);
+    expect(await store.consentState(request.practiceId, phone)).toBe(ConsentState.DO_NOT_CALL);
+    await answeredCallOf(workflowId);
+    const second = await confirm(phone);
+    const result = await api.result(second.workflowId);
+    expect(result.outcome).toBe(CallOutcome.OPTED_OUT);
+    expect(result.attempts).toHaveLength(0);
+    expect(readCallLog(stack.callLogFile!).filter((l) => l.to === phone)).toHaveLength(1);
+  }, 90_000);
+
+  it('the phone stays silent: re-prompts, then NO_OUTCOME, and the retry is scheduled', async () => {
+    const { workflowId, request } = await confirm('+12125550101', { maxAttempts: 2, initialBackoffSeconds: 3_600 });
+    let status = await api.getStatus(workflowId);
+    for (let i = 0; i < 900 && status.lastOutcome === undefined; i += 1) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = await api.getStatus(workflowId);
+    }
+    expect(status.lastOutcome).toBe(CallOutcome.NO_OUTCOME);
+    expect(status.phase).toBe(Phase.WAITING_FOR_WINDOW);
+    expect(Date.parse(status.nextCallAt!) - Date.now()).toBeGreaterThan(3_000_000);
+    const call = await answeredCallOf(workflowId);
+    expect(call.ended).toBe('hung up by the agent');
+    expect(call.heard!.voicedMs).toBeGreaterThan(10_000); // greeting, two re-prompts, goodbye
+    await api.cancel(request.practiceId, request.appointmentId);
+  }, 120_000);
+
+  it('voicemail: exactly one message of at most 60 s, VOICEMAIL_LEFT', async () => {
+    const { workflowId } = await confirm('+12125550111');
+    const result = await api.result(workflowId);
+    expect(result.outcome).toBe(CallOutcome.VOICEMAIL_LEFT);
+    const call = await answeredCallOf(workflowId);
+    const calls = readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId));
+    expect(calls).toHaveLength(1);
+    const greetingPlayed = Date.parse(call.events![0]!.at);
+    // The message starts after the machine's greeting and beep (about 7.5 s), and lasts under 60 s.
+    expect(Date.parse(call.heard!.firstVoicedAt!) - greetingPlayed).toBeGreaterThan(7_000);
+    expect(call.heard!.voicedMs).toBeGreaterThan(5_000);
+    expect(Date.parse(call.heard!.lastVoicedAt!) - Date.parse(call.heard!.firstVoicedAt!)).toBeLessThanOrEqual(60_000);
+    expect(call.ended).toBe('hung up by the agent');
+  }, 120_000);
+
+  it('the patient presses 0: TRANSFERRED, and the carrier takes the call to the front desk', async () => {
+    const { workflowId } = await confirm('+12125550117');
+    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.TRANSFERRED);
+    const call = await answeredCallOf(workflowId);
+    expect(call.ended).toBe(`transferred to tel:${FRONT_DESK}`);
+  }, 90_000);
+});
