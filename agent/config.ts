@@ -23,6 +23,11 @@ export interface AgentConfig {
   espeakBin: string;
   /** Seconds the agent waits for an answer after each prompt before re-prompting. */
   answerTimeoutSeconds: number;
+  /**
+   * Calls one worker takes at once. The worker reports its load as active calls / this number
+   * (not the machine's CPU, which it may share): livekit-server stops dispatching to it when full.
+   */
+  maxCalls: number;
 }
 
 const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
@@ -43,6 +48,7 @@ const schema = z.object({
   AGENT_IDLE_PROCESSES: z.coerce.number().int('must be a whole number').min(0).max(16).default(1),
   ESPEAK_NG: z.string().trim().min(1).default('espeak-ng'),
   AGENT_ANSWER_TIMEOUT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').default(8),
+  AGENT_MAX_CALLS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(10),
 });
 
 /** Reads the agent's configuration; throws a {@link ConfigError} naming every bad variable. */
@@ -67,5 +73,6 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     idleProcesses: e.AGENT_IDLE_PROCESSES,
     espeakBin: e.ESPEAK_NG,
     answerTimeoutSeconds: e.AGENT_ANSWER_TIMEOUT_SECONDS,
+    maxCalls: e.AGENT_MAX_CALLS,
   };
 }

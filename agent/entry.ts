@@ -13,6 +13,8 @@ import { temporalReporter } from './reporter';
 export default defineAgent({
   prewarm: async (proc: JobProcess) => {
     proc.userData.vad = await silero.VAD.load();
+    // Tells whoever starts the worker that a warm process waits for a call (the demo, tests).
+    agentLog().info({ pid: proc.pid }, 'job process ready');
   },
   entry: async (ctx: JobContext) => {
     const config = loadAgentConfig();

@@ -31,6 +31,11 @@ cli.runApp(
     apiKey: config.livekit.apiKey,
     apiSecret: config.livekit.apiSecret,
     numIdleProcesses: config.idleProcesses,
+    // Load = share of the call slots in use. The library's default (this machine's CPU) stops
+    // dispatch whenever the host is busy — with several calls starting at once, livekit-server then
+    // dispatches no agent to a new call's room, and that call is never answered by anyone.
+    loadFunc: async (server) => Math.min(server.activeJobs.length / config.maxCalls, 1),
+    loadThreshold: 1,
     // A port of its own for the health endpoint, so several workers (tests) can share a machine.
     port: Number(process.env.AGENT_HTTP_PORT ?? 0),
   }),

@@ -26,6 +26,11 @@ export interface AgentProcessOptions {
   env?: Record<string, string>;
   /** Print the worker's output as it comes (the demo). */
   echo?: (line: string) => void;
+  /**
+   * Resolve once this many job processes are warm (AGENT_IDLE_PROCESSES, default 1): a call that
+   * arrives earlier waits seconds for a process to start, and may miss the start of a greeting.
+   */
+  readyProcesses?: number;
 }
 
 const MAIN = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
@@ -42,7 +47,9 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     AGENT_NAME: options.agentName ?? 'appointment-confirmer',
     AGENT_HTTP_PORT: String(await freePort()),
     ESPEAK_NG: resolveTool('espeakNg'),
-    LOG_LEVEL: process.env.AGENT_LOG_LEVEL ?? 'info',
+    // At least info: readiness ("registered worker", "job process ready") is read from the log.
+    LOG_LEVEL: ['debug', 'trace'].includes(process.env.AGENT_LOG_LEVEL ?? '') ? process.env.AGENT_LOG_LEVEL! : 'info',
+    AGENT_IDLE_PROCESSES: String(options.readyProcesses ?? 1),
     ...options.env,
   };
   // Offline mode unless the caller asks for models.
@@ -62,11 +69,13 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   child.stderr.on('data', keep);
   process.once('exit', () => child.kill('SIGKILL'));
   const deadline = Date.now() + 60_000;
-  while (!/registered worker/i.test(out)) {
+  let ready = 0;
+  child.stdout.on('data', (d: Buffer) => (ready += d.toString().split('job process ready').length - 1));
+  while (!/registered worker/i.test(out) || ready < (options.readyProcesses ?? 1)) {
     if (child.exitCode !== null) throw new Error(`agent worker exited (${child.exitCode}): ${out.trim().slice(-3_000)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`agent worker did not register with LiveKit within 60 s: ${out.trim().slice(-3_000)}`);
+      throw new Error(`agent worker did not register with LiveKit (and warm ${options.readyProcesses ?? 1} job processes) within 60 s: ${out.trim().slice(-3_000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

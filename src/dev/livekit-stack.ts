@@ -5,10 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './temporal-dev-server';
 import { resolveTool } from './tools';
@@ -111,10 +111,16 @@ const tcpOpen = (port: number) =>
     socket.on('error', () => resolve(false));
   });
 
+/** With CALL_CAMPAIGNS_LOG_DIR set, each server's whole output also goes to `<dir>/<name>.log` (debugging). */
 function spawnLogged(cmd: string, args: string[], env?: Record<string, string>): { child: ChildProcess; log: () => string } {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   let out = '';
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-4000));
+  const logDir = process.env.CALL_CAMPAIGNS_LOG_DIR;
+  const file = logDir ? createWriteStream(join(logDir, `${basename(cmd)}.log`), { flags: 'a' }) : undefined;
+  const keep = (d: Buffer) => {
+    file?.write(d);
+    out = (out + d.toString()).slice(-4000);
+  };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   process.once('exit', () => child.kill('SIGKILL'));
@@ -152,7 +158,7 @@ export async function startLiveKitStack(options: { phones?: boolean; scenarios?:
     'keys:',
     `  ${apiKey}: ${apiSecret}`,
     'logging:',
-    '  level: warn',
+    `  level: ${process.env.LIVEKIT_LOG_LEVEL ?? 'warn'}`,
   ].join('\n');
   const configFile = join(dir, 'livekit.yaml');
   writeFileSync(configFile, `${config}\n`, { mode: 0o600 });

@@ -3,74 +3,32 @@
  * (PGlite), the voice-agent worker in its own process (offline mode: keypad, espeak-ng, Silero),
  * livekit-server with Redis, and the phone-network simulator as livekit-server's SIP service.
  */
-import { SIPTransport } from '@livekit/protocol';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
 import { CallOutcome, ConsentState, Phase, type CallPolicy, type ConfirmationRequest } from '../../src/contracts';
-import { startAgentProcess, type AgentProcess } from '../../src/dev/agent-process';
-import { readCallLog, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { readCallLog, waitForCall } from '../../src/dev/livekit-stack';
+import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
 import { zoneInOfficeHours } from '../../src/dev/office-hours';
-import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
-import { createLogger } from '../../src/logger';
-import type { ConfirmationStore } from '../../src/ports';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
-import { createStore } from '../../src/store';
-import { createLiveKitTelephony } from '../../src/telephony/livekit';
-import { createConfirmationWorker } from '../../src/worker-factory';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
-const QUEUE = 'full-stack';
 const FRONT_DESK = '+13125550199';
-let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
-let stack: LiveKitStack;
-let agent: AgentProcess;
-let store: ConfirmationStore;
-let worker: Worker;
-let running: Promise<void>;
-let api: ConfirmationClient;
+let system: LocalSystem;
 let rooms: RoomServiceClient;
 
 beforeAll(async () => {
-  [temporal, stack] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true })]);
-  store = await createStore({});
-  const http = stack.url.replace('ws', 'http');
-  const trunk = await new SipClient(http, stack.apiKey, stack.apiSecret).createSipOutboundTrunk('simulated carrier', 'sip.carrier.test', ['+13125550100'], {
-    transport: SIPTransport.SIP_TRANSPORT_AUTO,
-  });
-  rooms = new RoomServiceClient(http, stack.apiKey, stack.apiSecret);
-  const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
-  api = new ConfirmationClient({ client, store, taskQueue: QUEUE });
-  worker = await createConfirmationWorker({
-    connection: await NativeConnection.connect({ address: temporal.address }),
-    taskQueue: QUEUE,
+  system = await startLocalSystem({
     payloadEncryptionKey: TEST_ENCRYPTION_KEY,
-    store,
-    telephony: createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunk.sipTrunkId, agentName: 'appointment-confirmer' }),
+    taskQueue: 'full-stack',
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
-    logger: createLogger('silent'),
-    onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+    agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '2', STAFF_TRANSFER_NUMBER: FRONT_DESK },
   });
-  running = worker.run();
-  agent = await startAgentProcess({
-    livekit: stack,
-    temporalAddress: temporal.address,
-    taskQueue: QUEUE,
-    payloadEncryptionKey: TEST_ENCRYPTION_KEY,
-    env: { AGENT_ANSWER_TIMEOUT_SECONDS: '2', STAFF_TRANSFER_NUMBER: FRONT_DESK, AGENT_LOG_LEVEL: 'warn' },
-  });
+  rooms = new RoomServiceClient(system.stack!.url.replace('ws', 'http'), system.stack!.apiKey, system.stack!.apiSecret);
 }, 120_000);
 
 afterAll(async () => {
-  await agent?.stop();
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  await store?.close();
-  await Promise.all([temporal?.stop(), stack?.stop()]);
+  await system?.stop();
 });
 
 let n = 0;
@@ -91,19 +49,19 @@ async function confirm(phone: string, policy: Partial<CallPolicy> = {}): Promise
     reason: 'cleaning',
     policy: { maxAttempts: 1, ...policy },
   };
-  await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'full-stack test' });
-  const { workflowId } = await api.startConfirmation(request);
+  await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'full-stack test' });
+  const { workflowId } = await system.api.startConfirmation(request);
   return { workflowId, request };
 }
 
-const answeredCallOf = (workflowId: string, attempt = 1) => waitForCall(stack.callLogFile!, (l) => l.room === `${workflowId}-a${attempt}`, 30_000);
+const answeredCallOf = (workflowId: string, attempt = 1) => waitForCall(system.stack!.callLogFile!, (l) => l.room === `${workflowId}-a${attempt}`, 30_000);
 
 describe('the whole system, with the phone network simulated', () => {
   it('the patient presses 1: CONFIRMED, written back, the room deleted, and the phone heard the greeting after answering', async () => {
     const { workflowId, request } = await confirm('+12125550113');
-    const result = await api.result(workflowId);
+    const result = await system.api.result(workflowId);
     expect(result.outcome).toBe(CallOutcome.CONFIRMED);
-    expect(await store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
+    expect(await system.store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
     expect(await rooms.listRooms([`${workflowId}-a1`])).toHaveLength(0);
     const call = await answeredCallOf(workflowId);
     expect(call.ended).toBe('hung up by the agent'); // after its goodbye
@@ -120,22 +78,22 @@ describe('the whole system, with the phone network simulated', () => {
   it('the patient presses 9: OPTED_OUT, the number is on the do-not-call list, and a second confirmation for it never dials', async () => {
     const phone = '+12125550116';
     const { workflowId, request } = await confirm(phone);
-    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.OPTED_OUT);
-    expect(await store.consentState(request.practiceId, phone)).toBe(ConsentState.DO_NOT_CALL);
+    expect((await system.api.result(workflowId)).outcome).toBe(CallOutcome.OPTED_OUT);
+    expect(await system.store.consentState(request.practiceId, phone)).toBe(ConsentState.DO_NOT_CALL);
     await answeredCallOf(workflowId);
     const second = await confirm(phone);
-    const result = await api.result(second.workflowId);
+    const result = await system.api.result(second.workflowId);
     expect(result.outcome).toBe(CallOutcome.OPTED_OUT);
     expect(result.attempts).toHaveLength(0);
-    expect(readCallLog(stack.callLogFile!).filter((l) => l.to === phone)).toHaveLength(1);
+    expect(readCallLog(system.stack!.callLogFile!).filter((l) => l.to === phone)).toHaveLength(1);
   }, 90_000);
 
   it('the phone stays silent: re-prompts, then NO_OUTCOME, and the retry is scheduled', async () => {
     const { workflowId, request } = await confirm('+12125550101', { maxAttempts: 2, initialBackoffSeconds: 3_600 });
-    let status = await api.getStatus(workflowId);
+    let status = await system.api.getStatus(workflowId);
     for (let i = 0; i < 900 && status.lastOutcome === undefined; i += 1) {
       await new Promise((r) => setTimeout(r, 100));
-      status = await api.getStatus(workflowId);
+      status = await system.api.getStatus(workflowId);
     }
     expect(status.lastOutcome).toBe(CallOutcome.NO_OUTCOME);
     expect(status.phase).toBe(Phase.WAITING_FOR_WINDOW);
@@ -143,15 +101,15 @@ describe('the whole system, with the phone network simulated', () => {
     const call = await answeredCallOf(workflowId);
     expect(call.ended).toBe('hung up by the agent');
     expect(call.heard!.voicedMs).toBeGreaterThan(10_000); // greeting, two re-prompts, goodbye
-    await api.cancel(request.practiceId, request.appointmentId);
+    await system.api.cancel(request.practiceId, request.appointmentId);
   }, 120_000);
 
   it('voicemail: exactly one message of at most 60 s, VOICEMAIL_LEFT', async () => {
     const { workflowId } = await confirm('+12125550111');
-    const result = await api.result(workflowId);
+    const result = await system.api.result(workflowId);
     expect(result.outcome).toBe(CallOutcome.VOICEMAIL_LEFT);
     const call = await answeredCallOf(workflowId);
-    const calls = readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId));
+    const calls = readCallLog(system.stack!.callLogFile!).filter((l) => l.room.startsWith(workflowId));
     expect(calls).toHaveLength(1);
     const greetingPlayed = Date.parse(call.events![0]!.at);
     // The message starts after the machine's greeting and beep (about 7.5 s), and lasts under 60 s.
@@ -163,7 +121,7 @@ describe('the whole system, with the phone network simulated', () => {
 
   it('the patient presses 0: TRANSFERRED, and the carrier takes the call to the front desk', async () => {
     const { workflowId } = await confirm('+12125550117');
-    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.TRANSFERRED);
+    expect((await system.api.result(workflowId)).outcome).toBe(CallOutcome.TRANSFERRED);
     const call = await answeredCallOf(workflowId);
     expect(call.ended).toBe(`transferred to tel:${FRONT_DESK}`);
   }, 90_000);

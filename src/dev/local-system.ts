@@ -1,0 +1,120 @@
+/**
+ * The whole system on one machine, with nothing faked but the phone network: the Temporal dev
+ * server, the embedded database, the confirmation worker dialing through LiveKit, the voice-agent
+ * worker in its own process (offline mode), and the local LiveKit stack with the phone-network
+ * simulator. The demo, the call benchmark and the full-stack tests start it the same way.
+ */
+import { SIPTransport } from '@livekit/protocol';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { SipClient } from 'livekit-server-sdk';
+import { ConfirmationClient } from '../client';
+import { createDataConverter } from '../codec';
+import { createLogger } from '../logger';
+import type { CallingRules } from '../ports';
+import { createStore, type SqlStore } from '../store';
+import { createLiveKitTelephony } from '../telephony/livekit';
+import { createConfirmationWorker } from '../worker-factory';
+import { startAgentProcess, type AgentProcess } from './agent-process';
+import { startLiveKitStack, type LiveKitStack } from './livekit-stack';
+import { startTemporalDevServer, type DevServerOptions } from './temporal-dev-server';
+
+/** Caller ID of the simulated trunk. */
+export const DEMO_CALLER_ID = '+13125550100';
+
+export interface LocalSystemOptions {
+  payloadEncryptionKey: string;
+  taskQueue?: string;
+  rules: CallingRules;
+  /** Options of the Temporal dev server (Web UI, database file, codec endpoint). */
+  temporal?: DevServerOptions;
+  /** Extra environment of the agent worker. */
+  agentEnv?: Record<string, string>;
+  /** Receives the agent worker's output lines. */
+  agentEcho?: (line: string) => void;
+  /** Warm agent job processes to wait for (default 1). */
+  agentProcesses?: number;
+  logLevel?: string;
+  /**
+   * A real LiveKit project and outbound trunk (real phones): used instead of the local stack and
+   * the simulator.
+   */
+  livekit?: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string };
+}
+
+export interface LocalSystem {
+  temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+  /** The local LiveKit stack with the simulator; absent when a real LiveKit project is used. */
+  stack?: LiveKitStack;
+  /** The LiveKit server calls go through. */
+  livekit: { url: string; apiKey: string; apiSecret: string };
+  store: SqlStore;
+  client: Client;
+  api: ConfirmationClient;
+  worker: Worker;
+  agent: AgentProcess;
+  trunkId: string;
+  stop(): Promise<void>;
+}
+
+export async function startLocalSystem(options: LocalSystemOptions): Promise<LocalSystem> {
+  const taskQueue = options.taskQueue ?? 'call-campaigns';
+  const [temporal, stack] = await Promise.all([
+    startTemporalDevServer(options.temporal),
+    options.livekit ? Promise.resolve(undefined) : startLiveKitStack({ phones: true }),
+  ]);
+  const livekit = options.livekit ?? { url: stack!.url, apiKey: stack!.apiKey, apiSecret: stack!.apiSecret };
+  const store = await createStore({});
+  const trunkId =
+    options.livekit?.sipTrunkId ??
+    (
+      await new SipClient(livekit.url.replace('ws', 'http'), livekit.apiKey, livekit.apiSecret).createSipOutboundTrunk(
+        'simulated carrier',
+        'sip.carrier.test',
+        [DEMO_CALLER_ID],
+        { transport: SIPTransport.SIP_TRANSPORT_AUTO },
+      )
+    ).sipTrunkId;
+  const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(options.payloadEncryptionKey) });
+  const api = new ConfirmationClient({ client, store, taskQueue });
+  const telephony = createLiveKitTelephony({ ...livekit, sipTrunkId: trunkId, agentName: 'appointment-confirmer' });
+  await telephony.verifyTrunk();
+  const worker = await createConfirmationWorker({
+    connection: await NativeConnection.connect({ address: temporal.address }),
+    taskQueue,
+    payloadEncryptionKey: options.payloadEncryptionKey,
+    store,
+    telephony,
+    rules: options.rules,
+    logger: createLogger(options.logLevel ?? 'silent'),
+    onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+  });
+  const running = worker.run();
+  const agent = await startAgentProcess({
+    livekit,
+    temporalAddress: temporal.address,
+    taskQueue,
+    payloadEncryptionKey: options.payloadEncryptionKey,
+    env: options.agentEnv,
+    echo: options.agentEcho,
+    readyProcesses: options.agentProcesses,
+  });
+  return {
+    temporal,
+    stack,
+    livekit,
+    store,
+    client,
+    api,
+    worker,
+    agent,
+    trunkId,
+    async stop() {
+      await agent.stop();
+      worker.shutdown();
+      await running.catch(() => undefined);
+      await store.close();
+      await Promise.all([temporal.stop(), stack?.stop()]);
+    },
+  };
+}
