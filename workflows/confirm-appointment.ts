@@ -94,6 +94,8 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   const attempts: AttemptRecord[] = [];
   /** The call that is up (or being placed): the only attempt the agent may report on (0: none). */
   const call: { attempt: number; report?: OutcomeReport } = { attempt: 0 };
+  /** The latest attempt placed (stays set while it is being recorded, unlike `call.attempt`). */
+  let latestAttempt = 0;
   let optOutRequested = false;
   let cancelRequested = false;
   let replanRequested = false;
@@ -107,7 +109,7 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   // ---- messages
   setHandler(statusQuery, (): ConfirmationStatus => ({
     phase,
-    attempt: call.attempt || attempts.length,
+    attempt: latestAttempt,
     nextCallAt,
     lastOutcome: attempts.at(-1)?.outcome,
     finalOutcome,
@@ -300,6 +302,7 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
     const roomName = attemptRoomName(info.workflowId, attempt);
     const dialedAt = new Date().toISOString();
     call.attempt = attempt;
+    latestAttempt = attempt;
     call.report = undefined;
     publish({ phase: Phase.CALLING });
     setCurrentDetails(`calling: attempt ${attempt} of ${policy.maxAttempts}`);

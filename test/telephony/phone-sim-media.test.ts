@@ -41,20 +41,33 @@ async function call(phone: string): Promise<{ roomName: string; listener: RoomLi
 }
 
 const voiced = (frames: HeardFrame[]) => frames.filter((f) => f.rms > 0.02);
-/** The frames of the first run of at least 30 (0.3 s) that are a loud pure 1 kHz tone (2000 zero crossings/s). */
+/**
+ * The frames of the first run of at least 30 (0.3 s) that are a loud pure 1 kHz tone (2000 zero
+ * crossings/s); a run survives a couple of odd frames (jitter, packet-loss concealment).
+ */
 const beepOf = (frames: HeardFrame[]): HeardFrame[] => {
   let run: HeardFrame[] = [];
+  let misses = 0;
   for (const f of frames) {
-    if (f.rms > 0.2 && Math.abs(f.crossingsPerSecond - 2_000) <= 50) run.push(f);
+    if (f.rms > 0.2 && Math.abs(f.crossingsPerSecond - 2_000) <= 60) {
+      run.push(f);
+      misses = 0;
+    } else if (run.length > 0 && ++misses <= 2) continue;
     else if (run.length >= 30) return run;
-    else run = [];
+    else {
+      run = [];
+      misses = 0;
+    }
   }
   return run.length >= 30 ? run : [];
 };
-const until = async (what: string, ok: () => boolean, ms = 15_000) => {
+const until = async (what: string, ok: () => boolean, ms = 15_000, listener?: RoomListener) => {
   const deadline = Date.now() + ms;
   while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const heard = listener ? `; the listener heard ${listener.frames.length} frames (${voiced(listener.frames).length} voiced), callee ${JSON.stringify(listener.statuses)}` : '';
+      throw new Error(`timed out waiting for ${what}${heard}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 };
@@ -88,12 +101,12 @@ describe('the phone-network simulator in the room', () => {
 
   it('voicemail: answers, plays the greeting then a 1 kHz beep, and records what follows', async () => {
     const { roomName, listener } = await call('+12125550111');
-    await until('the greeting and the beep', () => beepOf(listener.frames).length >= 50, 20_000);
+    await until('the greeting and the beep', () => beepOf(listener.frames).length >= 40, 20_000, listener);
     const beep = beepOf(listener.frames);
     const speech = voiced(listener.frames).filter((f) => f.t < beep[0]!.t - 200);
     // The greeting (espeak-ng, ~7 s of speech with pauses) comes first, the beep (0.6 s) last.
     expect(speech.at(-1)!.t - speech[0]!.t).toBeGreaterThan(5_000);
-    expect(beep.length * 10).toBeGreaterThanOrEqual(400);
+    expect(beep.length * 10).toBeGreaterThanOrEqual(300);
     expect(beep[0]!.t).toBeGreaterThan(speech.at(-1)!.t);
     // The machine records the message: the agent's side speaks 2 s of tone.
     await listener.speak(2_000);
@@ -110,7 +123,7 @@ describe('the phone-network simulator in the room', () => {
 
   it('a person says hello, and answers with a phrase once the agent has spoken', async () => {
     const { roomName, listener } = await call('+12125550112');
-    await until('hello', () => voiced(listener.frames).length > 10);
+    await until('hello', () => voiced(listener.frames).length > 10, 15_000, listener);
     await new Promise((r) => setTimeout(r, 1_500));
     const helloEnd = voiced(listener.frames).at(-1)!.t;
     await new Promise((r) => setTimeout(r, 1_000));

@@ -176,7 +176,8 @@ func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line Call
 		switch reason {
 		case lksdk.ParticipantRemoved:
 			l.finish("hung up by the agent")
-		case lksdk.RoomClosed:
+		case lksdk.RoomClosed, lksdk.OtherReason:
+			// server-sdk-go folds livekit's ROOM_DELETED into OtherReason.
 			l.finish("room deleted")
 		default:
 			l.finish("disconnected: " + string(reason))
