@@ -76,8 +76,10 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     return;
   }
   log('line answered', ids);
-  const answerer: Answerer = await detectAnswerer(room, callee, deps.vad);
-  log('answered', { ...ids, answerer });
+  const offline = config.mode === 'offline';
+  // Offline: a voice-activity heuristic (Silero) on the callee's first words. With cloud models the
+  // library's voice.AMD (speech recognition + LLM) decides, once the session runs.
+  let answerer: Answerer | undefined = offline ? await detectAnswerer(room, callee, deps.vad) : undefined;
 
   const transfer = config.transferNumber
     ? async () => {
@@ -86,7 +88,6 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       }
     : undefined;
   const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
-  const offline = config.mode === 'offline';
   const session = new voice.AgentSession({
     vad: deps.vad,
     tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : config.models!.tts,
@@ -98,6 +99,12 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     // Offline there is no speech recognition: the patient answers with the keypad.
     inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline, closeOnDisconnect: true },
   });
+  if (answerer === undefined) {
+    const amd = new voice.AMD(session, { participantIdentity: SIP_PARTICIPANT_IDENTITY, waitUntilFinished: true });
+    const prediction = await amd.execute().finally(() => amd.aclose());
+    answerer = prediction.isMachine ? 'machine' : 'human';
+  }
+  log('answered', { ...ids, answerer });
 
   /** Hangs up the patient's line; the workflow's dial activity sees it and deletes the room. */
   const hangUp = async (why: string) => {
