@@ -67,7 +67,7 @@ let n = 0;
 /** Starts a confirmation whose phone answers and holds the line; resolves when the call is up. */
 async function answeredCall(): Promise<{ workflowId: string; request: ConfirmationRequest; meta: AgentJobMetadata; hangUp: () => void }> {
   n += 1;
-  const phone = `+1212555${String(1000 + n).padStart(4, '0')}`;
+  const phone = `+121255501${50 + n}`; // fictional 555-01xx numbers, apart from the simulator's 0101–0119
   const zone = zoneInOfficeHours();
   const request: ConfirmationRequest = {
     appointmentId: `conv-${n}-${Date.now().toString(36)}`,
