@@ -72,7 +72,7 @@ export async function detectAnswerer(room: Room, callee: RemoteParticipant, vad:
       if (ended || done) break;
       stream.pushFrame(value);
     }
-  })();
+  })().catch(() => undefined); // releasing the reader below ends a pending read: not an error
   // Decisions run on audio time (the detector's clock), not the wall clock: on a loaded machine the
   // inferences lag, and a greeting must not pass for silence because they came late. The wall-clock
   // timer only covers a line that sends no audio at all.
