@@ -43,6 +43,8 @@ export interface ActivityDeps {
   onOptOut?: (phone: string, exceptWorkflowId: string) => Promise<void>;
   /** How often a waiting activity polls a room, in ms. Default 500. */
   pollIntervalMs?: number;
+  /** An answered call with no agent in its room after this long gets the agent dispatched again, in ms. Default 10 000. */
+  agentJoinGraceMs?: number;
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
@@ -270,6 +272,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     const ctx = Context.current();
     const limit = Date.now() + (input.maxCallDurationSeconds + input.outcomeMarginSeconds) * 1000;
     let hangUpAt: number | undefined;
+    let agentCheckAt: number | undefined = telephony.ensureAgent ? Date.now() + (deps.agentJoinGraceMs ?? 10_000) : undefined;
     for (;;) {
       const found = await telephony.checkCall(input.roomName);
       if (found.callStatus === undefined || found.callStatus === 'hangup') {
@@ -279,6 +282,15 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       }
       if (hangUpAt === undefined && (await store.attemptOutcome(input.workflowId, input.attempt)) !== null) {
         hangUpAt = Date.now() + input.hangupGraceSeconds * 1000;
+        agentCheckAt = undefined;
+      }
+      if (agentCheckAt !== undefined && Date.now() >= agentCheckAt) {
+        // Once: livekit-server drops a room's dispatch when no agent worker can take it then (all
+        // full); the patient would hear nothing until the longest call.
+        agentCheckAt = undefined;
+        if (await telephony.ensureAgent!(input).catch(() => false)) {
+          logger.warn({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'no agent in the call; dispatched again');
+        }
       }
       if (hangUpAt !== undefined && Date.now() >= hangUpAt) {
         await telephony.hangUp(input.roomName);

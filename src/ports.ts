@@ -42,6 +42,12 @@ export interface Telephony {
   checkCall(roomName: string): Promise<CallCheckResult>;
   /** Deletes the room (hangs up every leg). Succeeds when the room is already gone. */
   hangUp(roomName: string): Promise<void>;
+  /**
+   * Makes sure an agent is in an answered call's room: when none is, dispatches one again (with the
+   * same metadata) and resolves true. The room's own dispatch is lost when no agent worker can take
+   * it at that moment; nobody would speak to the patient. Optional: scripted phones have no agents.
+   */
+  ensureAgent?(input: Pick<DialInput, 'roomName' | 'agentMetadata'>): Promise<boolean>;
 }
 
 // ------------------------------------------------------------------------------- database

@@ -3,7 +3,7 @@
  * outbound SIP trunk. SIP failures are classified here, at the boundary, into the DialFailureTypes
  * the workflow branches on. Never logs a phone number; never places a call twice.
  */
-import { RoomAgentDispatch, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
+import { AgentDispatchClient, RoomAgentDispatch, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
 import type { Logger } from 'pino';
 import {
   CallCheckState,
@@ -15,6 +15,8 @@ import {
 } from '../contracts';
 import { DialError, type Telephony } from '../ports';
 
+/** `ParticipantInfo.Kind.AGENT` in LiveKit's protocol. */
+const PARTICIPANT_KIND_AGENT = 4;
 /** `ParticipantInfo.Kind.SIP` in LiveKit's protocol. */
 const PARTICIPANT_KIND_SIP = 3;
 /** Extra client-side wait beyond the ringing timeout before a dial counts as ambiguous, in seconds. */
@@ -62,6 +64,7 @@ export function classifyDialError(err: unknown): DialError {
 export interface LiveKitTelephony extends Telephony {
   /** Fails with a message naming `LIVEKIT_SIP_TRUNK_ID` when the outbound trunk does not exist. Never prints credentials. */
   verifyTrunk(): Promise<void>;
+  ensureAgent(input: Parameters<NonNullable<Telephony['ensureAgent']>>[0]): Promise<boolean>;
 }
 
 /** Creates the LiveKit-backed Telephony. */
@@ -70,6 +73,7 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   // Failover off: a re-sent CreateSIPParticipant would be a second call.
   const rooms = new RoomServiceClient(host, config.apiKey, config.apiSecret, { failover: false, requestTimeout: 10 });
   const sip = new SipClient(host, config.apiKey, config.apiSecret, { failover: false });
+  const dispatches = new AgentDispatchClient(host, config.apiKey, config.apiSecret);
   const log = config.logger;
 
   return {
@@ -129,6 +133,13 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       const callStatus = callee?.attributes?.['sip.callStatus'];
       if (callStatus === 'active') return { state: CallCheckState.ANSWERED, callStatus };
       return { state: CallCheckState.NOT_CONNECTED, callStatus };
+    },
+
+    async ensureAgent(input): Promise<boolean> {
+      const participants = await rooms.listParticipants(input.roomName);
+      if (participants.some((p) => p.kind === PARTICIPANT_KIND_AGENT)) return false;
+      await dispatches.createDispatch(input.roomName, config.agentName, { metadata: JSON.stringify(input.agentMetadata) });
+      return true;
     },
 
     async hangUp(roomName: string): Promise<void> {

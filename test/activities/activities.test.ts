@@ -63,6 +63,21 @@ describe('dial', () => {
     expect(phones.hangUps).toEqual(['room-4']);
   });
 
+  it('an answered call with no agent in its room gets the agent dispatched again, once', async () => {
+    // The port's check, recorded (scripted phones have no agents of their own).
+    const ensured: string[] = [];
+    const telephony = Object.assign(Object.create(phones) as ScriptedTelephony, {
+      ensureAgent: async (input: { roomName: string }) => {
+        ensured.push(input.roomName);
+        return true;
+      },
+    });
+    const watching = createActivities({ store, telephony, rules: DEFAULT_CALLING_RULES, logger: createLogger('silent'), pollIntervalMs: 5, agentJoinGraceMs: 100 });
+    phones.script('+12125550123', { kind: 'answer', hangsUpAfterMs: 400 });
+    expect(await env().run(watching.dial, dialInput('room-5'))).toMatchObject({ answered: true, end: CallEnd.HUNG_UP });
+    expect(ensured).toEqual(['room-5']);
+  });
+
   it('an unexpected error (lost response) is UNKNOWN, never retried', async () => {
     phones.script('+12125550123', { kind: 'lost', answered: true });
     const err = await env().run(acts.dial, dialInput('room-3')).catch((e: unknown) => e);

@@ -3,7 +3,7 @@
  * its SIP service: our adapter → livekit-server-sdk → livekit-server → psrpc over Redis → phone-sim.
  */
 import { SIPTransport } from '@livekit/protocol';
-import { ServerError, SipClient } from 'livekit-server-sdk';
+import { AgentDispatchClient, ServerError, SipClient } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallCheckState, DialFailureType, type DialInput } from '../../src/contracts';
 import { startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
@@ -104,6 +104,21 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
     expect((raw as ServerError).metadata?.sip_status_code).toBeUndefined();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(9_900);
   }, 30_000);
+
+  it('an answered call whose room has no agent gets the agent dispatched again (read back with the AgentDispatch API)', async () => {
+    const call = input('+12125550101');
+    expect((await telephony.dial(call)).answered).toBe(true);
+    const agents = new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
+    expect(await agents.listDispatch(call.roomName)).toHaveLength(1); // the room's own, which no worker took
+    expect(await telephony.ensureAgent({ roomName: call.roomName, agentMetadata: call.agentMetadata })).toBe(true);
+    const after = await agents.listDispatch(call.roomName);
+    expect(after).toHaveLength(2);
+    expect(after.map((d) => [d.agentName, JSON.parse(d.metadata).workflowId])).toEqual([
+      ['appointment-confirmer', call.workflowId],
+      ['appointment-confirmer', call.workflowId],
+    ]);
+    await telephony.hangUp(call.roomName);
+  });
 
   it('answer then hang up at once: answered, and the participant is gone within a second', async () => {
     const call = input('+12125550109');
