@@ -68,6 +68,16 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   const room = ctx.room;
   log('connected to the room', ids);
 
+  // The call's room may be gone before this job joined (the dial failed at once: busy): joining then
+  // creates a new, empty room of the same name. Nothing to wait for in it.
+  const dispatchedSid = ctx.job.room?.sid;
+  if (dispatchedSid && (await room.getSid()) !== dispatchedSid) {
+    log('the call\'s room was gone before the agent joined', ids);
+    await rooms.deleteRoom(room.name!).catch(() => undefined); // the empty one this join created
+    ctx.shutdown('room gone');
+    return;
+  }
+
   // Never speak to a ringing line.
   const callee = await waitForAnswer(room);
   if (!callee) {
