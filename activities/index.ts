@@ -151,6 +151,14 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       const ctx = Context.current();
       // Heartbeats let the workflow notice a lost worker within the heartbeat timeout, not the call's length.
       const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      // Cancelled (the confirmation was cancelled): the patient must not stay on the line. The
+      // workflow deletes the room too; this covers a call that was placed as the cancellation came.
+      const hangUpOnCancel = (): void => {
+        void telephony.hangUp(input.roomName).catch((err: unknown) =>
+          logger.warn({ workflowId: input.workflowId, attempt: input.attempt, error: (err as Error)?.message }, 'hang-up after cancellation failed'),
+        );
+      };
+      ctx.cancellationSignal.addEventListener('abort', hangUpOnCancel, { once: true });
       let answered: DialResult;
       try {
         // Belt and braces for "one call per attempt": never dial into a room that already has a call.
@@ -158,10 +166,14 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         if (existing.callStatus !== undefined) {
           throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
         }
+        // Never place a call for a confirmation that is already cancelled.
+        if (ctx.cancellationSignal.aborted) throw new DialError(DialFailureType.TRUNK_ERROR, 'cancelled before the call was placed');
         answered = await telephony.dial(input, ctx.cancellationSignal);
+        if (ctx.cancellationSignal.aborted) hangUpOnCancel();
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'call answered');
       } catch (err) {
         clearInterval(beat);
+        ctx.cancellationSignal.removeEventListener('abort', hangUpOnCancel);
         const e = err instanceof DialError ? err : new DialError(DialFailureType.UNKNOWN, (err as Error)?.message ?? String(err));
         logger.info(
           { workflowId: input.workflowId, attempt: input.attempt, failure: e.type, sipStatusCode: e.sipStatusCode },
@@ -177,6 +189,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         return { ...answered, endedAt: new Date().toISOString(), end };
       } finally {
         clearInterval(beat);
+        ctx.cancellationSignal.removeEventListener('abort', hangUpOnCancel);
       }
     },
 

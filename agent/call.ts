@@ -9,10 +9,10 @@ import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '../src/contracts';
 import { detectAnswerer, type Answerer } from './amd';
 import type { AgentConfig } from './config';
-import { ConfirmationAgent } from './confirmation-agent';
+import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
 import { EspeakTTS } from './espeak-tts';
 import type { OutcomeReporter } from './reporter';
-import { KEYPAD, greeting, noAnswerGoodbye, reprompt, voicemailMessage } from './script';
+import { KEYPAD, greeting, holdOn, lateReply, noAnswerGoodbye, reprompt, voicemailMessage } from './script';
 
 /** Longest voicemail message, in ms (calling rules). */
 export const MAX_VOICEMAIL_MS = 60_000;
@@ -98,6 +98,13 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       }
     : undefined;
   const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
+  // The patient's answer outlives the call: the job exits only once it is acknowledged or audited.
+  ctx.addShutdownCallback(async () => {
+    const settling = agent.settling;
+    if (!settling) return;
+    const settled = await settling;
+    log(settled.accepted ? 'outcome acknowledged' : 'outcome kept as a late outcome', { ...ids, outcome: settled.outcome, reason: settled.accepted ? undefined : 'not taken by the workflow' });
+  });
   const session = new voice.AgentSession({
     vad: deps.vad,
     tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : config.models!.tts,
@@ -147,18 +154,27 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     if (outcome === CallOutcome.TRANSFERRED && !agent.canTransfer) outcome = CallOutcome.RESCHEDULE_REQUESTED; // a person will call back
     log('key pressed', { ...ids, digit });
     outcomeReply = (async () => {
-      const settled = await agent.settle(outcome, digit === '3' || outcome !== KEYPAD[digit] ? { note: `keypad ${digit}` } : undefined);
+      void agent.settle(outcome, digit === '3' || outcome !== KEYPAD[digit] ? { note: `keypad ${digit}` } : undefined);
       session.interrupt();
-      await session.say(settled.reply, { allowInterruptions: false }).waitForPlayout();
-      if (settled.outcome === CallOutcome.TRANSFERRED && settled.accepted) await agent.transfer();
+      // Usually acknowledged in tens of ms. If not (no worker right now), the patient hears that the
+      // answer was taken, never silence or a re-prompt; the answer is kept until acknowledged or audited.
+      let settled = await agent.settledWithin(1_500);
+      if (!settled) {
+        log('answer heard; waiting for the acknowledgement', { ...ids, outcome });
+        await session.say(holdOn, { allowInterruptions: false }).waitForPlayout();
+        settled = await agent.settledWithin(ACK_WAIT_MS);
+      }
+      await session.say(settled?.reply ?? lateReply(meta), { allowInterruptions: false }).waitForPlayout();
+      if (settled?.outcome === CallOutcome.TRANSFERRED && settled.accepted) await agent.transfer();
     })();
   };
   room.on(RoomEvent.DtmfReceived, onKey);
 
-  const settledOrTimeout = (ms: number) =>
+  /** True once the patient's answer is heard (keypad or a tool), false after `ms` of nothing. */
+  const heardOrTimeout = (ms: number) =>
     new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), ms);
-      agent.onSettled(() => {
+      agent.onHeard(() => {
         clearTimeout(timer);
         resolve(true);
       });
@@ -167,15 +183,16 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   log('session started; greeting', ids);
   const greetingHandle = session.say(greeting(meta), { allowInterruptions: true });
   const greetingDone = greetingHandle.waitForPlayout().catch(() => undefined);
-  let settled = await Promise.race([greetingDone.then(() => false), settledOrTimeout(10 * 60_000)]);
-  // Silence or an unclear answer: re-prompt at most twice, then end with no outcome (the workflow retries).
-  for (let n = 1; !settled && n <= 3; n += 1) {
-    settled = await settledOrTimeout(config.answerTimeoutSeconds * 1000);
-    if (settled) break;
+  let heard = await Promise.race([greetingDone.then(() => false), heardOrTimeout(10 * 60_000)]);
+  // Silence or an unclear answer: re-prompt at most twice, then end with no outcome (the workflow
+  // retries). An answer that was heard ends this at once, acknowledged yet or not.
+  for (let n = 1; !heard && n <= 3; n += 1) {
+    heard = await heardOrTimeout(config.answerTimeoutSeconds * 1000);
+    if (heard) break;
     if (n === 3) break;
     await session.say(reprompt(n), { allowInterruptions: true }).waitForPlayout().catch(() => undefined);
   }
-  if (!settled) {
+  if (!heard) {
     await session.say(noAnswerGoodbye, { allowInterruptions: false }).waitForPlayout().catch(() => undefined);
     await hangUp('no answer from the patient');
     return;

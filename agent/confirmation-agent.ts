@@ -6,7 +6,7 @@
 import { llm, voice } from '@livekit/agents';
 import { z } from 'zod';
 import { CallOutcome, type AgentJobMetadata, type OutcomeDetail } from '../src/contracts';
-import type { OutcomeReporter } from './reporter';
+import type { OutcomeReporter, ReportResult } from './reporter';
 import { instructions, lateReply, replyFor } from './script';
 
 /** What the agent needs from the call around it. */
@@ -26,9 +26,25 @@ export interface Settled {
   reply: string;
 }
 
+/** An answer the patient gave, from the moment it was heard (before any acknowledgement). */
+export interface Heard {
+  outcome: CallOutcome;
+  detail?: OutcomeDetail;
+}
+
+/** How long a tool waits for the workflow's acknowledgement before the patient is told the answer is noted, in ms. */
+export const ACK_WAIT_MS = 8_000;
+
 export class ConfirmationAgent extends voice.Agent {
   /** Set once an outcome is reported; the call ends after the goodbye. */
   settled?: Settled;
+  /**
+   * Set the moment the patient's answer is heard: from then on the agent never re-prompts or says
+   * the no-answer goodbye, and the answer is kept until the workflow acknowledges it or it is
+   * written as a late outcome ({@link settled}).
+   */
+  heard?: Heard;
+  readonly #heardListeners: ((h: Heard) => void)[] = [];
   readonly #control: CallControl;
   #settling?: Promise<Settled>;
   readonly #listeners: ((s: Settled) => void)[] = [];
@@ -75,6 +91,29 @@ export class ConfirmationAgent extends voice.Agent {
     else this.#listeners.push(f);
   }
 
+  /** Calls `f` once the patient's answer is heard (at once if it was). */
+  onHeard(f: (h: Heard) => void): void {
+    if (this.heard) f(this.heard);
+    else this.#heardListeners.push(f);
+  }
+
+  /** The settled outcome, or undefined if it is not settled within `ms`. */
+  settledWithin(ms: number): Promise<Settled | undefined> {
+    if (this.settled) return Promise.resolve(this.settled);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), ms);
+      this.onSettled((s) => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+    });
+  }
+
+  /** Resolves once the outcome is settled (acknowledged, or audited as late): the job waits for it before it exits. */
+  get settling(): Promise<Settled> | undefined {
+    return this.#settling;
+  }
+
   /** Whether a transfer to a person is possible on this call. */
   get canTransfer(): boolean {
     return this.#control.transfer !== undefined;
@@ -85,9 +124,17 @@ export class ConfirmationAgent extends voice.Agent {
    * returns what to tell the patient. Reports once per call: later answers get the first result.
    */
   settle(outcome: CallOutcome, detail?: OutcomeDetail): Promise<Settled> {
+    if (!this.heard) {
+      this.heard = { outcome, detail };
+      for (const f of this.#heardListeners.splice(0)) f(this.heard);
+    }
     this.#settling ??= (async () => {
       const { meta, reporter } = this.#control;
-      const result = await reporter.report({ attempt: meta.attempt, outcome, detail });
+      // The reporter keeps the answer until the workflow takes it or it is audited as late; it
+      // throws only when neither could be done (Temporal unreachable the whole time).
+      const result = await reporter.report({ attempt: meta.attempt, outcome, detail }).catch(
+        (err: unknown): ReportResult => ({ accepted: false, reason: `not recorded: ${(err as Error)?.message ?? String(err)}` }),
+      );
       const settled: Settled = { outcome, accepted: result.accepted, reply: result.accepted ? replyFor(outcome, meta) : lateReply(meta) };
       this.settled = settled;
       for (const f of this.#listeners.splice(0)) f(settled);
@@ -106,7 +153,11 @@ export class ConfirmationAgent extends voice.Agent {
     if (outcome === CallOutcome.TRANSFERRED && !this.canTransfer) {
       return 'No one can take a transfer right now. Say the front desk will call them back, then ask whether they can make the appointment.';
     }
-    const s = await this.settle(outcome, detail);
+    void this.settle(outcome, detail);
+    // The patient must not wait in silence for a workflow that cannot take the answer yet: the
+    // answer is kept (acknowledged later, or audited as late) whatever is said now.
+    const s = await this.settledWithin(ACK_WAIT_MS);
+    if (s === undefined) return `noted ${outcome}; the office will have it. Say exactly: "${lateReply(this.#control.meta)}"`;
     const status = s.accepted ? `recorded ${s.outcome}` : `noted ${s.outcome} for the office`;
     return `${status}. Say exactly: "${s.reply}"`;
   }

@@ -36,6 +36,9 @@ cli.runApp(
     // dispatches no agent to a new call's room, and that call is never answered by anyone.
     loadFunc: async (server) => Math.min(server.activeJobs.length / config.maxCalls, 1),
     loadThreshold: 1,
+    // A job whose patient answered waits for the workflow's acknowledgement (or the late-outcome
+    // record) before it exits: give it the reporter's whole retry budget (2 × 120 s) and a margin.
+    shutdownProcessTimeout: 5 * 60_000,
     // A port of its own for the health endpoint, so several workers (tests) can share a machine.
     port: Number(process.env.AGENT_HTTP_PORT ?? 0),
   }),

@@ -20,7 +20,10 @@ export interface TemporalReporterOptions {
   workflowId: string;
   /** Task queue of the worker that audits late outcomes. */
   taskQueue: string;
-  /** Total time spent retrying transient errors, in ms. Default 20 000. */
+  /**
+   * Total time spent retrying transient errors of the Update (no worker, server away), in ms; then
+   * the answer is audited as a late outcome instead. Default 120 000.
+   */
   retryForMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -36,7 +39,7 @@ function rejection(err: unknown): string | undefined {
 
 export function temporalReporter(options: TemporalReporterOptions): OutcomeReporter {
   const { client, workflowId, taskQueue } = options;
-  const retryForMs = options.retryForMs ?? 20_000;
+  const retryForMs = options.retryForMs ?? 120_000;
   const log = options.log ?? (() => undefined);
   return {
     async report(report: OutcomeReport): Promise<ReportResult> {
@@ -53,13 +56,35 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
             log('outcome not taken by the workflow; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
             return { accepted: false, reason };
           }
-          if (Date.now() + delayMs > until) throw err;
+          if (Date.now() + delayMs > until) {
+            // Never acknowledged: keep the answer anyway, as a late outcome (a workflow start is
+            // durable once the server has it, even while no worker runs).
+            const why = `not acknowledged within ${Math.round(retryForMs / 1000)} s`;
+            await withRetries(() =>
+              recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason: why, reportedAt: new Date().toISOString() }),
+            );
+            log('outcome not acknowledged; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
+            return { accepted: false, reason: why };
+          }
           log('outcome report failed; retrying', { workflowId, error: (err as Error)?.message });
           await new Promise((r) => setTimeout(r, delayMs));
         }
       }
     },
   };
+
+  /** Retries `f` for up to `retryForMs` more (the late record must not be lost to a short outage). */
+  async function withRetries(f: () => Promise<void>): Promise<void> {
+    const until = Date.now() + retryForMs;
+    for (let delayMs = 500; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+      try {
+        return await f();
+      } catch (err) {
+        if (Date.now() + delayMs > until) throw err;
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+  }
 
   async function recordLate(input: LateOutcomeInput): Promise<void> {
     try {

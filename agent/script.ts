@@ -71,6 +71,9 @@ export function replyFor(outcome: CallOutcome, meta: AgentJobMetadata): string {
   }
 }
 
+/** Said when the workflow has not acknowledged the patient's answer within a moment (the answer is kept). */
+export const holdOn = 'Thank you. One moment while I note that.';
+
 /** When the workflow no longer takes the outcome (it decided already, or closed): still polite, still recorded. */
 export function lateReply(meta: AgentJobMetadata): string {
   return `Thank you, I've noted that for the office. Call us at ${sayNumber(meta.practiceCallbackNumber)} with any questions. Goodbye.`;

@@ -8,6 +8,7 @@ import {
   appointmentCancelledSignal,
   appointmentMovedSignal,
   confirmationWorkflowId,
+  legacyConfirmationWorkflowId,
   optOutSignal,
   Phase,
   SearchAttr,
@@ -72,6 +73,9 @@ export class ConfirmationClient {
     const request = validateConfirmationRequest(input, this.now());
     const workflowId = confirmationWorkflowId(request.practiceId, request.appointmentId);
     const local = DateTime.fromISO(request.appointmentStart, { setZone: true });
+    // A confirmation of this appointment started under the old id scheme is the same confirmation.
+    const legacy = await this.findLegacy(request.practiceId, request.appointmentId);
+    if (legacy) return { workflowId: legacy.workflowId, runId: legacy.runId, created: false, status: legacy.status };
     try {
       const handle = await this.client.workflow.start<typeof confirmAppointmentWorkflow>('confirmAppointmentWorkflow', {
         workflowId,
@@ -111,15 +115,45 @@ export class ConfirmationClient {
 
   /** The practice cancelled the appointment: stop its confirmation (APPOINTMENT_CANCELLED). */
   async cancel(practiceId: string, appointmentId: string): Promise<void> {
-    const workflowId = confirmationWorkflowId(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
+    const workflowId = await this.workflowIdOf(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
     await this.client.workflow.getHandle(workflowId).signal(appointmentCancelledSignal);
   }
 
   /** The appointment moved: the confirmation re-plans its deadline and next call. */
   async moveAppointment(practiceId: string, appointmentId: string, appointmentStart: string): Promise<void> {
-    const workflowId = confirmationWorkflowId(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
+    const workflowId = await this.workflowIdOf(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
     const start = validateFutureTime('appointmentStart', appointmentStart, this.now());
     await this.client.workflow.getHandle(workflowId).signal(appointmentMovedSignal, { appointmentStart: start });
+  }
+
+  /**
+   * The workflow id of an appointment's confirmation: the derived id, or the old-scheme id of a
+   * confirmation still running under it.
+   */
+  async workflowIdOf(practiceId: string, appointmentId: string): Promise<string> {
+    const legacy = await this.findLegacy(practiceId, appointmentId);
+    return legacy?.workflowId ?? confirmationWorkflowId(practiceId, appointmentId);
+  }
+
+  /**
+   * A confirmation of this appointment that runs under the old `confirm-<practice>-<appointment>`
+   * id. That id is ambiguous (`-` is allowed in both ids), so it counts only when its search
+   * attributes name this very practice and appointment. Running or closed, it is that appointment's
+   * confirmation (as a second start under the old scheme was rejected too).
+   */
+  private async findLegacy(practiceId: string, appointmentId: string): Promise<{ workflowId: string; runId: string; status: string } | undefined> {
+    const workflowId = legacyConfirmationWorkflowId(practiceId, appointmentId);
+    let description;
+    try {
+      description = await this.client.workflow.getHandle(workflowId).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+    const attrs = description.typedSearchAttributes;
+    const same = attrs.get(SearchAttr.PracticeId) === practiceId && attrs.get(SearchAttr.AppointmentId) === appointmentId;
+    if (!same) return undefined;
+    return { workflowId, runId: description.runId, status: description.status.name };
   }
 
   /**

@@ -10,12 +10,29 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 /** Task queue served by the confirmation worker (workflows and activities). */
 export const TASK_QUEUE = 'call-campaigns';
 
-/** Workflow id of the confirmation of one appointment: one workflow per appointment, ever running once. */
+/**
+ * Workflow id of the confirmation of one appointment: one workflow per appointment, ever running
+ * once. `confirm:<practice id>:<appointment id>` — the ids cannot contain `:` (see the validation),
+ * so two different (practice, appointment) pairs never share an id (`bi-north` + `A7` and `bi` +
+ * `north-A7` differ), and the id stays readable in the Web UI.
+ */
 export function confirmationWorkflowId(practiceId: string, appointmentId: string): string {
+  return `confirm:${practiceId}:${appointmentId}`;
+}
+
+/**
+ * The id scheme before `confirm:<practice>:<appointment>`: `confirm-<practice>-<appointment>`. Not
+ * injective (`-` is allowed in both ids); only used to find confirmations started under it, whose
+ * search attributes `PracticeId` / `AppointmentId` tell whose they are.
+ */
+export function legacyConfirmationWorkflowId(practiceId: string, appointmentId: string): string {
   return `confirm-${practiceId}-${appointmentId}`;
 }
 
-/** Room of one call attempt: unique per workflow and attempt, so a retried check never confuses two calls. */
+/**
+ * Room of one call attempt: unique per workflow and attempt, so a retried check never confuses two
+ * calls. `<workflow id>-a<attempt>`: the attempt is the trailing digits, so the pair is recoverable.
+ */
 export function attemptRoomName(workflowId: string, attempt: number): string {
   return `${workflowId}-a${attempt}`;
 }
@@ -61,6 +78,11 @@ export enum CallOutcome {
   EXPIRED = 'EXPIRED',
   /** The appointment was cancelled by the practice while the confirmation ran. Final. */
   APPOINTMENT_CANCELLED = 'APPOINTMENT_CANCELLED',
+  /**
+   * The confirmation itself was cancelled (Temporal cancellation: Web UI, `temporal workflow cancel`,
+   * `handle.cancel()`) before it was decided; a call in progress was hung up. Final.
+   */
+  CONFIRMATION_CANCELLED = 'CONFIRMATION_CANCELLED',
 }
 
 /** Outcomes after which no further call is placed for the appointment. */
@@ -77,6 +99,7 @@ export const FINAL_OUTCOMES: ReadonlySet<CallOutcome> = new Set([
   CallOutcome.CAP_REACHED,
   CallOutcome.EXPIRED,
   CallOutcome.APPOINTMENT_CANCELLED,
+  CallOutcome.CONFIRMATION_CANCELLED,
 ]);
 
 /** Outcomes of an attempt that lead to another attempt (with backoff) while attempts remain. */
@@ -538,5 +561,6 @@ export interface LateOutcomeInput {
 
 /** Id of the workflow recording one late outcome: one per attempt and outcome, so a retry records it once. */
 export function lateOutcomeWorkflowId(input: Pick<LateOutcomeInput, 'workflowId' | 'attempt' | 'outcome'>): string {
-  return `late-outcome-${input.workflowId}-a${input.attempt}-${input.outcome}`;
+  // `:` never occurs in an attempt number or an outcome: the parts are recoverable, the id injective.
+  return `late-outcome:${input.workflowId}:a${input.attempt}:${input.outcome}`;
 }

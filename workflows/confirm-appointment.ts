@@ -9,8 +9,12 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
   condition,
+  isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   sleep,
@@ -18,7 +22,7 @@ import {
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  } from '@temporalio/workflow';
+} from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   AGENT_OUTCOMES,
@@ -26,6 +30,7 @@ import {
   appointmentMovedSignal,
   attemptRoomName,
   CallCheckState,
+  confirmationWorkflowId,
   CallOutcome,
   DEFAULT_CALL_POLICY,
   DialFailureType,
@@ -82,6 +87,18 @@ const PLAN_STOPS: Partial<Record<PlanDecision, CallOutcome>> = {
 /** Confirms one appointment by phone. See the README for the whole flow. */
 export async function confirmAppointmentWorkflow(request: ConfirmationRequest): Promise<ConfirmationResult> {
   const info = workflowInfo();
+  // One workflow per appointment holds only while every start uses the derived id: a start under
+  // any other id (another SDK, the temporal CLI) fails at once, naming the id to use. Workflows
+  // started under the old `confirm-<practice>-<appointment>` scheme replay without the check: the
+  // patch marker is written only when the check runs in a new execution.
+  const expectedId = confirmationWorkflowId(String(request?.practiceId), String(request?.appointmentId));
+  if (info.workflowId !== expectedId && patched('canonical-workflow-id')) {
+    throw ApplicationFailure.create({
+      type: 'INVALID_WORKFLOW_ID',
+      nonRetryable: true,
+      message: `workflowId: a confirmation must be started with the id confirm:<practiceId>:<appointmentId> (here "${expectedId}"), so that each appointment has one confirmation`,
+    });
+  }
   const policy: CallPolicy = { ...DEFAULT_CALL_POLICY, ...request.policy };
 
   // ---- state (everything the status query shows is derived from these)
@@ -105,6 +122,16 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   let decisionSeq = 0;
 
   const stopRequested = (): boolean => optOutRequested || cancelRequested;
+  /** Temporal cancellation (Web UI, `temporal workflow cancel`, `handle.cancel()`) was requested. */
+  const root = CancellationScope.current();
+  const cancellationRequested = (): boolean => root.consideredCancelled;
+  /**
+   * The attempt reserved in the ledger whose outcome is not recorded yet, and its room once dialed:
+   * what a cancellation must hang up and record.
+   */
+  let open: { attempt: number; plan: PlanAttemptResult; roomName?: string; dialedAt?: string } | undefined;
+  /** Room of the call placed last, until its call is over (the goodbye may outlast the recording). */
+  let liveRoom: string | undefined;
 
   // ---- messages
   setHandler(statusQuery, (): ConfirmationStatus => ({
@@ -132,6 +159,7 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
           throw new Error(`outcome: "${String(r.outcome)}" is not an outcome the agent can report (${[...AGENT_OUTCOMES].join(', ')})`);
         }
         if (finalOutcome !== undefined) throw new Error(`outcome: the confirmation already ended with ${finalOutcome}`);
+        if (cancellationRequested()) throw new Error('outcome: the confirmation was cancelled');
         if (call.attempt === 0 || r.attempt !== call.attempt) {
           throw new Error(`attempt: ${String(r.attempt)} is not the call in progress (${call.attempt ? `attempt ${call.attempt}` : 'no call is up'})`);
         }
@@ -227,7 +255,7 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   /** Ends the confirmation without a call in progress (no consent, expired, opted out, cancelled, …). */
   async function endWithoutCall(outcome: CallOutcome): Promise<void> {
     finalOutcome = outcome;
-    await db.finishAttempt({
+    await record({
       ...decisionSubject(),
       attempt: 0,
       outcome,
@@ -236,10 +264,82 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
     });
   }
 
+  /**
+   * Records through `finishAttempt` in a non-cancellable scope: once an outcome is decided it is
+   * written (ledger, audit, write-back) even if a cancellation arrives meanwhile.
+   */
+  function record(input: Parameters<ConfirmationActivities['finishAttempt']>[0]): Promise<void> {
+    return CancellationScope.nonCancellable(() => db.finishAttempt(input));
+  }
+
+  /**
+   * After a Temporal cancellation: hang up a call in progress and record the attempt and the
+   * confirmation as CONFIRMATION_CANCELLED (an outcome the agent reported before the cancellation
+   * is kept). Runs in a non-cancellable scope. Returns false when the confirmation had already been
+   * decided (its outcome stands; only the call is hung up).
+   */
+  async function recordCancellation(): Promise<boolean> {
+    if (finalOutcome !== undefined) {
+      if (liveRoom !== undefined) await db.hangUp({ roomName: liveRoom });
+      return false;
+    }
+    const heard = open !== undefined && call.attempt === open.attempt ? call.report : undefined;
+    const attemptOutcome = heard?.outcome ?? CallOutcome.CONFIRMATION_CANCELLED;
+    const attempt = open?.attempt ?? 0;
+    finalOutcome = (heard && finalOutcomeOf(heard.outcome, attempt)) ?? CallOutcome.CONFIRMATION_CANCELLED;
+    finalDetail = heard?.detail;
+    call.attempt = 0;
+    await db.finishAttempt({
+      ...decisionSubject(),
+      attempt,
+      roomName: open?.roomName ?? liveRoom,
+      outcome: attempt === 0 ? finalOutcome : attemptOutcome,
+      finalOutcome,
+      detail: heard?.detail,
+      now: new Date().toISOString(),
+    });
+    if (open?.dialedAt !== undefined) {
+      attempts.push({
+        attempt,
+        roomName: open.roomName!,
+        dialedAt: open.dialedAt,
+        dialedAtLocal: open.plan.nowLocal,
+        endedAt: new Date().toISOString(),
+        outcome: attemptOutcome,
+      });
+    }
+    open = undefined;
+    publish({ phase: Phase.DONE, outcome: finalOutcome });
+    setCurrentDetails(`cancelled: ${finalOutcome}`);
+    return true;
+  }
+
   // ---- the confirmation
   let notBeforeMs: number | undefined;
 
+  try {
+    await confirm();
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // Temporal cancellation: hang up and record first, then end cancelled (unless already decided).
+    if (await CancellationScope.nonCancellable(recordCancellation)) throw err;
+  }
+
+  publish({ phase: Phase.DONE, outcome: finalOutcome });
+  setCurrentDetails(`done: ${finalOutcome}`);
+  return {
+    appointmentId: request.appointmentId,
+    outcome: finalOutcome!,
+    attempts,
+    decidedAt: new Date().toISOString(),
+    detail: finalDetail,
+  };
+
+  /** Plans, waits and calls until the confirmation is decided. */
+  async function confirm(): Promise<void> {
   while (finalOutcome === undefined) {
+    // The plan below is not cancellable (it may reserve a call): never start one once cancelled.
+    if (cancellationRequested()) throw new CancelledFailure('confirmation cancelled');
     if (cancelRequested) {
       await endWithoutCall(CallOutcome.APPOINTMENT_CANCELLED);
       break;
@@ -249,7 +349,8 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
       break;
     }
     const attempt = attempts.length + 1;
-    const plan = await db.planAttempt({
+    // Not cancellable: a plan that reserved the call in the ledger is always seen (and then recorded).
+    const plan = await CancellationScope.nonCancellable(() => db.planAttempt({
       ...decisionSubject(),
       attempt,
       patientId: request.patientId,
@@ -258,7 +359,7 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
       notBefore: notBeforeMs === undefined ? undefined : new Date(notBeforeMs).toISOString(),
       // Recorded in the same activity as the plan: one history event fewer per confirmation.
       appointment: appointmentChanged ? registration() : undefined,
-    });
+    }));
     appointmentChanged = false;
 
     const stop = PLAN_STOPS[plan.decision];
@@ -280,27 +381,21 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
     }
 
     // DIAL: the attempt is reserved in the ledger.
-    const record = await placeCall(attempt, plan);
-    attempts.push(record);
-    if (record.outcome === CallOutcome.VOICEMAIL_LEFT) voicemailLeft = true;
+    open = { attempt, plan };
+    const placed = await placeCall(attempt, plan);
+    attempts.push(placed);
+    if (placed.outcome === CallOutcome.VOICEMAIL_LEFT) voicemailLeft = true;
     if (finalOutcome !== undefined) break;
     notBeforeMs = Date.now() + backoffSeconds(policy, attempt) * 1000;
   }
-
-  publish({ phase: Phase.DONE, outcome: finalOutcome });
-  setCurrentDetails(`done: ${finalOutcome}`);
-  return {
-    appointmentId: request.appointmentId,
-    outcome: finalOutcome!,
-    attempts,
-    decidedAt: new Date().toISOString(),
-    detail: finalDetail,
-  };
+  }
 
   /** One call: dial, await the agent's verdict, hang up and record. Decides `finalOutcome` when it ends the confirmation. */
   async function placeCall(attempt: number, plan: PlanAttemptResult): Promise<AttemptRecord> {
     const roomName = attemptRoomName(info.workflowId, attempt);
     const dialedAt = new Date().toISOString();
+    open = { attempt, plan, roomName, dialedAt };
+    liveRoom = roomName;
     call.attempt = attempt;
     latestAttempt = attempt;
     call.report = undefined;
@@ -346,6 +441,9 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
           sipStatusCode = 200;
         },
         async (err: unknown) => {
+          // Cancelled (or failed once the cancellation hung up): the cancellation handler hangs up
+          // and records; nothing to look at here, and no activity may be scheduled any more.
+          if (isCancellation(err) || cancellationRequested()) return;
           const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
           const known = failure?.type && failure.type in DIAL_FAILURE_OUTCOME ? (failure.type as keyof typeof DIAL_FAILURE_OUTCOME) : undefined;
           if (known !== undefined) {
@@ -390,7 +488,7 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
 
     // Recorded at once, in the workflow task that answers the agent's Update: the ack reaches the
     // agent now, and the dial activity (watching the ledger) lets its goodbye finish before hanging up.
-    await db.finishAttempt({
+    await record({
       ...decisionSubject(),
       attempt,
       // With a verdict the call ends after the goodbye (the dial activity sees to it); otherwise now.
@@ -402,11 +500,14 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
       detail: agentReport?.detail,
       now: new Date().toISOString(),
     });
+    // Recorded: a cancellation from here on only needs to hang up a call still in progress.
+    open = undefined;
     await dialing;
     if (orphanedCall && agentReport !== undefined) {
       await sleep(HANGUP_GRACE_SECONDS * 1000);
       await db.hangUp({ roomName });
     }
+    liveRoom = undefined;
 
     return {
       attempt,

@@ -29,6 +29,8 @@ export type PhoneScript =
       hangsUpAfterMs?: number;
     }
   | { kind: 'fail'; type: DialFailureType; sipStatusCode?: number; sipStatus?: string }
+  /** Rings (`sip.callStatus` `ringing`) for `forMs`, then NO_ANSWER; deleting the room ends the ringing at once. */
+  | { kind: 'ring'; forMs: number }
   /** The dial's response is lost after the call was placed (answered, or not): the workflow must look, not redial. */
   | { kind: 'lost'; answered: boolean; agentReports?: CallOutcome };
 
@@ -81,6 +83,15 @@ export class ScriptedTelephony implements Telephony {
     if (script === undefined) throw new DialError(DialFailureType.NO_ANSWER, 'no script: the phone rings out', 408, 'Request Timeout');
     if (script.kind === 'fail') {
       throw new DialError(script.type, `SIP call failed: ${script.sipStatusCode ?? ''} ${script.sipStatus ?? ''}`.trim(), script.sipStatusCode, script.sipStatus);
+    }
+    if (script.kind === 'ring') {
+      this.rooms.set(roomName, 'ringing');
+      const until = Date.now() + script.forMs;
+      while (Date.now() < until && this.rooms.get(roomName) === 'ringing') await new Promise((r) => setTimeout(r, 10));
+      const deleted = !this.rooms.has(roomName);
+      this.rooms.delete(roomName);
+      if (deleted) throw new DialError(DialFailureType.UNKNOWN, 'the room was deleted while the phone rang');
+      throw new DialError(DialFailureType.NO_ANSWER, 'sip request timed out', 408, 'Request Timeout');
     }
     if (script.kind === 'lost') {
       if (script.answered) {

@@ -375,7 +375,7 @@ describe('starting and messages', () => {
       ctx.phones.script(request.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED }, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
       const first = await ctx.api.startConfirmation(request);
       const second = await ctx.api.startConfirmation({ ...request });
-      expect(first).toMatchObject({ workflowId: `confirm-bright-smiles-${request.appointmentId}`, created: true });
+      expect(first).toMatchObject({ workflowId: `confirm:bright-smiles:${request.appointmentId}`, created: true });
       expect(second).toMatchObject({ workflowId: first.workflowId, runId: first.runId, created: false, status: 'RUNNING' });
       await ctx.api.result(first.workflowId);
       const third = await ctx.api.startConfirmation(request);
