@@ -154,6 +154,9 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       // Cancelled (the confirmation was cancelled): the patient must not stay on the line. The
       // workflow deletes the room too; this covers a call that was placed as the cancellation came.
       const hangUpOnCancel = (): void => {
+        // Only a cancellation the workflow asked for ends the call. A worker shutting down (a deploy)
+        // or a timeout leaves it up: the workflow resolves it from the room on another worker.
+        if (ctx.cancellationDetails?.cancelRequested !== true) return;
         void telephony.hangUp(input.roomName).catch((err: unknown) =>
           logger.warn({ workflowId: input.workflowId, attempt: input.attempt, error: (err as Error)?.message }, 'hang-up after cancellation failed'),
         );
@@ -167,7 +170,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
         }
         // Never place a call for a confirmation that is already cancelled.
-        if (ctx.cancellationSignal.aborted) throw new DialError(DialFailureType.TRUNK_ERROR, 'cancelled before the call was placed');
+        if (ctx.cancellationDetails?.cancelRequested === true) throw new DialError(DialFailureType.TRUNK_ERROR, 'cancelled before the call was placed');
         answered = await telephony.dial(input, ctx.cancellationSignal);
         if (ctx.cancellationSignal.aborted) hangUpOnCancel();
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'call answered');

@@ -22,6 +22,11 @@ export interface CallDeps {
   reporter: (meta: AgentJobMetadata) => OutcomeReporter;
   vad: VAD;
   log: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Work the job must finish before it exits (and before its Temporal connection closes): the
+   * patient's answer, until acknowledged or audited as late. Called once per call with a getter.
+   */
+  keepUntilDone?: (work: () => Promise<unknown> | undefined) => void;
 }
 
 /** Parses the job metadata the dial activity put on the dispatch. */
@@ -99,12 +104,11 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     : undefined;
   const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
   // The patient's answer outlives the call: the job exits only once it is acknowledged or audited.
-  ctx.addShutdownCallback(async () => {
-    const settling = agent.settling;
-    if (!settling) return;
-    const settled = await settling;
-    log(settled.accepted ? 'outcome acknowledged' : 'outcome kept as a late outcome', { ...ids, outcome: settled.outcome, reason: settled.accepted ? undefined : 'not taken by the workflow' });
-  });
+  deps.keepUntilDone?.(() =>
+    agent.settling?.then((settled) =>
+      log(settled.accepted ? 'outcome acknowledged' : 'outcome kept as a late outcome', { ...ids, outcome: settled.outcome }),
+    ),
+  );
   const session = new voice.AgentSession({
     vad: deps.vad,
     tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : config.models!.tts,

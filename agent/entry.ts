@@ -22,13 +22,19 @@ export default defineAgent({
     // Ids only in logs: names, numbers and appointments stay out.
     const log = (msg: string, fields?: Record<string, unknown>) => logger.info(fields ?? {}, msg);
     const connection = await Connection.connect({ address: config.temporal.address });
-    ctx.addShutdownCallback(async () => connection.close());
+    // Shutdown callbacks run together: the connection closes only after the call's answer is kept.
+    const pending: Array<() => Promise<unknown> | undefined> = [];
+    ctx.addShutdownCallback(async () => {
+      await Promise.allSettled(pending.map((work) => work()));
+      await connection.close();
+    });
     const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config.payloadEncryptionKey) });
     await runCall(ctx, {
       config,
       vad: ctx.proc.userData.vad as VAD,
       log,
       reporter: (meta) => temporalReporter({ client, workflowId: meta.workflowId, taskQueue: config.temporal.taskQueue, log }),
+      keepUntilDone: (work) => pending.push(work),
     });
   },
 });

@@ -441,9 +441,10 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
           sipStatusCode = 200;
         },
         async (err: unknown) => {
-          // Cancelled (or failed once the cancellation hung up): the cancellation handler hangs up
-          // and records; nothing to look at here, and no activity may be scheduled any more.
-          if (isCancellation(err) || cancellationRequested()) return;
+          // The confirmation was cancelled (the dial ended with it, or failed as the cancellation
+          // hung up): the cancellation handler hangs up and records; no activity may be scheduled.
+          // A dial cancelled for another reason (its worker shut down) is ambiguous like any loss.
+          if (cancellationRequested()) return;
           const failure = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
           const known = failure?.type && failure.type in DIAL_FAILURE_OUTCOME ? (failure.type as keyof typeof DIAL_FAILURE_OUTCOME) : undefined;
           if (known !== undefined) {

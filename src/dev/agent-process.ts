@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { stopProcess } from './livekit-stack';
 import { freePort } from './temporal-dev-server';
 import { resolveTool } from './tools';
+import { serverStartDeadlineMs } from './deadlines';
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -68,14 +69,15 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   process.once('exit', () => child.kill('SIGKILL'));
-  const deadline = Date.now() + 60_000;
+  const timeoutMs = serverStartDeadlineMs();
+  const deadline = Date.now() + timeoutMs;
   let ready = 0;
   child.stdout.on('data', (d: Buffer) => (ready += d.toString().split('job process ready').length - 1));
   while (!/registered worker/i.test(out) || ready < (options.readyProcesses ?? 1)) {
     if (child.exitCode !== null) throw new Error(`agent worker exited (${child.exitCode}): ${out.trim().slice(-3_000)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`agent worker did not register with LiveKit (and warm ${options.readyProcesses ?? 1} job processes) within 60 s: ${out.trim().slice(-3_000)}`);
+      throw new Error(`agent worker did not register with LiveKit (and warm ${options.readyProcesses ?? 1} job processes) within ${timeoutMs / 1000} s: ${out.trim().slice(-3_000)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -12,6 +12,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './temporal-dev-server';
 import { resolveTool } from './tools';
+import { serverStartDeadlineMs } from './deadlines';
 
 export interface LiveKitStack {
   /** `ws://127.0.0.1:<port>` */
@@ -92,7 +93,7 @@ export async function stopProcess(child: ChildProcess, graceMs = 5_000): Promise
   clearTimeout(timer);
 }
 
-async function waitFor(what: string, child: ChildProcess, log: () => string, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+async function waitFor(what: string, child: ChildProcess, log: () => string, ready: () => Promise<boolean>, timeoutMs = serverStartDeadlineMs()): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${what} exited (${child.exitCode}): ${log()}`);

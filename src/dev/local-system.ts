@@ -111,7 +111,8 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     trunkId,
     async stop() {
       await agent.stop();
-      worker.shutdown();
+      // A test may have shut the worker down already (a worker outage).
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
       await store.close();
       await Promise.all([temporal.stop(), stack?.stop()]);

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { resolveTool } from './tools';
+import { serverStartDeadlineMs } from './deadlines';
 
 export interface PostgresServer {
   /** `postgres://app@127.0.0.1:<port>/postgres` */
@@ -126,7 +127,8 @@ async function startServer(
     })());
 
   const url = `postgres://app@127.0.0.1:${port}/postgres`;
-  const deadline = Date.now() + 30_000;
+  const timeoutMs = serverStartDeadlineMs();
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (!running()) {
       process.off('exit', killOnExit);
@@ -145,7 +147,7 @@ async function startServer(
         process.off('exit', killOnExit);
         child.kill('SIGKILL');
         await exited;
-        throw new Error(`postgres did not accept connections within 30 s: ${stderr}`);
+        throw new Error(`postgres did not accept connections within ${timeoutMs / 1000} s: ${stderr}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contracts';
 import { resolveTool } from './tools';
+import { serverStartDeadlineMs } from './deadlines';
 
 export interface DevServerOptions {
   /** Frontend gRPC port. Default: a free port. */
@@ -85,7 +86,8 @@ export async function startTemporalDevServer(options: DevServerOptions = {}): Pr
   };
 
   const address = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  const timeoutMs = serverStartDeadlineMs();
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`temporal dev server exited (${child.exitCode}): ${stderr.trim()}`);
     try {
@@ -99,7 +101,7 @@ export async function startTemporalDevServer(options: DevServerOptions = {}): Pr
     } catch (err) {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`temporal dev server not ready after 60 s: ${(err as Error).message} ${stderr.trim()}`, { cause: err });
+        throw new Error(`temporal dev server not ready after ${timeoutMs / 1000} s (CALL_CAMPAIGNS_SERVER_START_SECONDS): ${(err as Error).message} ${stderr.trim()}`, { cause: err });
       }
       await new Promise((r) => setTimeout(r, 200));
     }

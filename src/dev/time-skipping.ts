@@ -1,8 +1,13 @@
 /** Temporal's time-skipping test server (Java, from Maven Central via `npm run setup`). */
+import { spawn } from 'node:child_process';
 // @temporalio/proto is CommonJS: a default import works under both Node ESM and bundlers.
 import proto from '@temporalio/proto';
+import { Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment, type ClientOptionsForTestEnv } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contracts';
+import { serverStartDeadlineMs } from './deadlines';
+import { stopProcess } from './livekit-stack';
+import { freePort } from './temporal-dev-server';
 import { resolveTool } from './tools';
 
 const { temporal } = proto;
@@ -16,23 +21,72 @@ const INDEXED: Record<string, number> = {
  * Starts a time-skipping test environment on the locally installed test server, with the project's
  * search attributes. Use `env.client` (built with `client` options, e.g. the data converter): only
  * its workflow client skips time while awaiting results.
+ *
+ * The server is started and awaited here, not by the SDK: the SDK gives the JVM a fixed 5 s, which
+ * a busy machine (CI neighbours, a load of 12 on 2 cores) does not always meet. Here the deadline is
+ * {@link serverStartDeadlineMs}, and the wait ends as soon as the server answers.
  */
 export async function createTimeSkippingEnv(client?: ClientOptionsForTestEnv): Promise<TestWorkflowEnvironment> {
   const path = resolveTool('temporalTestServer');
-  let env: TestWorkflowEnvironment | undefined;
-  // The SDK gives the (Java) server a fixed 5 s to start; on a busy 2-core machine that is
-  // occasionally not enough, so a start that timed out is tried again.
-  for (let attempt = 1; env === undefined; attempt += 1) {
+  const port = await freePort();
+  // As the SDK starts it: time skipping stays off until a client unlocks it (while awaiting a result).
+  const child = spawn(path, [String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4_000);
+  });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    await stopProcess(child, 5_000);
+  };
+
+  const address = `127.0.0.1:${port}`;
+  const timeoutMs = serverStartDeadlineMs();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the Temporal test server exited (${child.exitCode}) at start: ${stderr.trim()}`);
     try {
-      env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } }, client });
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      try {
+        await connection.workflowService.getSystemInfo({});
+        break;
+      } finally {
+        await connection.close();
+      }
     } catch (err) {
-      if (attempt >= 3 || !/did not start|timed? ?out/i.test(String((err as Error)?.message))) throw err;
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`the Temporal test server did not answer within ${timeoutMs / 1000} s (CALL_CAMPAIGNS_SERVER_START_SECONDS): ${(err as Error).message} ${stderr.trim()}`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
-  // The test server knows only Temporal's built-in search attributes until told about ours.
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTE_TYPES).map(([name, type]) => [name, INDEXED[type]!])),
-  });
+
+  let env: TestWorkflowEnvironment;
+  try {
+    // `create` is what `createTimeSkipping` calls after starting its own server; its public
+    // siblings either start the server themselves (the fixed 5 s) or turn time skipping off.
+    const create = (TestWorkflowEnvironment as unknown as { create(opts: Record<string, unknown>): Promise<TestWorkflowEnvironment> }).create.bind(TestWorkflowEnvironment);
+    env = await create({ server: { type: 'existing' }, address, supportsTimeSkipping: true, namespace: 'default', client });
+    // The test server knows only Temporal's built-in search attributes until told about ours.
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(Object.entries(SEARCH_ATTRIBUTE_TYPES).map(([name, type]) => [name, INDEXED[type]!])),
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const teardown = env.teardown.bind(env);
+  // The environment does not own a server it did not start: stop it after the connections close.
+  env.teardown = async () => {
+    try {
+      await teardown();
+    } finally {
+      await stop();
+    }
+  };
   return env;
 }
