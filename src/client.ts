@@ -17,7 +17,15 @@ import {
   type ConfirmationStatus,
 } from './contracts';
 import type { ConfirmationStore } from './ports';
-import { validateConfirmationRequest, validateFutureTime, validateId, validatePhone } from './validation';
+import {
+  validateConfirmationRequest,
+  validateConsent,
+  validateFutureTime,
+  validateId,
+  validatePhone,
+  validateText,
+  validateWorkflowId,
+} from './validation';
 // Type-only: the client never loads workflow code, it names the workflow type.
 import type { confirmAppointmentWorkflow } from '../workflows';
 
@@ -99,6 +107,7 @@ export class ConfirmationClient {
 
   /** Current status of a confirmation, by workflow id. */
   async getStatus(workflowId: string): Promise<ConfirmationView> {
+    validateWorkflowId('workflowId', workflowId);
     const handle = this.client.workflow.getHandle(workflowId);
     const [status, description] = await Promise.all([handle.query(statusQuery), handle.describe()]);
     return { ...status, workflowId, workflowStatus: description.status.name };
@@ -106,6 +115,7 @@ export class ConfirmationClient {
 
   /** Waits for a confirmation's result. */
   async result(workflowId: string): Promise<ConfirmationResult> {
+    validateWorkflowId('workflowId', workflowId);
     return this.client.workflow.getHandle<typeof confirmAppointmentWorkflow>(workflowId).result();
   }
 
@@ -130,15 +140,17 @@ export class ConfirmationClient {
   async optOut(phone: string, source = 'api'): Promise<{ signalled: number }> {
     const store = this.requireStore('optOut');
     const number = validatePhone('phone', phone);
-    await store.addDoNotCall(number, source, 'patient opted out');
+    await store.addDoNotCall(number, validateText('source', source), 'patient opted out');
     return { signalled: await this.stopConfirmationsOf(number) };
   }
 
   /** Signals opt-out to every running confirmation of `phone` except `exceptWorkflowId`. */
   async stopConfirmationsOf(phone: string, exceptWorkflowId?: string): Promise<number> {
     const store = this.requireStore('optOut');
+    const number = validatePhone('phone', phone);
+    if (exceptWorkflowId !== undefined) validateWorkflowId('exceptWorkflowId', exceptWorkflowId);
     let signalled = 0;
-    for (const workflowId of await store.activeWorkflowIdsForPhone(phone)) {
+    for (const workflowId of await store.activeWorkflowIdsForPhone(number)) {
       if (workflowId === exceptWorkflowId) continue;
       try {
         await this.client.workflow.getHandle(workflowId).signal(optOutSignal);
@@ -151,10 +163,13 @@ export class ConfirmationClient {
     return signalled;
   }
 
-  /** Records the patient's consent (or its withdrawal) to calls from the practice. */
+  /**
+   * Records the patient's consent (or its withdrawal) to calls from the practice. Every field is
+   * checked (types, bounds, no unknown fields) before the append-only consent table sees it.
+   */
   async recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void> {
     const store = this.requireStore('recordConsent');
-    await store.recordConsent({ ...input, practiceId: validateId('practiceId', input.practiceId), phone: validatePhone('phone', input.phone) });
+    await store.recordConsent(validateConsent(input));
   }
 
   private requireStore(call: string): ConfirmationStore {

@@ -21,7 +21,6 @@ import {
   } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  AGENT_OUTCOMES,
   appointmentCancelledSignal,
   appointmentMovedSignal,
   attemptRoomName,
@@ -48,10 +47,21 @@ import {
   type OutcomeReport,
   type PlanAttemptResult,
 } from '../src/contracts';
+import {
+  INVALID_REPORT_FAILURE,
+  INVALID_REQUEST_FAILURE,
+  parseConfirmationRequest,
+  validateFutureTime,
+  validateOutcomeReport,
+  ValidationError,
+} from '../src/validation';
 
 /** Database work: local activities, so a happy path stays small in history (one marker each). */
 const db = proxyLocalActivities<ConfirmationActivities>({
   startToCloseTimeout: '30s',
+  // Unbounded on purpose: a database outage is waited out (the confirmation keeps its place and its
+  // audit trail) rather than failing patients' confirmations. Errors that can never succeed — bad
+  // data, constraint violations — are non-retryable ApplicationFailures from the activities.
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
 });
 
@@ -80,8 +90,11 @@ const PLAN_STOPS: Partial<Record<PlanDecision, CallOutcome>> = {
 };
 
 /** Confirms one appointment by phone. See the README for the whole flow. */
-export async function confirmAppointmentWorkflow(request: ConfirmationRequest): Promise<ConfirmationResult> {
+export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Promise<ConfirmationResult> {
   const info = workflowInfo();
+  // Starts that bypass the TypeScript client (other SDKs, the temporal CLI) get the client's rules
+  // here, once, against the start time: a bad request fails the run at once, naming every field.
+  const request = validRequest(input, info.startTime);
   const policy: CallPolicy = { ...DEFAULT_CALL_POLICY, ...request.policy };
 
   // ---- state (everything the status query shows is derived from these)
@@ -121,15 +134,20 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   setHandler(
     outcomeUpdate,
     (r) => {
-      call.report = r;
+      // Only the report's own fields are kept (the validator refused anything else).
+      call.report = { attempt: r.attempt, outcome: r.outcome, ...(r.detail === undefined ? {} : { detail: r.detail }) };
       return { accepted: true, attempt: r.attempt, outcome: r.outcome, final: finalOutcomeOf(r.outcome, r.attempt) !== undefined };
     },
     {
-      // Rejected reports leave no trace in history; the agent gets the reason.
+      // Rejected reports leave no trace in history; the agent gets the reason. The whole report is
+      // checked against the schema first (types, allowed keys, bounded sizes): a malformed report is
+      // refused before it can reach history, the ledger or the audit table.
       validator: (r) => {
-        if (r === null || typeof r !== 'object') throw new Error('outcome report: must be an object');
-        if (!AGENT_OUTCOMES.has(r.outcome)) {
-          throw new Error(`outcome: "${String(r.outcome)}" is not an outcome the agent can report (${[...AGENT_OUTCOMES].join(', ')})`);
+        try {
+          validateOutcomeReport(r);
+        } catch (err) {
+          if (!(err instanceof ValidationError)) throw err;
+          throw ApplicationFailure.create({ type: INVALID_REPORT_FAILURE, message: err.message, nonRetryable: true, details: [err.problems] });
         }
         if (finalOutcome !== undefined) throw new Error(`outcome: the confirmation already ended with ${finalOutcome}`);
         if (call.attempt === 0 || r.attempt !== call.attempt) {
@@ -146,10 +164,15 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   setHandler(appointmentCancelledSignal, () => {
     cancelRequested = true;
   });
-  setHandler(appointmentMovedSignal, ({ appointmentStart: moved }) => {
-    // A signal cannot be rejected; a malformed one is logged and ignored (the client API validates first).
-    if (typeof moved !== 'string' || Number.isNaN(Date.parse(moved))) {
-      log.warn('appointmentMoved ignored: appointmentStart is not an ISO 8601 time');
+  setHandler(appointmentMovedSignal, (signal) => {
+    // A signal cannot be rejected; one the client API would refuse is logged (problem only, never
+    // the value) and ignored. No destructuring: a signal sent without an argument must not throw.
+    let moved: string;
+    try {
+      moved = validateFutureTime('appointmentStart', (signal as { appointmentStart?: unknown } | undefined)?.appointmentStart, new Date());
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      log.warn('appointmentMoved ignored', { problem: err.message });
       return;
     }
     appointmentStart = moved;
@@ -433,6 +456,26 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
       patientFirstName: request.patientName.trim().split(/\s+/)[0] ?? '',
       voicemailAllowed: !voicemailLeft,
     };
+  }
+}
+
+/**
+ * The request, checked with the client's rules at the workflow's start time (deterministic: same
+ * input and start time on every replay); a bad one fails the workflow at once — non-retryable, of
+ * type {@link INVALID_REQUEST_FAILURE}, naming every bad field (never its value), with the problems
+ * as details.
+ */
+function validRequest(input: unknown, startTime: Date): ConfirmationRequest {
+  try {
+    return parseConfirmationRequest(input, startTime);
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    throw ApplicationFailure.create({
+      type: INVALID_REQUEST_FAILURE,
+      message: `invalid confirmation request: ${err.message}`,
+      nonRetryable: true,
+      details: [err.problems],
+    });
   }
 }
 
