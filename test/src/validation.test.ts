@@ -55,7 +55,7 @@ describe('validateConfirmationRequest', () => {
     });
     expect(found.phone).toMatch(/not a valid phone number in E\.164 form/);
     expect(found.patientTimeZone).toBe('not an IANA time zone (e.g. America/Chicago)');
-    expect(found.appointmentStart).toMatch(/is not an ISO 8601 time with offset/);
+    expect(found.appointmentStart).toMatch(/^not an ISO 8601 time with offset/);
     expect(found.practiceId).toMatch(/letters, digits/);
     expect(found.reason).toMatch(/required/);
     expect(found['policy.ringingTimeoutSeconds']).toMatch(/at least 15/);
