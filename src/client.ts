@@ -53,8 +53,8 @@ export interface ConfirmationClientOptions {
   store?: ConfirmationStore;
   /** Task queue of the confirmation worker. Default {@link TASK_QUEUE}. */
   taskQueue?: string;
-  /** Clock, for tests. */
-  now?: () => Date;
+  /** Clock, for tests (a time-skipping test server's clock is asynchronous, and far from the wall clock). */
+  now?: () => Date | Promise<Date>;
 }
 
 /** Backend API of call-campaigns. */
@@ -62,7 +62,7 @@ export class ConfirmationClient {
   private readonly client: Client;
   private readonly store?: ConfirmationStore;
   private readonly taskQueue: string;
-  private readonly now: () => Date;
+  private readonly now: () => Date | Promise<Date>;
 
   constructor(options: ConfirmationClientOptions) {
     this.client = options.client;
@@ -77,7 +77,7 @@ export class ConfirmationClient {
    * workflow, never a second call).
    */
   async startConfirmation(input: unknown): Promise<StartedConfirmation> {
-    const request = validateConfirmationRequest(input, this.now());
+    const request = validateConfirmationRequest(input, await this.now());
     const workflowId = confirmationWorkflowId(request.practiceId, request.appointmentId);
     const local = DateTime.fromISO(request.appointmentStart, { setZone: true });
     try {
@@ -128,7 +128,7 @@ export class ConfirmationClient {
   /** The appointment moved: the confirmation re-plans its deadline and next call. */
   async moveAppointment(practiceId: string, appointmentId: string, appointmentStart: string): Promise<void> {
     const workflowId = confirmationWorkflowId(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
-    const start = validateFutureTime('appointmentStart', appointmentStart, this.now());
+    const start = validateFutureTime('appointmentStart', appointmentStart, await this.now());
     await this.client.workflow.getHandle(workflowId).signal(appointmentMovedSignal, { appointmentStart: start });
   }
 
