@@ -66,11 +66,14 @@ const text = (what: string, max = 200) =>
   bounded(what, max).trim().min(1, `required (${what})`);
 
 const E164 = /^\+[1-9]\d{6,14}$/;
-/** E.164 and valid for its country (libphonenumber-js metadata). The value is never echoed. */
-export const e164 = (what: string) =>
-  bounded(what, 16)
-    .regex(E164, { error: 'not a valid phone number in E.164 form (+ country code and number, no spaces)', abort: true })
-    .refine((value) => isE164(value), { error: 'not a valid phone number in E.164 form (+ country code and number, no spaces)' });
+/**
+ * E.164 and, with `dataChecks` (the default), valid for its country (libphonenumber-js metadata).
+ * The value is never echoed.
+ */
+export const e164 = (what: string, dataChecks = true) => {
+  const shape = bounded(what, 16).regex(E164, { error: 'not a valid phone number in E.164 form (+ country code and number, no spaces)', abort: true });
+  return dataChecks ? shape.refine((value) => isE164(value), { error: 'not a valid phone number in E.164 form (+ country code and number, no spaces)' }) : shape;
+};
 
 export function isE164(value: string): boolean {
   if (!E164.test(value)) return false;
@@ -79,9 +82,12 @@ export function isE164(value: string): boolean {
 }
 
 const ZONE = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){1,2}$/;
-export const timeZone = bounded('IANA time zone, e.g. America/Chicago', 64)
-  .regex(ZONE, { error: 'not an IANA time zone (e.g. America/Chicago)', abort: true })
-  .refine((zone) => IANAZone.isValidZone(zone), { error: 'not an IANA time zone (e.g. America/Chicago)' });
+/** An IANA zone name; with `dataChecks` (the default), one the runtime's time-zone data knows. */
+export const ianaZone = (dataChecks = true) => {
+  const shape = bounded('IANA time zone, e.g. America/Chicago', 64).regex(ZONE, { error: 'not an IANA time zone (e.g. America/Chicago)', abort: true });
+  return dataChecks ? shape.refine((zone) => IANAZone.isValidZone(zone), { error: 'not an IANA time zone (e.g. America/Chicago)' }) : shape;
+};
+export const timeZone = ianaZone();
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 /** ISO 8601 with an explicit offset (an appointment time without one is ambiguous). */
@@ -114,35 +120,41 @@ const policySchema = z
   .partial()
   .strict();
 
+/** The confirmation request's schema; `dataChecks` adds the checks that read libphonenumber-js metadata and tz data. */
+const requestSchema = (dataChecks: boolean) =>
+  z
+    .object(
+      {
+        appointmentId: id("the practice's appointment id").describe("The practice's id of the appointment; part of the workflow id."),
+        patientId: text("the practice's patient id", 128).describe("The practice's id of the patient."),
+        patientName: text('patient name').describe('Patient name as the agent may say it. Health data.'),
+        phone: e164('patient phone, E.164', dataChecks).describe('Patient phone number, E.164 (+12125550123), valid for its country. Health data.'),
+        patientTimeZone: ianaZone(dataChecks).describe('Patient IANA time zone (America/Chicago); the calling window is computed in it.'),
+        appointmentStart: isoWithOffset.describe(
+          `Appointment start, ISO 8601 with offset; in the future and at most ${MAX_APPOINTMENT_LEAD_DAYS} days ahead. Health data.`,
+        ),
+        practiceId: id('practice id').describe('Practice id; part of the workflow id.'),
+        practiceName: text('practice name').describe('Practice name the agent says first.'),
+        practiceCallbackNumber: e164('practice callback number, E.164', dataChecks).describe('Number the patient can call back, E.164.'),
+        provider: text('provider').describe('Provider the appointment is with (Dr. Rivera).'),
+        reason: text('reason for the visit').describe('Short reason for the visit (cleaning); no further health details.'),
+        campaignId: id('campaign id').optional().describe('Campaign that started this confirmation.'),
+        policy: policySchema.optional().describe('Overrides of the retry and call-length defaults.'),
+      },
+      { error: 'must be an object (a ConfirmationRequest)' },
+    )
+    .strict()
+    .meta({ title: 'ConfirmationRequest', description: 'Input of the confirmAppointmentWorkflow workflow (one appointment to confirm).' });
+
 /**
  * The confirmation request (`ConfirmationRequest`), as a JSON value. Exported for the published
  * JSON Schema (`schemas/confirmation-request.schema.json`); the checks that JSON Schema cannot
  * express (valid number for its country, known time zone, in the future, at most
  * {@link MAX_APPOINTMENT_LEAD_DAYS} ahead) run in {@link parseConfirmationRequest}.
  */
-export const confirmationRequestSchema = z
-  .object(
-    {
-      appointmentId: id("the practice's appointment id").describe("The practice's id of the appointment; part of the workflow id."),
-      patientId: text("the practice's patient id", 128).describe("The practice's id of the patient."),
-      patientName: text('patient name').describe('Patient name as the agent may say it. Health data.'),
-      phone: e164('patient phone, E.164').describe('Patient phone number, E.164 (+12125550123), valid for its country. Health data.'),
-      patientTimeZone: timeZone.describe('Patient IANA time zone (America/Chicago); the calling window is computed in it.'),
-      appointmentStart: isoWithOffset.describe(
-        `Appointment start, ISO 8601 with offset; in the future and at most ${MAX_APPOINTMENT_LEAD_DAYS} days ahead. Health data.`,
-      ),
-      practiceId: id('practice id').describe('Practice id; part of the workflow id.'),
-      practiceName: text('practice name').describe('Practice name the agent says first.'),
-      practiceCallbackNumber: e164('practice callback number, E.164').describe('Number the patient can call back, E.164.'),
-      provider: text('provider').describe('Provider the appointment is with (Dr. Rivera).'),
-      reason: text('reason for the visit').describe('Short reason for the visit (cleaning); no further health details.'),
-      campaignId: id('campaign id').optional().describe('Campaign that started this confirmation.'),
-      policy: policySchema.optional().describe('Overrides of the retry and call-length defaults.'),
-    },
-    { error: 'must be an object (a ConfirmationRequest)' },
-  )
-  .strict()
-  .meta({ title: 'ConfirmationRequest', description: 'Input of the confirmAppointmentWorkflow workflow (one appointment to confirm).' });
+export const confirmationRequestSchema = requestSchema(true);
+/** The same without the checks that read data shipped outside the code (phone metadata, time-zone names). */
+const requestShapeSchema = requestSchema(false);
 
 const outcomeDetailSchema = z
   .object(
@@ -212,9 +224,14 @@ function problemsOf(error: z.ZodError, root = '(request)'): FieldProblem[] {
  * Checks a confirmation request with every rule, without rewriting it (beyond trimming text):
  * what the workflow runs at its start. `now` is the caller's clock (the workflow's start time there).
  * Throws {@link ValidationError} listing every problem.
+ *
+ * `dataChecks: false` leaves out the two checks that read data shipped outside this code — phone
+ * numbers valid for their country (libphonenumber-js metadata) and zone names the runtime knows —
+ * for a workflow replaying a run that passed them already: a metadata or tz-data upgrade must never
+ * make a running confirmation fail on replay.
  */
-export function parseConfirmationRequest(input: unknown, now: Date): ConfirmationRequest {
-  const parsed = confirmationRequestSchema.safeParse(input);
+export function parseConfirmationRequest(input: unknown, now: Date, options: { dataChecks?: boolean } = {}): ConfirmationRequest {
+  const parsed = (options.dataChecks === false ? requestShapeSchema : confirmationRequestSchema).safeParse(input);
   const problems = parsed.success ? [] : problemsOf(parsed.error);
   if (parsed.success) {
     const startProblem = appointmentTimeProblem(parsed.data.appointmentStart, now);

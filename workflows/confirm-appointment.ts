@@ -94,7 +94,9 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   const info = workflowInfo();
   // Starts that bypass the TypeScript client (other SDKs, the temporal CLI) get the client's rules
   // here, once, against the start time: a bad request fails the run at once, naming every field.
-  const request = validRequest(input, info.startTime);
+  // A replay re-checks only what this code decides: a run that got past its first task passed the
+  // checks that read libphonenumber-js metadata and tz data, and an upgrade of either must not fail it.
+  const request = validRequest(input, info.startTime, !info.unsafe.isReplaying);
   const policy: CallPolicy = { ...DEFAULT_CALL_POLICY, ...request.policy };
 
   // ---- state (everything the status query shows is derived from these)
@@ -465,9 +467,9 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
  * type {@link INVALID_REQUEST_FAILURE}, naming every bad field (never its value), with the problems
  * as details.
  */
-function validRequest(input: unknown, startTime: Date): ConfirmationRequest {
+function validRequest(input: unknown, startTime: Date, dataChecks: boolean): ConfirmationRequest {
   try {
-    return parseConfirmationRequest(input, startTime);
+    return parseConfirmationRequest(input, startTime, { dataChecks });
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     throw ApplicationFailure.create({

@@ -138,6 +138,11 @@ describe('every field has a type and a bound; messages never quote a value', () 
 
   it('parseConfirmationRequest (the workflow\'s check) keeps the caller\'s offset and names every problem of a non-object', () => {
     expect(parseConfirmationRequest({ ...valid, patientName: '  Jordan Sample ' }, now)).toMatchObject({ appointmentStart: '2026-12-01T16:30:00Z', patientName: 'Jordan Sample' });
+    // Replaying, the workflow skips only the checks that read libphonenumber-js metadata and tz data.
+    const dataOnly = { ...valid, phone: '+15555550123', patientTimeZone: 'Mars/Base' };
+    expect(Object.keys(problemsOf(() => parseConfirmationRequest(dataOnly, now)))).toEqual(['phone', 'patientTimeZone']);
+    expect(parseConfirmationRequest(dataOnly, now, { dataChecks: false })).toMatchObject({ phone: '+15555550123', patientTimeZone: 'Mars/Base' });
+    expect(Object.keys(problemsOf(() => parseConfirmationRequest({ ...dataOnly, phone: '555-0123' }, now, { dataChecks: false })))).toEqual(['phone']);
     for (const bad of [null, 'hello', 42, [valid]]) {
       expect(problemsOf(() => parseConfirmationRequest(bad, now))).toEqual({ '(request)': 'must be an object (a ConfirmationRequest)' });
     }
