@@ -11,6 +11,7 @@ import {
   ApplicationFailure,
   condition,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   sleep,
@@ -94,9 +95,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   const info = workflowInfo();
   // Starts that bypass the TypeScript client (other SDKs, the temporal CLI) get the client's rules
   // here, once, against the start time: a bad request fails the run at once, naming every field.
-  // A replay re-checks only what this code decides: a run that got past its first task passed the
-  // checks that read libphonenumber-js metadata and tz data, and an upgrade of either must not fail it.
-  const request = validRequest(input, info.startTime, !info.unsafe.isReplaying);
+  const request = startRequest(input, info.startTime, info.unsafe.isReplaying);
   const policy: CallPolicy = { ...DEFAULT_CALL_POLICY, ...request.policy };
 
   // ---- state (everything the status query shows is derived from these)
@@ -169,13 +168,23 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   setHandler(appointmentMovedSignal, (signal) => {
     // A signal cannot be rejected; one the client API would refuse is logged (problem only, never
     // the value) and ignored. No destructuring: a signal sent without an argument must not throw.
+    const raw = (signal as { appointmentStart?: unknown } | undefined)?.appointmentStart;
     let moved: string;
-    try {
-      moved = validateFutureTime('appointmentStart', (signal as { appointmentStart?: unknown } | undefined)?.appointmentStart, new Date());
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      log.warn('appointmentMoved ignored', { problem: err.message });
-      return;
+    if (patched(CHECKED_MOVE_PATCH)) {
+      try {
+        moved = validateFutureTime('appointmentStart', raw, new Date());
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        log.warn('appointmentMoved ignored', { problem: err.message });
+        return;
+      }
+    } else {
+      // A move this run took before the client's rules applied here (replay of an older history).
+      if (typeof raw !== 'string' || Number.isNaN(Date.parse(raw))) {
+        log.warn('appointmentMoved ignored: appointmentStart is not an ISO 8601 time');
+        return;
+      }
+      moved = raw;
     }
     appointmentStart = moved;
     deadlineMs = deadlineOf(moved, policy);
@@ -461,24 +470,57 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   }
 }
 
+/** Marker of a run whose start refused its request (see {@link startRequest}). */
+const REFUSED_REQUEST_PATCH = 'refused-invalid-request';
+/** Marker of a run that checks `appointmentMoved` signals with the client's rules. */
+const CHECKED_MOVE_PATCH = 'checked-appointment-moved';
+
 /**
- * The request, checked with the client's rules at the workflow's start time (deterministic: same
- * input and start time on every replay); a bad one fails the workflow at once — non-retryable, of
- * type {@link INVALID_REQUEST_FAILURE}, naming every bad field (never its value), with the problems
- * as details.
+ * The request, checked with the client's rules at the workflow's start time; a bad one fails the
+ * workflow at once — non-retryable, of type {@link INVALID_REQUEST_FAILURE}, naming every bad field
+ * (never its value), with the problems as details.
+ *
+ * Replay-safe in both directions, with no extra history event for a good request: a refusal
+ * records a marker before it fails the run, and a replay follows the history, not today's rules —
+ * a run refused at its start is refused again; any other run replays as it ran, even when a rule has
+ * tightened since, or the libphonenumber-js metadata or the runtime's tz data changed (those two
+ * checks are not repeated on replay), or the run started before this check existed.
  */
-function validRequest(input: unknown, startTime: Date, dataChecks: boolean): ConfirmationRequest {
+function startRequest(input: unknown, startTime: Date, replaying: boolean): ConfirmationRequest {
+  if (!replaying) {
+    try {
+      return parseConfirmationRequest(input, startTime);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      patched(REFUSED_REQUEST_PATCH);
+      throw refusal(err);
+    }
+  }
+  if (patched(REFUSED_REQUEST_PATCH)) {
+    try {
+      parseConfirmationRequest(input, startTime);
+    } catch (err) {
+      if (err instanceof ValidationError) throw refusal(err);
+      throw err;
+    }
+    throw refusal(new ValidationError([{ field: '(request)', problem: 'refused at the start of this run' }]));
+  }
   try {
-    return parseConfirmationRequest(input, startTime, { dataChecks });
+    return parseConfirmationRequest(input, startTime, { dataChecks: false });
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
-    throw ApplicationFailure.create({
-      type: INVALID_REQUEST_FAILURE,
-      message: `invalid confirmation request: ${err.message}`,
-      nonRetryable: true,
-      details: [err.problems],
-    });
+    // Started before these rules applied here, and it ran: replay it as it ran.
+    return input as ConfirmationRequest;
   }
+}
+
+function refusal(err: ValidationError): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: INVALID_REQUEST_FAILURE,
+    message: `invalid confirmation request: ${err.message}`,
+    nonRetryable: true,
+    details: [err.problems],
+  });
 }
 
 /** Calls stop this long before the appointment. */
