@@ -42,9 +42,9 @@ export default tseslint.config(
               message: 'Import activities as types only (`import type`) and call them through proxyActivities.',
             },
             {
-              group: ['**/src/*', '!**/src/contracts'],
+              group: ['**/src/*', '!**/src/contracts', '!**/src/validation'],
               allowTypeImports: true,
-              message: 'Workflows may import values only from src/contracts (the Node-free shared module).',
+              message: 'Workflows may import values only from src/contracts and src/validation (the Node-free shared modules).',
             },
             { group: ['pg', '@electric-sql/*', 'livekit-server-sdk', '@livekit/*', 'pino', 'luxon'], message: 'No I/O or time-zone libraries in workflow code (use an activity).' },
           ],
@@ -58,6 +58,28 @@ export default tseslint.config(
         { name: 'setImmediate', message: 'Use sleep() or condition() in workflow code.' },
         { name: 'WeakRef', message: 'Garbage collection is non-deterministic.' },
         { name: 'FinalizationRegistry', message: 'Garbage collection is non-deterministic.' },
+      ],
+    },
+  },
+  {
+    // Bundled into the workflow sandbox: the same determinism rules as workflow code. Validation may
+    // use zod, libphonenumber-js and Luxon's pure parsing (their data ships with the code).
+    files: ['src/contracts.ts', 'src/validation.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Shared with the workflow sandbox: no Node built-ins.' })),
+          patterns: [
+            { group: ['./*', '../*', '!./contracts'], allowTypeImports: true, message: 'Shared with the workflow sandbox: import values only from ./contracts.' },
+            { group: ['pg', '@electric-sql/*', 'livekit-server-sdk', '@livekit/*', 'pino', '@temporalio/activity', '@temporalio/client', '@temporalio/worker'], message: 'Shared with the workflow sandbox: no I/O.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'Shared with the workflow sandbox: no process access.' },
+        { name: 'fetch', message: 'Shared with the workflow sandbox: no network I/O.' },
       ],
     },
   },

@@ -20,11 +20,12 @@ import {
   type CallResult,
   type DialResult,
   type FinishAttemptInput,
+  type OutcomeDetail,
   type PlanAttemptInput,
   type PlanAttemptResult,
 } from '../src/contracts';
 import type { LateOutcomeInput } from '../src/contracts';
-import { DialError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
+import { DialError, InvalidDataError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
 import {
   formatForOperators,
   localDate,
@@ -78,7 +79,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     });
   }
 
-  return {
+  return nonRetryableOnBadData({
     async planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult> {
       const now = new Date(input.now);
       const zone = input.patientTimeZone;
@@ -242,7 +243,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         outcome: input.outcome,
         sipStatusCode: null,
         sipStatus: null,
-        detail: { reason: input.reason, ...(input.detail ?? {}) },
+        // The agent's fields first: the workflow-owned `reason` always wins.
+        detail: { ...agentDetail(input.detail), reason: input.reason },
       });
       // An opt-out is honoured even when the confirmation had already decided.
       if (input.outcome === CallOutcome.OPTED_OUT) {
@@ -264,11 +266,14 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         outcome: input.outcome,
         sipStatusCode: input.sipStatusCode ?? null,
         sipStatus: input.sipStatus ?? null,
-        detail: { finalOutcome: input.finalOutcome ?? null, ...(input.detail ?? {}) },
+        // The agent's fields first: the workflow-owned `finalOutcome` always wins.
+        detail: { ...agentDetail(input.detail), finalOutcome: input.finalOutcome ?? null },
       });
       const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
       if (optedOut) await store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out');
-      if (input.finalOutcome) await store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail);
+      if (input.finalOutcome) {
+        await store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail === undefined ? undefined : agentDetail(input.detail));
+      }
       // Idempotent: the dial activity has usually deleted the room already.
       if (input.roomName) await telephony.hangUp(input.roomName);
       if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
@@ -277,7 +282,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         'attempt finished',
       );
     },
-  };
+  });
 
   /**
    * Watches an answered call until it ends: hung up (agent after its goodbye, or patient); deleted
@@ -319,4 +324,59 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       await ctx.sleep(pollMs);
     }
   }
+}
+
+/**
+ * The agent's outcome detail, its known fields only (the workflow's schema admits no others; this
+ * keeps a caller that bypasses it from writing arbitrary keys — or a string spread into one key per
+ * character — into the audit table and the write-back).
+ */
+function agentDetail(detail: OutcomeDetail | undefined): OutcomeDetail {
+  const out: OutcomeDetail = {};
+  if (detail === null || typeof detail !== 'object' || Array.isArray(detail)) return out;
+  if (typeof detail.reschedulePreference === 'string') out.reschedulePreference = detail.reschedulePreference;
+  if (typeof detail.note === 'string') out.note = detail.note;
+  return out;
+}
+
+/** Failure type of an activity error that retrying can never fix (bad data, a constraint violation). */
+export const BAD_DATA_FAILURE = 'BAD_DATA';
+
+/**
+ * Wraps every activity so that errors no retry can fix fail at once, non-retryably, instead of being
+ * retried for ever: PostgreSQL data exceptions and integrity-constraint violations (SQLSTATE classes
+ * 22 and 23) and {@link InvalidDataError}s. The database's own message is not passed on (it can quote
+ * the value); the SQLSTATE, constraint and column say what is wrong.
+ */
+function nonRetryableOnBadData<T extends object>(activities: T): T {
+  const wrapped: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(activities) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        throw badDataFailure(name, err) ?? err;
+      }
+    };
+  }
+  return wrapped as T;
+}
+
+function badDataFailure(activity: string, err: unknown): ApplicationFailure | undefined {
+  if (err instanceof ApplicationFailure) return undefined;
+  if (err instanceof InvalidDataError) {
+    return ApplicationFailure.create({ type: BAD_DATA_FAILURE, message: `${activity}: ${err.message}`, nonRetryable: true });
+  }
+  const e = err as { code?: unknown; constraint?: unknown; column?: unknown } | null;
+  if (typeof e?.code === 'string' && /^2[23][0-9A-Z]{3}$/.test(e.code)) {
+    const where = [typeof e.constraint === 'string' ? `constraint ${e.constraint}` : '', typeof e.column === 'string' ? `column ${e.column}` : '']
+      .filter(Boolean)
+      .join(', ');
+    return ApplicationFailure.create({
+      type: BAD_DATA_FAILURE,
+      message: `${activity}: the database refused the data (SQLSTATE ${e.code}${where ? `, ${where}` : ''})`,
+      nonRetryable: true,
+    });
+  }
+  return undefined;
 }

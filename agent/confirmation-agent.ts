@@ -6,6 +6,7 @@
 import { llm, voice } from '@livekit/agents';
 import { z } from 'zod';
 import { CallOutcome, type AgentJobMetadata, type OutcomeDetail } from '../src/contracts';
+import { OUTCOME_DETAIL_MAX_CHARS } from '../src/validation';
 import type { OutcomeReporter, ReportResult } from './reporter';
 import { instructions, lateReply, replyFor } from './script';
 
@@ -64,7 +65,8 @@ export class ConfirmationAgent extends voice.Agent {
         request_reschedule: llm.tool({
           description: 'The patient wants a different time. Pass the days or times they prefer, as they said them.',
           parameters: z.object({
-            preference: z.string().describe('Preferred days or times in the patient\'s words, e.g. "Tuesday or Wednesday mornings"'),
+            // Bounded like the workflow's schema: the model is told at once, not the workflow later.
+            preference: z.string().max(OUTCOME_DETAIL_MAX_CHARS.reschedulePreference).describe('Preferred days or times in the patient\'s words, e.g. "Tuesday or Wednesday mornings"'),
           }),
           execute: async ({ preference }) => this.#toolReply(CallOutcome.RESCHEDULE_REQUESTED, { reschedulePreference: preference }),
         }),

@@ -2,10 +2,14 @@
  * How the agent tells the workflow what the patient said: the `outcome` Update, acknowledged
  * before the agent tells the patient it is done. Transient Temporal errors are retried; an Update
  * the workflow rejects (it decided already, or closed) is recorded by `recordLateOutcomeWorkflow`
- * in the audit log — an outcome the patient gave is never dropped.
+ * in the audit log — an outcome the patient gave is never dropped. A malformed report (checked here
+ * with the workflow's own schema, and by the workflow's validator) is never sent, never retried and
+ * never audited: resending the same bytes cannot succeed.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { lateOutcomeWorkflowId, outcomeUpdate, type LateOutcomeInput, type OutcomeAck, type OutcomeReport } from '../src/contracts';
+import { INVALID_REPORT_FAILURE, validateOutcomeReport, ValidationError } from '../src/validation';
 
 /** What came of a report. */
 export type ReportResult = { accepted: true; ack: OutcomeAck } | { accepted: false; reason: string };
@@ -28,9 +32,19 @@ export interface TemporalReporterOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
+/** Longest rejection reason kept in the late-outcome record. */
+const MAX_REASON_CHARS = 500;
+
+/** The workflow's validator refused the report itself (bad types, unknown keys, sizes). */
+function invalidReport(err: unknown): string | undefined {
+  if (!(err instanceof WorkflowUpdateFailedError)) return undefined;
+  const cause = err.cause;
+  return cause instanceof ApplicationFailure && cause.type === INVALID_REPORT_FAILURE ? cause.message : undefined;
+}
+
 /** Errors that say the workflow will not take this outcome (as opposed to "could not reach it"). */
 function rejection(err: unknown): string | undefined {
-  if (err instanceof WorkflowUpdateFailedError) return (err.cause as Error | undefined)?.message ?? err.message;
+  if (err instanceof WorkflowUpdateFailedError) return ((err.cause as Error | undefined)?.message ?? err.message).slice(0, MAX_REASON_CHARS);
   if (err instanceof WorkflowNotFoundError) return 'workflow closed';
   const message = (err as Error)?.message ?? '';
   if (/workflow execution already completed|already completed/i.test(message)) return 'workflow closed';
@@ -43,6 +57,13 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
   const log = options.log ?? (() => undefined);
   return {
     async report(report: OutcomeReport): Promise<ReportResult> {
+      try {
+        report = validateOutcomeReport(report);
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        log('outcome report is malformed; not sent', { workflowId, problems: err.message });
+        return { accepted: false, reason: `invalid report: ${err.message}` };
+      }
       const handle = client.workflow.getHandle(workflowId);
       const until = Date.now() + retryForMs;
       for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 3_000)) {
@@ -50,6 +71,12 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
           const ack = await handle.executeUpdate(outcomeUpdate, { args: [report] });
           return { accepted: true, ack };
         } catch (err) {
+          const invalid = invalidReport(err);
+          if (invalid !== undefined) {
+            // Rules differ between this agent and the workflow (a rolling deploy): same answer as above.
+            log('outcome report refused as malformed by the workflow; not retried', { workflowId, problems: invalid });
+            return { accepted: false, reason: `invalid report: ${invalid}` };
+          }
           const reason = rejection(err);
           if (reason !== undefined) {
             await recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason, reportedAt: new Date().toISOString() });

@@ -18,7 +18,15 @@ import {
   type ConfirmationStatus,
 } from './contracts';
 import type { ConfirmationStore } from './ports';
-import { validateConfirmationRequest, validateFutureTime, validateId, validatePhone } from './validation';
+import {
+  validateConfirmationRequest,
+  validateConsent,
+  validateFutureTime,
+  validateId,
+  validatePhone,
+  validateText,
+  validateWorkflowId,
+} from './validation';
 // Type-only: the client never loads workflow code, it names the workflow type.
 import type { confirmAppointmentWorkflow } from '../workflows';
 
@@ -46,8 +54,8 @@ export interface ConfirmationClientOptions {
   store?: ConfirmationStore;
   /** Task queue of the confirmation worker. Default {@link TASK_QUEUE}. */
   taskQueue?: string;
-  /** Clock, for tests. */
-  now?: () => Date;
+  /** Clock, for tests (a time-skipping test server's clock is asynchronous, and far from the wall clock). */
+  now?: () => Date | Promise<Date>;
 }
 
 /** Backend API of call-campaigns. */
@@ -55,7 +63,7 @@ export class ConfirmationClient {
   private readonly client: Client;
   private readonly store?: ConfirmationStore;
   private readonly taskQueue: string;
-  private readonly now: () => Date;
+  private readonly now: () => Date | Promise<Date>;
 
   constructor(options: ConfirmationClientOptions) {
     this.client = options.client;
@@ -70,7 +78,7 @@ export class ConfirmationClient {
    * workflow, never a second call).
    */
   async startConfirmation(input: unknown): Promise<StartedConfirmation> {
-    const request = validateConfirmationRequest(input, this.now());
+    const request = validateConfirmationRequest(input, await this.now());
     const workflowId = confirmationWorkflowId(request.practiceId, request.appointmentId);
     const local = DateTime.fromISO(request.appointmentStart, { setZone: true });
     // A confirmation of this appointment started under the old id scheme is the same confirmation.
@@ -103,6 +111,7 @@ export class ConfirmationClient {
 
   /** Current status of a confirmation, by workflow id. */
   async getStatus(workflowId: string): Promise<ConfirmationView> {
+    validateWorkflowId('workflowId', workflowId);
     const handle = this.client.workflow.getHandle(workflowId);
     const [status, description] = await Promise.all([handle.query(statusQuery), handle.describe()]);
     return { ...status, workflowId, workflowStatus: description.status.name };
@@ -110,6 +119,7 @@ export class ConfirmationClient {
 
   /** Waits for a confirmation's result. */
   async result(workflowId: string): Promise<ConfirmationResult> {
+    validateWorkflowId('workflowId', workflowId);
     return this.client.workflow.getHandle<typeof confirmAppointmentWorkflow>(workflowId).result();
   }
 
@@ -122,7 +132,7 @@ export class ConfirmationClient {
   /** The appointment moved: the confirmation re-plans its deadline and next call. */
   async moveAppointment(practiceId: string, appointmentId: string, appointmentStart: string): Promise<void> {
     const workflowId = await this.workflowIdOf(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
-    const start = validateFutureTime('appointmentStart', appointmentStart, this.now());
+    const start = validateFutureTime('appointmentStart', appointmentStart, await this.now());
     await this.client.workflow.getHandle(workflowId).signal(appointmentMovedSignal, { appointmentStart: start });
   }
 
@@ -164,15 +174,17 @@ export class ConfirmationClient {
   async optOut(phone: string, source = 'api'): Promise<{ signalled: number }> {
     const store = this.requireStore('optOut');
     const number = validatePhone('phone', phone);
-    await store.addDoNotCall(number, source, 'patient opted out');
+    await store.addDoNotCall(number, validateText('source', source), 'patient opted out');
     return { signalled: await this.stopConfirmationsOf(number) };
   }
 
   /** Signals opt-out to every running confirmation of `phone` except `exceptWorkflowId`. */
   async stopConfirmationsOf(phone: string, exceptWorkflowId?: string): Promise<number> {
     const store = this.requireStore('optOut');
+    const number = validatePhone('phone', phone);
+    if (exceptWorkflowId !== undefined) validateWorkflowId('exceptWorkflowId', exceptWorkflowId);
     let signalled = 0;
-    for (const workflowId of await store.activeWorkflowIdsForPhone(phone)) {
+    for (const workflowId of await store.activeWorkflowIdsForPhone(number)) {
       if (workflowId === exceptWorkflowId) continue;
       try {
         await this.client.workflow.getHandle(workflowId).signal(optOutSignal);
@@ -185,10 +197,13 @@ export class ConfirmationClient {
     return signalled;
   }
 
-  /** Records the patient's consent (or its withdrawal) to calls from the practice. */
+  /**
+   * Records the patient's consent (or its withdrawal) to calls from the practice. Every field is
+   * checked (types, bounds, no unknown fields) before the append-only consent table sees it.
+   */
   async recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void> {
     const store = this.requireStore('recordConsent');
-    await store.recordConsent({ ...input, practiceId: validateId('practiceId', input.practiceId), phone: validatePhone('phone', input.phone) });
+    await store.recordConsent(validateConsent(input));
   }
 
   private requireStore(call: string): ConfirmationStore {

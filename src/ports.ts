@@ -15,6 +15,14 @@ import type {
   RegisterConfirmationInput,
 } from './contracts';
 
+/**
+ * Data no retry can fix (an unknown time zone, a malformed time): activities turn it into a
+ * non-retryable failure. The message names the field and the problem, never the value.
+ */
+export class InvalidDataError extends Error {
+  override readonly name = 'InvalidDataError';
+}
+
 // ------------------------------------------------------------------------------- telephony
 
 /** A dial that did not end in an answer, classified from the SIP response (see `classifyDialError`). */

@@ -1,12 +1,18 @@
 /**
- * Validation of what callers send, before anything is started: every problem is reported with the
- * field it concerns. Values of health-data fields (name, phone) are never echoed back, since error
- * messages end up in logs.
+ * Validation of everything callers send — the client API, direct starts of the workflows (other
+ * SDKs, the `temporal` CLI), the agent's `outcome` Update and the signals — with one set of rules.
+ * Every problem is reported with the field it concerns; values are never echoed back (they may be
+ * health data, or megabytes long), since error messages end up in logs and failure histories.
+ *
+ * Deterministic (no Node built-ins, no I/O, no clock unless passed in): the workflow bundle imports
+ * it, so a direct start is checked with exactly the client's rules. Two checks read data that ships
+ * with the code or the runtime — the libphonenumber-js metadata and the runtime's time-zone names —
+ * which is why workflows run them once, at the start of a run, never on later activations' data.
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
-import { MIN_RINGING_TIMEOUT_SECONDS, type ConfirmationRequest } from './contracts';
+import { AGENT_OUTCOMES, CallOutcome, MIN_RINGING_TIMEOUT_SECONDS, type ConfirmationRequest, type LateOutcomeInput, type OutcomeReport } from './contracts';
 
 /** One problem with one field. */
 export interface FieldProblem {
@@ -22,111 +28,291 @@ export class ValidationError extends Error {
   }
 }
 
+/** Failure `type` of a confirmation workflow started with a bad request (non-retryable; details: the {@link FieldProblem}s). */
+export const INVALID_REQUEST_FAILURE = 'INVALID_CONFIRMATION_REQUEST';
+/** Failure `type` of an `outcome` Update rejected because the report itself is malformed (resending it cannot help). */
+export const INVALID_REPORT_FAILURE = 'INVALID_OUTCOME_REPORT';
+/** Failure `type` of a `recordLateOutcomeWorkflow` started with a bad input (non-retryable). */
+export const INVALID_LATE_OUTCOME_FAILURE = 'INVALID_LATE_OUTCOME';
+
+/** Appointments further ahead than this are refused: confirmations are for upcoming visits (and year 9999 is a typo). */
+export const MAX_APPOINTMENT_LEAD_DAYS = 366;
+/** Longest text the agent may attach to an outcome (`OutcomeDetail`), in characters. */
+export const OUTCOME_DETAIL_MAX_CHARS = { reschedulePreference: 500, note: 1000 } as const;
+/** Longest `source` / `reason` of an opt-out or consent record, in characters. */
+export const SOURCE_MAX_CHARS = 200;
+/** Longest workflow id accepted by the client API (Temporal ids are bounded; ours are far shorter). */
+export const WORKFLOW_ID_MAX_CHARS = 255;
+/** Most attempts a policy may allow (also bounds the `attempt` of reports). */
+export const MAX_ATTEMPTS_LIMIT = 10;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** "required" when missing, "must be a <kind>" when present with another type. Never quotes the value. */
+const typeError = (kind: string, what: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? `required (${what})` : `must be ${kind} (${what})`;
+
+/**
+ * A string of at most `max` characters, checked before anything else looks at it: a 10 MB value
+ * is refused by its length alone (no regex or parser ever runs over it).
+ */
+const bounded = (what: string, max: number) =>
+  z.string({ error: typeError('a string', what) }).max(max, { error: `must be at most ${max} characters`, abort: true });
+
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const id = (what: string) =>
-  z.string({ error: `required (${what})` }).regex(ID, 'must be 1–64 letters, digits, "-" or "_" (it is part of the workflow id)');
+  bounded(what, 64).regex(ID, 'must be 1–64 letters, digits, "-" or "_" (it is part of the workflow id)');
 const text = (what: string, max = 200) =>
-  z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`).max(max, `must be at most ${max} characters`);
+  bounded(what, max).trim().min(1, `required (${what})`);
 
-/** E.164 and valid for its country (libphonenumber-js metadata). The value is never echoed. */
-export const e164 = (what: string) =>
-  z.string({ error: `required (${what})` }).refine((value) => isE164(value), {
-    error: 'not a valid phone number in E.164 form (+ country code and number, no spaces)',
-  });
+const E164 = /^\+[1-9]\d{6,14}$/;
+/**
+ * E.164 and, with `dataChecks` (the default), valid for its country (libphonenumber-js metadata).
+ * The value is never echoed.
+ */
+export const e164 = (what: string, dataChecks = true) => {
+  const shape = bounded(what, 16).regex(E164, { error: 'not a valid phone number in E.164 form (+ country code and number, no spaces)', abort: true });
+  return dataChecks ? shape.refine((value) => isE164(value), { error: 'not a valid phone number in E.164 form (+ country code and number, no spaces)' }) : shape;
+};
 
 export function isE164(value: string): boolean {
-  if (!/^\+[1-9]\d{6,14}$/.test(value)) return false;
+  if (!E164.test(value)) return false;
   const parsed = parsePhoneNumberFromString(value);
   return parsed !== undefined && parsed.isValid() && parsed.number === value;
 }
 
-export const timeZone = z
-  .string({ error: 'required (IANA time zone, e.g. America/Chicago)' })
-  .refine((zone) => IANAZone.isValidZone(zone) && zone.includes('/'), {
-    error: (issue) => `"${String(issue.input)}" is not an IANA time zone (e.g. America/Chicago)`,
-  });
+const ZONE = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){1,2}$/;
+/** An IANA zone name; with `dataChecks` (the default), one the runtime's time-zone data knows. */
+export const ianaZone = (dataChecks = true) => {
+  const shape = bounded('IANA time zone, e.g. America/Chicago', 64).regex(ZONE, { error: 'not an IANA time zone (e.g. America/Chicago)', abort: true });
+  return dataChecks ? shape.refine((zone) => IANAZone.isValidZone(zone), { error: 'not an IANA time zone (e.g. America/Chicago)' }) : shape;
+};
+export const timeZone = ianaZone();
 
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 /** ISO 8601 with an explicit offset (an appointment time without one is ambiguous). */
-export const isoWithOffset = z
-  .string({ error: 'required (ISO 8601 with offset, e.g. 2026-12-01T10:30:00-06:00)' })
-  .refine((value) => /(Z|[+-]\d{2}:?\d{2})$/.test(value) && DateTime.fromISO(value, { setZone: true }).isValid, {
-    error: (issue) => `"${String(issue.input)}" is not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)`,
+export const isoWithOffset = bounded('ISO 8601 with offset, e.g. 2026-12-01T10:30:00-06:00', 40)
+  .regex(ISO_WITH_OFFSET, { error: 'not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)', abort: true })
+  .refine((value) => DateTime.fromISO(value, { setZone: true }).isValid, {
+    error: 'not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)',
   });
 
 const int = (min: number, max: number, unit: string) =>
-  z.number({ error: `must be a number (${unit})` }).int('must be a whole number').min(min, `must be at least ${min} ${unit}`).max(max, `must be at most ${max} ${unit}`);
+  z
+    .number({ error: typeError('a number', unit) })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min} ${unit}`)
+    .max(max, `must be at most ${max} ${unit}`);
 
 const policySchema = z
-  .object({
-    maxAttempts: int(1, 10, 'attempts'),
-    initialBackoffSeconds: int(1, 7 * 24 * 3600, 'seconds'),
-    backoffMultiplier: z.number().min(1, 'must be at least 1').max(10, 'must be at most 10'),
-    ringingTimeoutSeconds: int(MIN_RINGING_TIMEOUT_SECONDS, 180, 'seconds (calling rules: ring at least 15 s)'),
-    maxCallDurationSeconds: int(30, 3600, 'seconds'),
-    outcomeMarginSeconds: int(0, 600, 'seconds'),
-    deadlineBeforeAppointmentSeconds: int(0, 7 * 24 * 3600, 'seconds'),
-  })
+  .object(
+    {
+      maxAttempts: int(1, MAX_ATTEMPTS_LIMIT, 'attempts'),
+      initialBackoffSeconds: int(1, 7 * 24 * 3600, 'seconds'),
+      backoffMultiplier: z.number({ error: typeError('a number', 'factor') }).min(1, 'must be at least 1').max(10, 'must be at most 10'),
+      ringingTimeoutSeconds: int(MIN_RINGING_TIMEOUT_SECONDS, 180, 'seconds (calling rules: ring at least 15 s)'),
+      maxCallDurationSeconds: int(30, 3600, 'seconds'),
+      outcomeMarginSeconds: int(0, 600, 'seconds'),
+      deadlineBeforeAppointmentSeconds: int(0, 7 * 24 * 3600, 'seconds'),
+    },
+    { error: typeError('an object', 'call policy overrides') },
+  )
   .partial()
   .strict();
 
-const requestSchema = z
-  .object({
-    appointmentId: id('the practice\'s appointment id'),
-    patientId: text('the practice\'s patient id', 128),
-    patientName: text('patient name'),
-    phone: e164('patient phone, E.164'),
-    patientTimeZone: timeZone,
-    appointmentStart: isoWithOffset,
-    practiceId: id('practice id'),
-    practiceName: text('practice name'),
-    practiceCallbackNumber: e164('practice callback number, E.164'),
-    provider: text('provider'),
-    reason: text('reason for the visit'),
-    campaignId: id('campaign id').optional(),
-    policy: policySchema.optional(),
-  })
+/** The confirmation request's schema; `dataChecks` adds the checks that read libphonenumber-js metadata and tz data. */
+const requestSchema = (dataChecks: boolean) =>
+  z
+    .object(
+      {
+        appointmentId: id("the practice's appointment id").describe("The practice's id of the appointment; part of the workflow id."),
+        patientId: text("the practice's patient id", 128).describe("The practice's id of the patient."),
+        patientName: text('patient name').describe('Patient name as the agent may say it. Health data.'),
+        phone: e164('patient phone, E.164', dataChecks).describe('Patient phone number, E.164 (+12125550123), valid for its country. Health data.'),
+        patientTimeZone: ianaZone(dataChecks).describe('Patient IANA time zone (America/Chicago); the calling window is computed in it.'),
+        appointmentStart: isoWithOffset.describe(
+          `Appointment start, ISO 8601 with offset; in the future and at most ${MAX_APPOINTMENT_LEAD_DAYS} days ahead. Health data.`,
+        ),
+        practiceId: id('practice id').describe('Practice id; part of the workflow id.'),
+        practiceName: text('practice name').describe('Practice name the agent says first.'),
+        practiceCallbackNumber: e164('practice callback number, E.164', dataChecks).describe('Number the patient can call back, E.164.'),
+        provider: text('provider').describe('Provider the appointment is with (Dr. Rivera).'),
+        reason: text('reason for the visit').describe('Short reason for the visit (cleaning); no further health details.'),
+        campaignId: id('campaign id').optional().describe('Campaign that started this confirmation.'),
+        policy: policySchema.optional().describe('Overrides of the retry and call-length defaults.'),
+      },
+      { error: 'must be an object (a ConfirmationRequest)' },
+    )
+    .strict()
+    .meta({ title: 'ConfirmationRequest', description: 'Input of the confirmAppointmentWorkflow workflow (one appointment to confirm).' });
+
+/**
+ * The confirmation request (`ConfirmationRequest`), as a JSON value. Exported for the published
+ * JSON Schema (`schemas/confirmation-request.schema.json`); the checks that JSON Schema cannot
+ * express (valid number for its country, known time zone, in the future, at most
+ * {@link MAX_APPOINTMENT_LEAD_DAYS} ahead) run in {@link parseConfirmationRequest}.
+ */
+export const confirmationRequestSchema = requestSchema(true);
+/** The same without the checks that read data shipped outside the code (phone metadata, time-zone names). */
+const requestShapeSchema = requestSchema(false);
+
+const outcomeDetailSchema = z
+  .object(
+    {
+      reschedulePreference: bounded('preferred days or times', OUTCOME_DETAIL_MAX_CHARS.reschedulePreference).optional(),
+      note: bounded('note for the practice', OUTCOME_DETAIL_MAX_CHARS.note).optional(),
+    },
+    { error: typeError('an object', 'outcome detail: reschedulePreference, note') },
+  )
   .strict();
 
-function problemsOf(error: z.ZodError): FieldProblem[] {
+const attemptNumber = z
+  .number({ error: typeError('a number', 'attempt number') })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(MAX_ATTEMPTS_LIMIT, `must be at most ${MAX_ATTEMPTS_LIMIT}`);
+const agentOutcome = z.enum([...AGENT_OUTCOMES] as [CallOutcome, ...CallOutcome[]], {
+  error: `not an outcome the agent can report (${[...AGENT_OUTCOMES].join(', ')})`,
+});
+
+const outcomeReportSchema = z
+  .object({ attempt: attemptNumber, outcome: agentOutcome, detail: outcomeDetailSchema.optional() }, { error: 'must be an object (an OutcomeReport)' })
+  .strict();
+
+const lateOutcomeSchema = z
+  .object(
+    {
+      workflowId: bounded('workflow id', WORKFLOW_ID_MAX_CHARS).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
+      attempt: attemptNumber,
+      outcome: agentOutcome,
+      detail: outcomeDetailSchema.optional(),
+      reason: text('why the confirmation did not take it', 500),
+      reportedAt: isoWithOffset,
+    },
+    { error: 'must be an object (a LateOutcomeInput)' },
+  )
+  .strict();
+
+const consentSchema = z
+  .object(
+    {
+      practiceId: id('practice id'),
+      phone: e164('patient phone, E.164'),
+      patientId: text("the practice's patient id", 128).optional(),
+      granted: z.boolean({ error: typeError('true or false', 'consent given, or withdrawn') }),
+      source: text('where the consent was given', SOURCE_MAX_CHARS),
+    },
+    { error: 'must be an object (practiceId, phone, patientId, granted, source)' },
+  )
+  .strict();
+
+/** Unknown keys are named (bounded: a hostile key name must not make the message huge), never their values. */
+function unknownKeys(keys: string[]): string {
+  const shown = keys.filter((k) => /^[A-Za-z0-9_.-]{1,40}$/.test(k)).slice(0, 10);
+  const rest = keys.length - shown.length;
+  return `unknown field(s): ${[...shown, ...(rest > 0 ? [`${rest} other${rest > 1 ? 's' : ''}`] : [])].join(', ')}`;
+}
+
+function problemsOf(error: z.ZodError, root = '(request)'): FieldProblem[] {
   return error.issues.map((issue) => ({
-    field: issue.path.join('.') || '(request)',
-    problem: issue.code === 'unrecognized_keys' ? `unknown field(s): ${issue.keys.join(', ')}` : issue.message,
+    field: issue.path.join('.') || root,
+    problem: issue.code === 'unrecognized_keys' ? unknownKeys(issue.keys) : issue.message,
   }));
 }
 
 /**
- * Validates a confirmation request; throws {@link ValidationError} listing every problem.
- * Returns the request with the appointment start expressed in the patient's zone.
+ * Checks a confirmation request with every rule, without rewriting it (beyond trimming text):
+ * what the workflow runs at its start. `now` is the caller's clock (the workflow's start time there).
+ * Throws {@link ValidationError} listing every problem.
+ *
+ * `dataChecks: false` leaves out the two checks that read data shipped outside this code — phone
+ * numbers valid for their country (libphonenumber-js metadata) and zone names the runtime knows —
+ * for a workflow replaying a run that passed them already: a metadata or tz-data upgrade must never
+ * make a running confirmation fail on replay.
+ */
+export function parseConfirmationRequest(input: unknown, now: Date, options: { dataChecks?: boolean } = {}): ConfirmationRequest {
+  const parsed = (options.dataChecks === false ? requestShapeSchema : confirmationRequestSchema).safeParse(input);
+  const problems = parsed.success ? [] : problemsOf(parsed.error);
+  if (parsed.success) {
+    const startProblem = appointmentTimeProblem(parsed.data.appointmentStart, now);
+    if (startProblem) problems.push({ field: 'appointmentStart', problem: startProblem });
+  }
+  if (problems.length > 0) throw new ValidationError(problems);
+  return parsed.data as ConfirmationRequest;
+}
+
+/**
+ * Validates a confirmation request (the client API); throws {@link ValidationError} listing every
+ * problem. Returns the request with the appointment start expressed in the patient's zone.
  */
 export function validateConfirmationRequest(input: unknown, now: Date = new Date()): ConfirmationRequest {
-  const parsed = requestSchema.safeParse(input);
-  if (!parsed.success) throw new ValidationError(problemsOf(parsed.error));
-  const request = parsed.data as ConfirmationRequest;
+  const request = parseConfirmationRequest(input, now);
   const start = DateTime.fromISO(request.appointmentStart, { setZone: true });
-  if (start.toMillis() <= now.getTime()) {
-    throw new ValidationError([{ field: 'appointmentStart', problem: `${request.appointmentStart} is not in the future` }]);
-  }
   return { ...request, appointmentStart: start.setZone(request.patientTimeZone).toISO({ suppressMilliseconds: true })! };
+}
+
+/** Why an (ISO, with offset) appointment time is unacceptable at `now`, or undefined. Never quotes it. */
+export function appointmentTimeProblem(iso: string, now: Date): string | undefined {
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return 'not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)';
+  if (at <= now.getTime()) return 'must be in the future';
+  if (at > now.getTime() + MAX_APPOINTMENT_LEAD_DAYS * DAY_MS) {
+    return `must be at most ${MAX_APPOINTMENT_LEAD_DAYS} days ahead (confirmations are for upcoming appointments)`;
+  }
+  return undefined;
+}
+
+/** Validates the agent's `outcome` Update argument: types, allowed keys, bounded sizes. */
+export function validateOutcomeReport(input: unknown): OutcomeReport {
+  const parsed = outcomeReportSchema.safeParse(input);
+  if (!parsed.success) throw new ValidationError(problemsOf(parsed.error, '(report)'));
+  return parsed.data as OutcomeReport;
+}
+
+/** Validates the input of `recordLateOutcomeWorkflow`. */
+export function validateLateOutcome(input: unknown): LateOutcomeInput {
+  const parsed = lateOutcomeSchema.safeParse(input);
+  if (!parsed.success) throw new ValidationError(problemsOf(parsed.error, '(input)'));
+  return parsed.data as LateOutcomeInput;
+}
+
+/** Validates a consent record (client API). */
+export function validateConsent(input: unknown): { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string } {
+  const parsed = consentSchema.safeParse(input);
+  if (!parsed.success) throw new ValidationError(problemsOf(parsed.error, '(consent)'));
+  return parsed.data;
 }
 
 /** Validates a phone number argument (opt-out, consent). */
 export function validatePhone(field: string, value: unknown): string {
-  const parsed = e164(field).safeParse(value);
-  if (!parsed.success) throw new ValidationError([{ field, problem: parsed.error.issues[0]!.message }]);
-  return parsed.data;
+  return single(field, e164(field), value);
 }
 
-/** Validates an ISO 8601 time with offset in the future (appointment moves). */
+/** Validates a short free-text argument (an opt-out's source): required, at most `max` characters. */
+export function validateText(field: string, value: unknown, max = SOURCE_MAX_CHARS): string {
+  return single(field, text(field, max), value);
+}
+
+/** Validates a workflow id argument (status, result, opt-out exceptions). */
+export function validateWorkflowId(field: string, value: unknown): string {
+  return single(field, bounded(field, WORKFLOW_ID_MAX_CHARS).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'), value);
+}
+
+/** Validates an ISO 8601 time with offset in the future, at most {@link MAX_APPOINTMENT_LEAD_DAYS} ahead (appointment moves). */
 export function validateFutureTime(field: string, value: unknown, now: Date = new Date()): string {
-  const parsed = isoWithOffset.safeParse(value);
-  if (!parsed.success) throw new ValidationError([{ field, problem: parsed.error.issues[0]!.message }]);
-  if (Date.parse(parsed.data) <= now.getTime()) throw new ValidationError([{ field, problem: `${parsed.data} is not in the future` }]);
-  return parsed.data;
+  const time = single(field, isoWithOffset, value);
+  const problem = appointmentTimeProblem(time, now);
+  if (problem) throw new ValidationError([{ field, problem }]);
+  return time;
 }
 
 /** Validates an id used in workflow ids. */
 export function validateId(field: string, value: unknown): string {
-  const parsed = id(field).safeParse(value);
+  return single(field, id(field), value);
+}
+
+function single<T>(field: string, schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
   if (!parsed.success) throw new ValidationError([{ field, problem: parsed.error.issues[0]!.message }]);
   return parsed.data;
 }

@@ -5,13 +5,13 @@ import { describe, expect, it } from 'vitest';
 
 const cwd = fileURLToPath(new URL('..', import.meta.url));
 
-async function lintWorkflow(code: string) {
+async function lintWorkflow(code: string, file = 'workflows/lint-probe.ts') {
   // The probe is not a file on disk, so type-aware parsing is off for it; the workflow rules are syntactic.
   const eslint = new ESLint({
     cwd,
     overrideConfig: [{ languageOptions: { parserOptions: { projectService: false } }, rules: { '@typescript-eslint/no-floating-promises': 'off' } }],
   });
-  const [result] = await eslint.lintText(code, { filePath: `${cwd}workflows/lint-probe.ts` });
+  const [result] = await eslint.lintText(code, { filePath: `${cwd}${file}` });
   return result!.messages.map((m) => `${m.ruleId}: ${m.message}`);
 }
 
@@ -50,5 +50,29 @@ describe('workflow lint rules', () => {
       }
     `);
     expect(messages).toEqual([]);
+  });
+
+  it('let workflows share the validation module, which itself stays free of Node and I/O', async () => {
+    expect(
+      await lintWorkflow(`
+        import { parseConfirmationRequest } from '../src/validation';
+        export const check = parseConfirmationRequest;
+      `),
+    ).toEqual([]);
+    const shared = (
+      await lintWorkflow(
+        `
+        import { readFileSync } from 'node:fs';
+        import { Pool } from 'pg';
+        import { createLogger } from './logger';
+        export const x = [readFileSync, Pool, createLogger, process.env.X];
+      `,
+        'src/validation.ts',
+      )
+    ).join('\n');
+    expect(shared).toMatch(/'node:fs' import is restricted/);
+    expect(shared).toMatch(/'pg' import is restricted/);
+    expect(shared).toMatch(/import values only from \.\/contracts/);
+    expect(shared).toMatch(/no-restricted-globals: .*'process'/);
   });
 });

@@ -25,7 +25,6 @@ import {
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
-  AGENT_OUTCOMES,
   appointmentCancelledSignal,
   appointmentMovedSignal,
   attemptRoomName,
@@ -53,10 +52,21 @@ import {
   type OutcomeReport,
   type PlanAttemptResult,
 } from '../src/contracts';
+import {
+  INVALID_REPORT_FAILURE,
+  INVALID_REQUEST_FAILURE,
+  parseConfirmationRequest,
+  validateFutureTime,
+  validateOutcomeReport,
+  ValidationError,
+} from '../src/validation';
 
 /** Database work: local activities, so a happy path stays small in history (one marker each). */
 const db = proxyLocalActivities<ConfirmationActivities>({
   startToCloseTimeout: '30s',
+  // Unbounded on purpose: a database outage is waited out (the confirmation keeps its place and its
+  // audit trail) rather than failing patients' confirmations. Errors that can never succeed — bad
+  // data, constraint violations — are non-retryable ApplicationFailures from the activities.
   retry: { initialInterval: '1s', maximumInterval: '30s', backoffCoefficient: 2 },
 });
 
@@ -85,13 +95,16 @@ const PLAN_STOPS: Partial<Record<PlanDecision, CallOutcome>> = {
 };
 
 /** Confirms one appointment by phone. See the README for the whole flow. */
-export async function confirmAppointmentWorkflow(request: ConfirmationRequest): Promise<ConfirmationResult> {
+export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Promise<ConfirmationResult> {
   const info = workflowInfo();
+  // Starts that bypass the TypeScript client (other SDKs, the temporal CLI) get the client's rules
+  // here, once, against the start time: a bad request fails the run at once, naming every field.
+  const request = startRequest(input, info.startTime, info.unsafe.isReplaying);
   // One workflow per appointment holds only while every start uses the derived id: a start under
   // any other id (another SDK, the temporal CLI) fails at once, naming the id to use. Workflows
   // started under the old `confirm-<practice>-<appointment>` scheme replay without the check: the
   // patch marker is written only when the check runs in a new execution.
-  const expectedId = confirmationWorkflowId(String(request?.practiceId), String(request?.appointmentId));
+  const expectedId = confirmationWorkflowId(request.practiceId, request.appointmentId);
   if (info.workflowId !== expectedId && patched('canonical-workflow-id')) {
     throw ApplicationFailure.create({
       type: 'INVALID_WORKFLOW_ID',
@@ -148,15 +161,20 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   setHandler(
     outcomeUpdate,
     (r) => {
-      call.report = r;
+      // Only the report's own fields are kept (the validator refused anything else).
+      call.report = { attempt: r.attempt, outcome: r.outcome, ...(r.detail === undefined ? {} : { detail: r.detail }) };
       return { accepted: true, attempt: r.attempt, outcome: r.outcome, final: finalOutcomeOf(r.outcome, r.attempt) !== undefined };
     },
     {
-      // Rejected reports leave no trace in history; the agent gets the reason.
+      // Rejected reports leave no trace in history; the agent gets the reason. The whole report is
+      // checked against the schema first (types, allowed keys, bounded sizes): a malformed report is
+      // refused before it can reach history, the ledger or the audit table.
       validator: (r) => {
-        if (r === null || typeof r !== 'object') throw new Error('outcome report: must be an object');
-        if (!AGENT_OUTCOMES.has(r.outcome)) {
-          throw new Error(`outcome: "${String(r.outcome)}" is not an outcome the agent can report (${[...AGENT_OUTCOMES].join(', ')})`);
+        try {
+          validateOutcomeReport(r);
+        } catch (err) {
+          if (!(err instanceof ValidationError)) throw err;
+          throw ApplicationFailure.create({ type: INVALID_REPORT_FAILURE, message: err.message, nonRetryable: true, details: [err.problems] });
         }
         if (finalOutcome !== undefined) throw new Error(`outcome: the confirmation already ended with ${finalOutcome}`);
         if (cancellationRequested()) throw new Error('outcome: the confirmation was cancelled');
@@ -174,11 +192,26 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   setHandler(appointmentCancelledSignal, () => {
     cancelRequested = true;
   });
-  setHandler(appointmentMovedSignal, ({ appointmentStart: moved }) => {
-    // A signal cannot be rejected; a malformed one is logged and ignored (the client API validates first).
-    if (typeof moved !== 'string' || Number.isNaN(Date.parse(moved))) {
-      log.warn('appointmentMoved ignored: appointmentStart is not an ISO 8601 time');
-      return;
+  setHandler(appointmentMovedSignal, (signal) => {
+    // A signal cannot be rejected; one the client API would refuse is logged (problem only, never
+    // the value) and ignored. No destructuring: a signal sent without an argument must not throw.
+    const raw = (signal as { appointmentStart?: unknown } | undefined)?.appointmentStart;
+    let moved: string;
+    if (patched(CHECKED_MOVE_PATCH)) {
+      try {
+        moved = validateFutureTime('appointmentStart', raw, new Date());
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        log.warn('appointmentMoved ignored', { problem: err.message });
+        return;
+      }
+    } else {
+      // A move this run took before the client's rules applied here (replay of an older history).
+      if (typeof raw !== 'string' || Number.isNaN(Date.parse(raw))) {
+        log.warn('appointmentMoved ignored: appointmentStart is not an ISO 8601 time');
+        return;
+      }
+      moved = raw;
     }
     appointmentStart = moved;
     deadlineMs = deadlineOf(moved, policy);
@@ -536,6 +569,59 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
       voicemailAllowed: !voicemailLeft,
     };
   }
+}
+
+/** Marker of a run whose start refused its request (see {@link startRequest}). */
+const REFUSED_REQUEST_PATCH = 'refused-invalid-request';
+/** Marker of a run that checks `appointmentMoved` signals with the client's rules. */
+const CHECKED_MOVE_PATCH = 'checked-appointment-moved';
+
+/**
+ * The request, checked with the client's rules at the workflow's start time; a bad one fails the
+ * workflow at once — non-retryable, of type {@link INVALID_REQUEST_FAILURE}, naming every bad field
+ * (never its value), with the problems as details.
+ *
+ * Replay-safe in both directions, with no extra history event for a good request: a refusal
+ * records a marker before it fails the run, and a replay follows the history, not today's rules —
+ * a run refused at its start is refused again; any other run replays as it ran, even when a rule has
+ * tightened since, or the libphonenumber-js metadata or the runtime's tz data changed (those two
+ * checks are not repeated on replay), or the run started before this check existed.
+ */
+function startRequest(input: unknown, startTime: Date, replaying: boolean): ConfirmationRequest {
+  if (!replaying) {
+    try {
+      return parseConfirmationRequest(input, startTime);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      patched(REFUSED_REQUEST_PATCH);
+      throw refusal(err);
+    }
+  }
+  if (patched(REFUSED_REQUEST_PATCH)) {
+    try {
+      parseConfirmationRequest(input, startTime);
+    } catch (err) {
+      if (err instanceof ValidationError) throw refusal(err);
+      throw err;
+    }
+    throw refusal(new ValidationError([{ field: '(request)', problem: 'refused at the start of this run' }]));
+  }
+  try {
+    return parseConfirmationRequest(input, startTime, { dataChecks: false });
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    // Started before these rules applied here, and it ran: replay it as it ran.
+    return input as ConfirmationRequest;
+  }
+}
+
+function refusal(err: ValidationError): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: INVALID_REQUEST_FAILURE,
+    message: `invalid confirmation request: ${err.message}`,
+    nonRetryable: true,
+    details: [err.problems],
+  });
 }
 
 /** Calls stop this long before the appointment. */

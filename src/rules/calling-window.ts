@@ -5,7 +5,7 @@
  */
 import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
-import type { CallingRules } from '../ports';
+import { InvalidDataError, type CallingRules } from '../ports';
 
 /** Earliest local time any call may be placed. */
 export const LEGAL_EARLIEST = '08:00';
@@ -74,7 +74,7 @@ export function isValidTimeZone(zone: string): boolean {
 
 const local = (at: Date, zone: string): DateTime => {
   const dt = DateTime.fromJSDate(at, { zone });
-  if (!dt.isValid) throw new Error(`patientTimeZone: "${zone}" is not an IANA time zone`);
+  if (!dt.isValid) throw new InvalidDataError(at instanceof Date && !Number.isNaN(at.getTime()) ? 'patientTimeZone: not an IANA time zone' : 'time: not a valid instant');
   return dt;
 };
 

@@ -120,4 +120,43 @@ describe('planAttempt and finishAttempt', () => {
     expect(await store.consentState('p1', subject.phone)).toBe('DO_NOT_CALL');
     expect(phones.hangUps).toEqual(['room-9']);
   });
+
+  it('the agent\'s detail cannot overwrite workflow-owned keys or be spread character by character', async () => {
+    await env().run(acts.finishAttempt, {
+      ...subject,
+      decisionSeq: 3,
+      attempt: 0,
+      outcome: CallOutcome.NO_OUTCOME,
+      // What a caller bypassing the Update's schema could send.
+      detail: { finalOutcome: CallOutcome.CONFIRMED, note: 'left early', extra: 'x' } as never,
+      now: '2026-11-30T16:03:00Z',
+    });
+    await env().run(acts.finishAttempt, { ...subject, decisionSeq: 4, attempt: 0, outcome: CallOutcome.NO_OUTCOME, detail: 'abc' as never, now: '2026-11-30T16:04:00Z' });
+    const rows = await store.listAudit({ workflowId: subject.workflowId });
+    expect(rows.map((r) => r.detail)).toEqual([{ note: 'left early', finalOutcome: null }, { finalOutcome: null }]);
+  });
+
+  it('data no retry can fix (a constraint violation, an unknown zone) fails non-retryably, without quoting the value', async () => {
+    await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
+    const plan = {
+      ...subject,
+      decisionSeq: 1,
+      attempt: 1,
+      patientId: 'P1',
+      deadline: '2026-12-01T14:30:00Z',
+      now: '2026-11-30T16:00:00Z',
+    };
+    // A missing phone in the appointment row: NOT NULL violation.
+    const missingPhone = await env()
+      .run(acts.planAttempt, {
+        ...plan,
+        appointment: { workflowId: subject.workflowId, appointmentId: 'A1', practiceId: 'p1', patientId: 'P1', patientTimeZone: 'America/Chicago', appointmentStart: '2026-12-01T10:30:00-06:00' } as never,
+      })
+      .catch((e: unknown) => e);
+    expect(missingPhone).toBeInstanceOf(ApplicationFailure);
+    expect(missingPhone).toMatchObject({ type: 'BAD_DATA', nonRetryable: true, message: expect.stringMatching(/^planAttempt: the database refused the data \(SQLSTATE 23502, column phone\)$/) });
+    const badZone = await env().run(acts.planAttempt, { ...plan, decisionSeq: 2, patientTimeZone: 'Mars/Base' }).catch((e: unknown) => e);
+    expect(badZone).toBeInstanceOf(ApplicationFailure);
+    expect(badZone).toMatchObject({ type: 'BAD_DATA', nonRetryable: true, message: 'planAttempt: patientTimeZone: not an IANA time zone' });
+  });
 });

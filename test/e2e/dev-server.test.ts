@@ -5,16 +5,18 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
-import { CallOutcome } from '../../src/contracts';
+import { temporalReporter } from '../../agent/reporter';
+import { CallOutcome, outcomeUpdate, Phase } from '../../src/contracts';
 import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
 import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { INVALID_REPORT_FAILURE } from '../../src/validation';
 import { resolveTool } from '../../src/dev/tools';
 import { createLogger } from '../../src/logger';
 import type { ConfirmationStore } from '../../src/ports';
@@ -131,5 +133,54 @@ describe('happy path on the real dev server', () => {
     expect(results.map((r) => r.outcome)).toEqual([CallOutcome.OPTED_OUT, CallOutcome.OPTED_OUT]);
     expect(phones.dialsTo(phone)).toHaveLength(1);
     expect(await store.consentState('bright-smiles', phone)).toBe('DO_NOT_CALL');
+  });
+});
+
+describe('a hostile or careless agent on the real dev server', () => {
+  it('a 1 MB or 3 MB outcome detail is refused before anything is recorded; the workflow is not terminated and takes the real verdict', async () => {
+    const zone = zoneInOfficeHours();
+    const phone = '+12125550144';
+    const request = {
+      appointmentId: `e2e-big-${Date.now().toString(36)}`,
+      patientId: 'pat-e2e-3',
+      patientName: 'Jordan Sample',
+      phone,
+      patientTimeZone: zone,
+      appointmentStart: DateTime.now().setZone(zone).plus({ days: 3 }).set({ hour: 11, minute: 0 }).toISO()!,
+      practiceId: 'bright-smiles',
+      practiceName: 'Bright Smiles Dental',
+      practiceCallbackNumber: '+13125550100',
+      provider: 'Dr. Rivera',
+      reason: 'cleaning',
+    };
+    await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 }); // the test plays the agent
+    const { workflowId } = await api.startConfirmation(request);
+    for (let i = 0; i < 200 && !((await api.getStatus(workflowId)).phase === Phase.CALLING && phones.dialsTo(phone).length === 1); i += 1) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const handle = client.workflow.getHandle(workflowId);
+    // Under the server's 2 MB blob limit, the workflow's validator refuses a malformed report cleanly:
+    // a rejection typed INVALID_OUTCOME_REPORT, which resending cannot change.
+    const large = { attempt: 1, outcome: CallOutcome.CONFIRMED, detail: { note: 'n'.repeat(1024 * 1024) } };
+    const refused = await handle.executeUpdate(outcomeUpdate, { args: [large] }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((refused as WorkflowUpdateFailedError).cause).toMatchObject({ type: INVALID_REPORT_FAILURE, message: 'detail.note: must be at most 1000 characters' });
+    // Over it, no validator can answer: the SDK's rejection carries the request back, the server fails
+    // that workflow task and answers FAILED_PRECONDITION. The workflow is neither terminated nor changed.
+    const big = { attempt: 1, outcome: CallOutcome.CONFIRMED, detail: { note: 'n'.repeat(3 * 1024 * 1024) } };
+    await expect(handle.executeUpdate(outcomeUpdate, { args: [big] })).rejects.toThrow();
+    // …and the agent's reporter never sends it, nor retries it.
+    const reporter = temporalReporter({ client, workflowId, taskQueue: 'e2e', retryForMs: 60_000 });
+    const t0 = Date.now();
+    expect(await reporter.report(big)).toEqual({ accepted: false, reason: 'invalid report: detail.note: must be at most 1000 characters' });
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    expect((await store.listAudit({ workflowId })).map((a) => a.decision)).toEqual(['DIAL']);
+    expect((await store.getAppointment('bright-smiles', request.appointmentId))?.outcome).toBeNull();
+
+    expect(await reporter.report({ attempt: 1, outcome: CallOutcome.CONFIRMED })).toMatchObject({ accepted: true });
+    phones.endCall(phones.dialsTo(phone)[0]!.roomName);
+    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.CONFIRMED);
   });
 });

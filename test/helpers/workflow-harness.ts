@@ -84,7 +84,8 @@ export async function createHarness(): Promise<Harness> {
       const store = options?.store ?? (await createStore({}));
       const phones = new ScriptedTelephony(client);
       const taskQueue = `test-${randomUUID()}`;
-      const api = new ConfirmationClient({ client, store, taskQueue });
+      // The test server's clock: the workflow checks the request against it, and so must the client.
+      const api = new ConfirmationClient({ client, store, taskQueue, now: async () => new Date(await currentTime(env)) });
       const worker = await createConfirmationWorker({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',

@@ -9,7 +9,9 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bundleWorkflows, FAILURE_CONVERTER_PATH } from '../../src/bundle';
-import { createDataConverter } from '../../src/codec';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { createDataConverter, EncryptionCodec } from '../../src/codec';
+import { parseConfirmationRequest, ValidationError } from '../../src/validation';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
 const historiesDir = fileURLToPath(new URL('../histories/', import.meta.url));
@@ -65,6 +67,24 @@ describe('replay of committed histories', () => {
     const guarded = await bundleOf('./patched-workflows.ts');
     for (const file of files) {
       await expect(Worker.runReplayHistory({ workflowBundle: guarded, dataConverter }, await history(file), file), file).resolves.toBeUndefined();
+    }
+  });
+});
+
+describe('replay of runs started before the workflow checked its input', () => {
+  it('a run whose request today\'s rules refuse (unknown field, zone and number the data no longer knows, past start) replays as it ran', async () => {
+    const codec = EncryptionCodec.fromSetting(TEST_ENCRYPTION_KEY);
+    for (const file of ['happy-path-confirmed.json', 'moved-then-expired.json']) {
+      const recorded = await history(file);
+      const started = recorded.events![0]!.workflowExecutionStartedEventAttributes!;
+      const [opened] = await codec.decode([started.input!.payloads![0]!]);
+      const request = defaultPayloadConverter.fromPayload<Record<string, unknown>>(opened!);
+      // Accepted by the old workflow (it never looked), refused by today's start check.
+      const altered = { ...request, legacyNote: 'sent by an old backend', phone: '+15555550123', patientTimeZone: 'Mars/Base', appointmentStart: '2001-01-01T10:00:00Z' };
+      expect(() => parseConfirmationRequest(altered, new Date(0))).toThrow(ValidationError);
+      const [sealed] = await codec.encode([defaultPayloadConverter.toPayload(altered)]);
+      started.input!.payloads![0] = sealed!;
+      await expect(Worker.runReplayHistory({ workflowBundle: current, dataConverter }, recorded, file), file).resolves.toBeUndefined();
     }
   });
 });

@@ -3,12 +3,17 @@
  * activities over a real database (PGlite) and scripted phones behind the Telephony port.
  */
 import { Writable } from 'node:stream';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure, Client, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { temporalReporter } from '../../agent/reporter';
 import {
+  appointmentMovedSignal,
   CallOutcome,
   confirmationWorkflowId,
+  lateOutcomeWorkflowId,
   outcomeUpdate,
   Phase,
   PlanDecision,
@@ -16,9 +21,17 @@ import {
   type ConfirmationResult,
 } from '../../src/contracts';
 import { PHONES } from '../../src/dev/scripted-telephony';
+import { createDataConverter } from '../../src/codec';
 import { createLogger } from '../../src/logger';
+import {
+  INVALID_LATE_OUTCOME_FAILURE,
+  INVALID_REPORT_FAILURE,
+  INVALID_REQUEST_FAILURE,
+  MAX_APPOINTMENT_LEAD_DAYS,
+  type FieldProblem,
+} from '../../src/validation';
 import { nextLocal } from '../helpers/clock';
-import { createHarness, sampleRequest, type Harness, type TestContext } from '../helpers/workflow-harness';
+import { createHarness, sampleRequest, TEST_ENCRYPTION_KEY, type Harness, type TestContext } from '../helpers/workflow-harness';
 
 const CHICAGO = 'America/Chicago';
 let h: Harness;
@@ -378,7 +391,11 @@ describe('starting and messages', () => {
       expect(first).toMatchObject({ workflowId: `confirm:bright-smiles:${request.appointmentId}`, created: true });
       expect(second).toMatchObject({ workflowId: first.workflowId, runId: first.runId, created: false, status: 'RUNNING' });
       await ctx.api.result(first.workflowId);
-      const third = await ctx.api.startConfirmation(request);
+      // Waiting for the result skipped the test clock far past the appointment: a start must be in
+      // the future (the client checks against the test server's clock), so the same appointment id
+      // comes with a later time.
+      const later = (await h.now()).plus({ days: 2 }).setZone(request.patientTimeZone).toISO({ suppressMilliseconds: true })!;
+      const third = await ctx.api.startConfirmation({ ...request, appointmentStart: later });
       expect(third).toMatchObject({ workflowId: first.workflowId, created: false, status: 'COMPLETED' });
       expect(ctx.phones.dials).toHaveLength(1);
     });
@@ -404,7 +421,7 @@ describe('starting and messages', () => {
         expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
         return String((err as WorkflowUpdateFailedError).cause?.message);
       };
-      expect(await rejection({ attempt: 1, outcome: 'MAYBE' })).toMatch(/^outcome: "MAYBE" is not an outcome the agent can report/);
+      expect(await rejection({ attempt: 1, outcome: 'MAYBE' })).toMatch(/^outcome: not an outcome the agent can report \(CONFIRMED, /);
       expect(await rejection({ attempt: 1, outcome: CallOutcome.BUSY })).toMatch(/not an outcome the agent can report/);
       expect(await rejection({ attempt: 2, outcome: CallOutcome.CONFIRMED })).toBe('attempt: 2 is not the call in progress (attempt 1)');
       const ack = await send({ attempt: 1, outcome: CallOutcome.CONFIRMED });
@@ -415,6 +432,182 @@ describe('starting and messages', () => {
       expect((await handle.result()).outcome).toBe(CallOutcome.CONFIRMED);
       await expect(send({ attempt: 1, outcome: CallOutcome.CANCELLED })).rejects.toThrow();
       expect(ctx.phones.dials).toHaveLength(1);
+    });
+  });
+});
+
+const { EventType } = proto.temporal.api.enums.v1;
+
+/** Settles `promise` within `ms` of real time, or fails the test saying what never ended. */
+async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: did not end within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The failure a workflow run ended with: its ApplicationFailure cause, and its problems by field. */
+async function failureOf(result: Promise<unknown>, what: string): Promise<{ failure: ApplicationFailure; problems: Record<string, string> }> {
+  const err = await within(30_000, what, result.then(() => undefined, (e: unknown) => e));
+  expect(err, what).toBeInstanceOf(WorkflowFailedError);
+  const failure = (err as WorkflowFailedError).cause as ApplicationFailure;
+  expect(failure, what).toBeInstanceOf(ApplicationFailure);
+  const problems = Object.fromEntries(((failure.details?.[0] ?? []) as FieldProblem[]).map((p) => [p.field, p.problem]));
+  return { failure, problems };
+}
+
+describe('hostile or careless callers', () => {
+  /**
+   * A client that does not skip time while it waits: these runs must end at once, and skipping to
+   * the server's next timer while waiting would move the suite's clock by decades.
+   */
+  const plainClient = () => new Client({ connection: h.env.connection, namespace: h.env.namespace, dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+
+  it('a start that bypasses the client (other SDKs, the temporal CLI) with a bad request fails at once, naming each bad field', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const good = sampleRequest(now.plus({ days: 2 }));
+      const { phone: _phone, ...noPhone } = good;
+      const cases: [string, unknown, Record<string, string>][] = [
+        ['missing phone', noPhone, { phone: 'required (patient phone, E.164)' }],
+        ['zone Mars/Base', { ...good, patientTimeZone: 'Mars/Base' }, { patientTimeZone: 'not an IANA time zone (e.g. America/Chicago)' }],
+        ['appointmentStart "tomorrow"', { ...good, appointmentStart: 'tomorrow' }, { appointmentStart: 'not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)' }],
+        ['not an object', 'confirm please', { '(request)': 'must be an object (a ConfirmationRequest)' }],
+        ['null', null, { '(request)': 'must be an object (a ConfirmationRequest)' }],
+        [
+          'several bad fields',
+          { ...good, phone: 12125550123, practiceName: 'p'.repeat(1_000_000), policy: { maxAttempts: 1000 }, extra: true },
+          {
+            phone: 'must be a string (patient phone, E.164)',
+            practiceName: 'must be at most 200 characters',
+            'policy.maxAttempts': 'must be at most 10 attempts',
+            '(request)': 'unknown field(s): extra',
+          },
+        ],
+        ['year 9999', { ...good, appointmentStart: '9999-12-01T10:00:00-06:00' }, { appointmentStart: `must be at most ${MAX_APPOINTMENT_LEAD_DAYS} days ahead (confirmations are for upcoming appointments)` }],
+      ];
+      for (const [i, [what, input, expected]] of cases.entries()) {
+        const handle = await plainClient().workflow.start('confirmAppointmentWorkflow', { taskQueue: ctx.taskQueue, workflowId: `direct-${good.appointmentId}-${i}`, args: [input] });
+        const { failure, problems } = await failureOf(handle.result(), what);
+        expect(failure.type, what).toBe(INVALID_REQUEST_FAILURE);
+        expect(failure.nonRetryable, what).toBe(true);
+        expect(problems, what).toEqual(expected);
+        expect(failure.message, what).toMatch(/^invalid confirmation request: /);
+        expect(failure.message.length, what).toBeLessThan(400);
+        expect(failure.message, what).not.toMatch(/Mars|tomorrow|9999|12125550123/);
+        // At once: the first workflow task fails the run — no activity, no timer, no retry; only the
+        // patch marker that makes the refusal replay as a refusal.
+        const history = await handle.fetchHistory();
+        const events = (history.events ?? []).map((e) => e.eventType);
+        expect(events, what).toEqual([
+          EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+          EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+          EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+          EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+          EventType.EVENT_TYPE_MARKER_RECORDED,
+          EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, // the SDK's TemporalChangeVersion, with the marker
+          EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        ]);
+        // And it replays as a refusal (a query on it, a worker restart): no non-determinism.
+        await expect(Worker.runReplayHistory({ workflowBundle: h.bundle, dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) }, history, what)).resolves.toBeUndefined();
+      }
+      expect(ctx.phones.dials).toHaveLength(0);
+      expect(await ctx.store.listAudit({})).toEqual([]);
+    });
+  });
+
+  it('the outcome Update checks the whole report (types, allowed keys, sizes) before anything is recorded; the agent\'s reporter knows the rejection', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const request = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, { kind: 'answer', hangsUpAfterMs: 60_000 }); // the test plays the agent
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      const handle = ctx.client.workflow.getHandle(workflowId);
+      await until(ctx, workflowId, (s) => s.phase === Phase.CALLING && ctx.phones.dials.length === 1);
+
+      const cases: [string, unknown, Record<string, string>][] = [
+        ['3 MB detail', { attempt: 1, outcome: CallOutcome.CONFIRMED, detail: { note: 'n'.repeat(3 * 1024 * 1024) } }, { 'detail.note': 'must be at most 1000 characters' }],
+        ['string detail', { attempt: 1, outcome: CallOutcome.CONFIRMED, detail: 'confirmed' }, { detail: 'must be an object (outcome detail: reschedulePreference, note)' }],
+        [
+          'workflow-owned key in the detail',
+          { attempt: 1, outcome: CallOutcome.NO_OUTCOME, detail: { finalOutcome: CallOutcome.CONFIRMED } },
+          { detail: 'unknown field(s): finalOutcome' },
+        ],
+        ['unknown field', { attempt: 1, outcome: CallOutcome.CONFIRMED, callerId: '+12125550199' }, { '(report)': 'unknown field(s): callerId' }],
+        ['attempt as a string', { attempt: '1', outcome: CallOutcome.CONFIRMED }, { attempt: 'must be a number (attempt number)' }],
+      ];
+      for (const [what, report, expected] of cases) {
+        const err = await within(30_000, what, handle.executeUpdate(outcomeUpdate, { args: [report as never] }).then(() => undefined, (e: unknown) => e));
+        expect(err, what).toBeInstanceOf(WorkflowUpdateFailedError);
+        const failure = (err as WorkflowUpdateFailedError).cause as ApplicationFailure;
+        expect(failure, what).toBeInstanceOf(ApplicationFailure);
+        expect(failure.type, what).toBe(INVALID_REPORT_FAILURE);
+        expect(Object.fromEntries((failure.details![0] as FieldProblem[]).map((p) => [p.field, p.problem])), what).toEqual(expected);
+        expect(failure.message.length, what).toBeLessThan(300);
+      }
+      // Nothing of it was recorded, and the workflow still takes the agent's real verdict.
+      expect((await ctx.store.listAudit({ workflowId })).map((a) => a.decision)).toEqual([PlanDecision.DIAL]);
+      expect((await handle.query(statusQuery)).phase).toBe(Phase.CALLING);
+
+      // The agent's reporter checks with the same rules: a malformed report is neither sent, retried nor audited as late.
+      const reporter = temporalReporter({ client: ctx.client, workflowId, taskQueue: ctx.taskQueue, retryForMs: 60_000 });
+      const t0 = Date.now();
+      const refused = await reporter.report({ attempt: 1, outcome: CallOutcome.CONFIRMED, detail: 'yes' as never });
+      expect(refused).toEqual({ accepted: false, reason: 'invalid report: detail: must be an object (outcome detail: reschedulePreference, note)' });
+      expect(Date.now() - t0).toBeLessThan(1_000);
+      await expect(ctx.client.workflow.getHandle(lateOutcomeWorkflowId({ workflowId, attempt: 1, outcome: CallOutcome.CONFIRMED })).describe()).rejects.toBeInstanceOf(
+        WorkflowNotFoundError,
+      );
+
+      const ack = await reporter.report({ attempt: 1, outcome: CallOutcome.RESCHEDULE_REQUESTED, detail: { reschedulePreference: 'Friday mornings' } });
+      expect(ack).toMatchObject({ accepted: true, ack: { outcome: CallOutcome.RESCHEDULE_REQUESTED, final: true } });
+      ctx.phones.endCall(ctx.phones.dials[0]!.roomName);
+      expect((await handle.result()).outcome).toBe(CallOutcome.RESCHEDULE_REQUESTED);
+      const outcomeRow = (await ctx.store.listAudit({ workflowId })).find((a) => a.decision === 'OUTCOME');
+      expect(outcomeRow?.detail).toEqual({ reschedulePreference: 'Friday mornings', finalOutcome: CallOutcome.RESCHEDULE_REQUESTED });
+    });
+  });
+
+  it('a malformed appointmentMoved signal (no argument, "tomorrow", year 9999) is ignored; the confirmation carries on', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('20:00');
+      const request = sampleRequest(now.plus({ days: 3 }).set({ hour: 15 }));
+      await consent(ctx, request.phone);
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await until(ctx, workflowId, (s) => s.phase === Phase.WAITING_FOR_WINDOW);
+      const handle = ctx.client.workflow.getHandle(workflowId);
+      await handle.signal('appointmentMoved');
+      await handle.signal(appointmentMovedSignal, { appointmentStart: 'tomorrow' });
+      await handle.signal(appointmentMovedSignal, { appointmentStart: '9999-12-01T10:00:00-06:00' });
+      const status = await within(30_000, 'status after bad signals', handle.query(statusQuery));
+      expect(status.appointmentStart).toBe(request.appointmentStart);
+      // A valid move still re-plans (the workflow task never failed).
+      const moved = now.plus({ days: 1 }).set({ hour: 10, minute: 0 });
+      await ctx.api.moveAppointment(request.practiceId, request.appointmentId, moved.toISO()!);
+      expect((await within(30_000, 'result', ctx.api.result(workflowId))).outcome).toBe(CallOutcome.EXPIRED);
+    });
+  });
+
+  it('recordLateOutcomeWorkflow started with a bad input fails at once instead of retrying for ever', async () => {
+    await h.withWorker(async (ctx) => {
+      const handle = await plainClient().workflow.start('recordLateOutcomeWorkflow', {
+        taskQueue: ctx.taskQueue,
+        workflowId: `late-bad-${Date.now()}`,
+        args: [{ workflowId: 'confirm-x-y', attempt: 0, outcome: CallOutcome.CONFIRMED, detail: { finalOutcome: 'CANCELLED' }, reason: 'r', reportedAt: 'now' }],
+      });
+      const { failure, problems } = await failureOf(handle.result(), 'late outcome');
+      expect(failure).toMatchObject({ type: INVALID_LATE_OUTCOME_FAILURE, nonRetryable: true });
+      expect(problems).toEqual({
+        attempt: 'must be at least 1',
+        detail: 'unknown field(s): finalOutcome',
+        reportedAt: 'not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)',
+      });
     });
   });
 });
