@@ -16,6 +16,7 @@ import {
   type ConfirmationActivities,
   type DialFailureDetails,
   type DialInput,
+  type DialProgress,
   type DecisionSubject,
   type CallResult,
   type DialResult,
@@ -45,10 +46,22 @@ export interface ActivityDeps {
   pollIntervalMs?: number;
   /** An answered call with no agent in its room after this long gets the agent dispatched again, in ms. Default 10 000. */
   agentJoinGraceMs?: number;
+  /**
+   * Waits before each new try of a dial LiveKit refused before any INVITE (`NOT_PLACED`, e.g. "cpu
+   * exhausted"), in ms; one try more than entries. Default [1 000, 2 000, 4 000]: four tries within ~7 s.
+   */
+  notPlacedRetryDelaysMs?: number[];
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 const RINGING_STATES = new Set(['dialing', 'ringing', 'automation']);
+/**
+ * A lost dial's leg that was still ringing this close to its ringing timeout rang out (NO_ANSWER).
+ * livekit-sip's SIP failures (busy, decline, …) end a leg within a few seconds of the dial, and the
+ * leg's leave may trail the end by up to 2.5 s; a room poll may miss the last 0.5 s.
+ */
+const RANG_OUT_TOLERANCE_MS = 3_000;
+const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Builds the activity implementations registered on the worker. */
 export function createActivities(deps: ActivityDeps): ConfirmationActivities {
@@ -149,16 +162,51 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
 
     async dial(input: DialInput): Promise<CallResult> {
       const ctx = Context.current();
+      // What this activity sees of its call goes out as heartbeat details: should its worker die, the
+      // workflow's checkCall learns when the dial began and how far the call got. The first heartbeat
+      // is sent at once (later ones are throttled by the SDK).
+      const progress: DialProgress = { dialStartedAt: new Date().toISOString() };
+      ctx.heartbeat(progress);
       // Heartbeats let the workflow notice a lost worker within the heartbeat timeout, not the call's length.
-      const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      const beat = setInterval(() => ctx.heartbeat(progress), 2_000);
       let answered: DialResult;
-      try {
-        // Belt and braces for "one call per attempt": never dial into a room that already has a call.
-        const existing = await telephony.checkCall(input.roomName);
-        if (existing.callStatus !== undefined) {
-          throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
+      let inFlight = false;
+      let watching = true;
+      // Watches the room while CreateSIPParticipant is in flight (the leg joins it before the INVITE).
+      const watcher = (async () => {
+        while (watching) {
+          const found = await telephony.checkCall(input.roomName).catch(() => undefined);
+          if (inFlight && watching && found?.callStatus !== undefined) {
+            progress.lastStatus = found.callStatus;
+            progress.lastSeenAt = new Date().toISOString();
+            if (found.callStatus === 'active') progress.answeredAt ??= progress.lastSeenAt;
+          }
+          await sleepMs(Math.max(pollMs, 250));
         }
-        answered = await telephony.dial(input, ctx.cancellationSignal);
+      })();
+      const delays = deps.notPlacedRetryDelaysMs ?? [1_000, 2_000, 4_000];
+      try {
+        for (let tryNo = 0; ; tryNo += 1) {
+          // Belt and braces for "one call per attempt": never dial into a room that already has a call.
+          const existing = await telephony.checkCall(input.roomName);
+          if (existing.callStatus !== undefined) {
+            throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
+          }
+          try {
+            progress.dialStartedAt = new Date().toISOString();
+            inFlight = true;
+            answered = await telephony.dial(input, ctx.cancellationSignal);
+            break;
+          } catch (err) {
+            // Refused before any INVITE: certainly no call, so trying again cannot make a second one.
+            if (!(err instanceof DialError && err.type === DialFailureType.NOT_PLACED) || tryNo >= delays.length) throw err;
+            logger.warn({ workflowId: input.workflowId, attempt: input.attempt, try: tryNo + 1 }, 'dial refused before any INVITE; trying again');
+            await ctx.sleep(delays[tryNo]!);
+          } finally {
+            inFlight = false;
+          }
+        }
+        progress.answeredAt = answered.answeredAt;
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'call answered');
       } catch (err) {
         clearInterval(beat);
@@ -170,11 +218,27 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         const details: DialFailureDetails = { sipStatusCode: e.sipStatusCode, sipStatus: e.sipStatus };
         // Never retried by Temporal: a second try would be a second call.
         throw ApplicationFailure.create({ type: e.type, message: e.message, nonRetryable: true, details: [details] });
+      } finally {
+        inFlight = false;
+        watching = false;
+        await watcher;
       }
       try {
         const end = await stayWithCall(input);
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, end }, 'call ended');
         return { ...answered, endedAt: new Date().toISOString(), end };
+      } finally {
+        clearInterval(beat);
+      }
+    },
+
+    async watchCall(input: DialInput): Promise<CallEnd> {
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      try {
+        const end = await stayWithCall(input);
+        logger.info({ workflowId: input.workflowId, attempt: input.attempt, end }, 'orphaned call ended');
+        return end;
       } finally {
         clearInterval(beat);
       }
@@ -187,14 +251,37 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     async checkCall(input: CheckCallInput): Promise<CallCheckResult> {
       const ctx = Context.current();
       const until = Date.now() + (input.ringingTimeoutSeconds + 10) * 1000;
+      const ringingMs = input.ringingTimeoutSeconds * 1000;
+      const progress = input.progress;
+      // When the dial began: the lost activity's own record, else when the leg joined the room
+      // (livekit-sip adds it just before the INVITE), else when the workflow scheduled the dial.
+      let dialStart = progress?.dialStartedAt ? Date.parse(progress.dialStartedAt) : undefined;
+      let lastSeen = progress?.lastSeenAt && RINGING_STATES.has(progress.lastStatus ?? '') ? Date.parse(progress.lastSeenAt) : undefined;
+      let seenStatus = progress?.lastStatus;
       for (;;) {
         const found = await telephony.checkCall(input.roomName);
-        // A phone still ringing may yet be answered: watch it, don't guess.
-        if (found.state === CallCheckState.ANSWERED || !RINGING_STATES.has(found.callStatus ?? '') || Date.now() > until) {
-          return found.state === CallCheckState.ANSWERED ? found : { state: CallCheckState.NOT_CONNECTED, callStatus: found.callStatus };
+        // "hangup" is only ever set on an answered leg; a leg that failed or rang out leaves still "ringing".
+        if (found.state === CallCheckState.ANSWERED || found.callStatus === 'hangup' || progress?.answeredAt !== undefined) {
+          return { ...found, state: CallCheckState.ANSWERED };
         }
-        ctx.heartbeat();
-        await ctx.sleep(pollMs);
+        if (RINGING_STATES.has(found.callStatus ?? '')) {
+          // A phone still ringing may yet be answered: watch it, don't guess.
+          seenStatus = found.callStatus;
+          lastSeen = Date.now();
+          if (dialStart === undefined && found.joinedAt) dialStart = Date.parse(found.joinedAt);
+          if (Date.now() > until) return { state: CallCheckState.UNKNOWN, callStatus: found.callStatus };
+          ctx.heartbeat();
+          await ctx.sleep(pollMs);
+          continue;
+        }
+        // The leg is gone without an answer. Still there at its ringing timeout: it rang out. Gone
+        // earlier: busy, declined, unavailable and a failed trunk all look the same in the room.
+        const start = dialStart ?? (input.dialedAt ? Date.parse(input.dialedAt) : undefined);
+        const tolerance = Math.min(RANG_OUT_TOLERANCE_MS, ringingMs / 3);
+        if (lastSeen !== undefined && start !== undefined && lastSeen >= start + ringingMs - tolerance) {
+          return { state: CallCheckState.NO_ANSWER, callStatus: seenStatus };
+        }
+        return { state: CallCheckState.UNKNOWN, callStatus: seenStatus };
       }
     },
 
