@@ -109,7 +109,7 @@ async function legStatus(room: string, status: string): Promise<void> {
 describe('worker killed while the dial is in flight: the result is recovered, never recorded as a trunk failure', () => {
   it('a phone that rings out is recorded NO_ANSWER (was CALL_FAILED), with one INVITE', async () => {
     const first = await startWorker();
-    const { api, workflowId, room } = await startOne('+12125550107', { ringingTimeoutSeconds: 20 });
+    const { api, workflowId, room } = await startOne('+12125550107', { ringingTimeoutSeconds: 25 });
     await legStatus(room, 'ringing');
     first.kill('SIGKILL');
     await startWorker();
