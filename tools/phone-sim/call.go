@@ -106,14 +106,18 @@ func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalC
 
 	// As livekit-sip does, the leg joins the room before the INVITE goes out, for every call
 	// (sip.callStatus "dialing"), turns "ringing" at the far end's 180, and "active" at the answer.
-	l, err := s.join(req, line)
+	l, err := s.join(req, line, !sc.NoMedia)
 	if err != nil {
 		line.Outcome, line.Ended = "error", err.Error()
 		s.record(line)
 		return nil, psrpc.NewError(psrpc.Internal, err)
 	}
-	// The 100 Trying / 180 Ringing exchange.
-	if why := l.ring(ctx, 100*time.Millisecond); why != "" {
+	// The 100 Trying / 180 Ringing exchange: the far end's 180 comes 300 ms after the INVITE by default.
+	ringingAfter := 300 * time.Millisecond
+	if sc.RingingAfterMs > 0 {
+		ringingAfter = time.Duration(sc.RingingAfterMs) * time.Millisecond
+	}
+	if why := l.ring(ctx, ringingAfter); why != "" {
 		go l.end("cancelled while dialing: "+why, "no-answer", false)
 		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
 	}
@@ -121,7 +125,7 @@ func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalC
 	// A SIP failure: the error returns, and the leg leaves the room with its status still "ringing"
 	// (livekit-sip never sets "hangup" on a call that was not answered; the leave may trail the error).
 	if f, isFailure := failures[sc.Behavior]; isFailure {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 		go l.end(fmt.Sprintf("%d %s", f.code, f.reason), "", false)
 		return nil, sipFailure(f.code, f.reason)
 	}
@@ -140,7 +144,7 @@ func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalC
 		go l.end("cancelled while ringing: "+why, "no-answer", false)
 		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
 	}
-	if err := l.answer(!sc.NoMedia); err != nil {
+	if err := l.answer(); err != nil {
 		l.end("error: "+err.Error(), "error", true)
 		return nil, psrpc.NewError(psrpc.Internal, err)
 	}
@@ -165,8 +169,14 @@ func (l *leg) setStatus(status string) {
 
 // join connects the callee's leg to the room as a SIP participant, as livekit-sip does: identity,
 // name, metadata and attributes from the request, kind SIP, and the sip.* attributes.
-func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line CallLogLine) (*leg, error) {
-	l := &leg{sim: s, callID: fmt.Sprintf("SCL_sim%d", time.Now().UnixNano()), mouth: &mouth{}, ear: &ear{}, line: line, done: make(chan string, 1), audioUp: make(chan struct{})}
+func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line CallLogLine, media bool) (*leg, error) {
+	// livekit-server picks the call id and sends it with the request; livekit-sip uses it for the
+	// leg's sip.callID, its logs and its response, so one id names the call everywhere.
+	callID := req.SipCallId
+	if callID == "" {
+		callID = fmt.Sprintf("SCL_sim%d", time.Now().UnixNano())
+	}
+	l := &leg{sim: s, callID: callID, mouth: &mouth{}, ear: &ear{}, line: line, done: make(chan string, 1), audioUp: make(chan struct{})}
 	l.line.SipCallID = l.callID
 	if s.recordDir != "" {
 		l.recording = filepath.Join(s.recordDir, fmt.Sprintf("%s-%s.ogg", req.RoomName, l.callID))
@@ -217,6 +227,11 @@ func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line Call
 	}
 	l.room = room
 	s.track(l)
+	if err := l.publish(media); err != nil {
+		room.Disconnect()
+		s.untrack(l)
+		return nil, err
+	}
 	// Transfers of this call reach the simulator on its call id, as they reach livekit-sip.
 	if s.server != nil {
 		if err := s.server.RegisterTransferSIPParticipantTopic(l.callID); err != nil {
@@ -240,8 +255,9 @@ func (l *leg) ring(ctx context.Context, d time.Duration) string {
 }
 
 // answer picks up: the leg turns "active" (livekit-server echoes it before CreateSIPParticipant
-// returns, so anyone who looks at the room after the answer sees it) and starts sending audio.
-func (l *leg) answer(media bool) error {
+// returns, so anyone who looks at the room after the answer sees it); from now on its audio track
+// (published at the join) carries what the phone says.
+func (l *leg) answer() error {
 	l.room.LocalParticipant.SetAttributes(map[string]string{
 		"sip.callStatus": "active",
 		"sip.callIDFull": l.callID + "@phone-sim.invalid",
@@ -257,17 +273,23 @@ func (l *leg) answer(media bool) error {
 	l.ear.answer()
 	l.line.Outcome = "answered"
 	l.line.AnsweredAt = stamp(time.Now())
-	if !media {
-		// A far end that sends no RTP at all: nothing is published; livekit-sip's media timeout ends it.
-		return nil
-	}
+	return nil
+}
+
+// publish puts the leg's audio track in the room, as livekit-sip does when it joins, before the
+// INVITE: the leg is then a publisher, which livekit-server announces to the room at once (it
+// batches the joins of non-publishers), so a room client sees "dialing". Until the answer the
+// phone's side is silence; a far end with media false never sends any RTP at all.
+func (l *leg) publish(media bool) error {
 	track, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
 	if err != nil {
 		return err
 	}
 	track.OnBind(func() {
-		if err := track.StartWrite(l.mouth, nil); err != nil {
-			l.sim.logf("%s: audio: %v", l.callID, err)
+		if media {
+			if err := track.StartWrite(l.mouth, nil); err != nil {
+				l.sim.logf("%s: audio: %v", l.callID, err)
+			}
 		}
 		l.upOnce.Do(func() { close(l.audioUp) })
 	})

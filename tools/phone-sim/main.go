@@ -50,6 +50,9 @@ type Scenario struct {
 	Behavior string `json:"behavior"`
 	// Behaviours of successive calls to this number (the last one repeats); overrides Behavior.
 	Sequence []string `json:"sequence,omitempty"`
+	// When the far end's 180 Ringing comes, in ms after the INVITE (default 300); the leg is
+	// "dialing" until then.
+	RingingAfterMs int `json:"ringingAfterMs,omitempty"`
 	// Ringing before an answer, in ms (200 ms more are always added: the 180 Ringing exchange).
 	AnswerAfterMs int `json:"answerAfterMs,omitempty"`
 	// Hang up this long after answering, in ms (0: stay until the room is deleted).
