@@ -61,7 +61,7 @@ const RINGING_STATES = new Set(['dialing', 'ringing', 'automation']);
  * leg's leave may trail the end by up to 2.5 s; a room poll may miss the last 0.5 s.
  */
 const RANG_OUT_TOLERANCE_MS = 3_000;
-const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** Builds the activity implementations registered on the worker. */
 export function createActivities(deps: ActivityDeps): ConfirmationActivities {
@@ -172,8 +172,10 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       let answered: DialResult;
       let inFlight = false;
       let watching = true;
+      let stopWatching = () => {};
+      const watchStopped = new Promise<void>((resolve) => (stopWatching = resolve));
       // Watches the room while CreateSIPParticipant is in flight (the leg joins it before the INVITE).
-      const watcher = (async () => {
+      void (async () => {
         while (watching) {
           const found = await telephony.checkCall(input.roomName).catch(() => undefined);
           if (inFlight && watching && found?.callStatus !== undefined) {
@@ -181,7 +183,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
             progress.lastSeenAt = new Date().toISOString();
             if (found.callStatus === 'active') progress.answeredAt ??= progress.lastSeenAt;
           }
-          await sleepMs(Math.max(pollMs, 250));
+          await Promise.race([sleepMs(Math.max(pollMs, 250)), watchStopped]);
         }
       })();
       const delays = deps.notPlacedRetryDelaysMs ?? [1_000, 2_000, 4_000];
@@ -219,9 +221,10 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         // Never retried by Temporal: a second try would be a second call.
         throw ApplicationFailure.create({ type: e.type, message: e.message, nonRetryable: true, details: [details] });
       } finally {
+        // Not awaited: the answered call is watched by stayWithCall from now on, without delay.
         inFlight = false;
         watching = false;
-        await watcher;
+        stopWatching();
       }
       try {
         const end = await stayWithCall(input);
