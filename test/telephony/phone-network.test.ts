@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { SIPTransport } from '@livekit/protocol';
 import { AgentDispatchClient, RoomServiceClient, ServerError, SipClient } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForAnswer } from '../../agent/call';
 import { CallCheckState, DialFailureType, type DialInput } from '../../src/contracts';
 import { readCallLog, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { DialError } from '../../src/ports';
@@ -173,6 +174,18 @@ describe('parity with livekit-sip: the leg in the room', () => {
     expect(listener.statuses.map((s) => s.status)).toEqual(['dialing', 'ringing']);
     expect(listener.calleeLeftAt).toBeGreaterThanOrEqual(4_900);
   }, 30_000);
+
+  it('the agent\'s wait for the answer ends when the leg leaves still ringing (busy), not at its timeout', async () => {
+    const call = input('+12125550102');
+    await rooms.createRoom({ name: call.roomName, emptyTimeout: 60 });
+    const agent = await listenInRoom(stack, call.roomName, 'agent');
+    const t0 = Date.now();
+    const waiting = waitForAnswer(agent.room, 30_000);
+    await telephony.dial(call).catch(() => undefined);
+    expect(await waiting).toBeUndefined();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await agent.close();
+  }, 40_000);
 
   it('maxCallDuration counts from the dial, not the answer: 5 s with 2 s of ringing ends 5 s after the INVITE', async () => {
     const call = input('+12125550108', 15, 5);
