@@ -175,6 +175,13 @@ describe('parity with livekit-sip: the leg in the room', () => {
     expect(listener.calleeLeftAt).toBeGreaterThanOrEqual(4_900);
   }, 30_000);
 
+  it('a far end that never sends a 1xx: the leg stays dialing until the ringing timeout, then leaves — never hangup', async () => {
+    const { result, listener } = await dialWatched(input('+12125550125', 5), 5_000);
+    expect((result as DialError).type).toBe(DialFailureType.NO_ANSWER);
+    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing']);
+    expect(listener.calleeLeftAt).toBeGreaterThanOrEqual(4_900);
+  }, 30_000);
+
   it('the agent\'s wait for the answer ends when the leg leaves still ringing (busy), not at its timeout', async () => {
     const call = input('+12125550102');
     await rooms.createRoom({ name: call.roomName, emptyTimeout: 60 });

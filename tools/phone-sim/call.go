@@ -117,8 +117,18 @@ func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalC
 	if sc.RingingAfterMs > 0 {
 		ringingAfter = time.Duration(sc.RingingAfterMs) * time.Millisecond
 	}
-	if why := l.ring(ctx, ringingAfter); why != "" {
-		go l.end("cancelled while dialing: "+why, "no-answer", false)
+	// A far end that never sends a 1xx leaves the leg "dialing" until the ringing timeout.
+	silentUntilTimeout := time.Since(dialedAt)+ringingAfter >= ringing
+	if silentUntilTimeout {
+		ringingAfter = ringing - time.Since(dialedAt)
+	}
+	if why := l.ring(ctx, ringingAfter); why != "" || silentUntilTimeout {
+		if why == "" {
+			why = "ringing timeout (no 1xx)"
+		} else {
+			why = "cancelled while dialing: " + why
+		}
+		go l.end(why, "no-answer", false)
 		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
 	}
 	l.setStatus("ringing")

@@ -51,7 +51,7 @@ type Scenario struct {
 	// Behaviours of successive calls to this number (the last one repeats); overrides Behavior.
 	Sequence []string `json:"sequence,omitempty"`
 	// When the far end's 180 Ringing comes, in ms after the INVITE (default 300); the leg is
-	// "dialing" until then.
+	// "dialing" until then. At or past the ringing timeout: no 1xx ever, "dialing" to the end.
 	RingingAfterMs int `json:"ringingAfterMs,omitempty"`
 	// Ringing before an answer, in ms (200 ms more are always added: the 180 Ringing exchange).
 	AnswerAfterMs int `json:"answerAfterMs,omitempty"`
