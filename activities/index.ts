@@ -16,6 +16,7 @@ import {
   type ConfirmationActivities,
   type DialFailureDetails,
   type DialInput,
+  type DialProgress,
   type DecisionSubject,
   type CallResult,
   type DialResult,
@@ -46,10 +47,22 @@ export interface ActivityDeps {
   pollIntervalMs?: number;
   /** An answered call with no agent in its room after this long gets the agent dispatched again, in ms. Default 10 000. */
   agentJoinGraceMs?: number;
+  /**
+   * Waits before each new try of a dial LiveKit refused before any INVITE (`NOT_PLACED`, e.g. "cpu
+   * exhausted"), in ms; one try more than entries. Default [1 000, 2 000, 4 000]: four tries within ~7 s.
+   */
+  notPlacedRetryDelaysMs?: number[];
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 const RINGING_STATES = new Set(['dialing', 'ringing', 'automation']);
+/**
+ * A lost dial's leg that was still ringing this close to its ringing timeout rang out (NO_ANSWER).
+ * livekit-sip's SIP failures (busy, decline, …) end a leg within a few seconds of the dial, and the
+ * leg's leave may trail the end by up to 2.5 s; a room poll may miss the last 0.5 s.
+ */
+const RANG_OUT_TOLERANCE_MS = 3_000;
+const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 /** Builds the activity implementations registered on the worker. */
 export function createActivities(deps: ActivityDeps): ConfirmationActivities {
@@ -150,8 +163,13 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
 
     async dial(input: DialInput): Promise<CallResult> {
       const ctx = Context.current();
+      // What this activity sees of its call goes out as heartbeat details: should its worker die, the
+      // workflow's checkCall learns when the dial began and how far the call got. The first heartbeat
+      // is sent at once (later ones are throttled by the SDK).
+      const progress: DialProgress = { dialStartedAt: new Date().toISOString() };
+      ctx.heartbeat(progress);
       // Heartbeats let the workflow notice a lost worker within the heartbeat timeout, not the call's length.
-      const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      const beat = setInterval(() => ctx.heartbeat(progress), 2_000);
       // Cancelled (the confirmation was cancelled): the patient must not stay on the line. The
       // workflow deletes the room too; this covers a call that was placed as the cancellation came.
       const hangUpOnCancel = (): void => {
@@ -164,16 +182,48 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       };
       ctx.cancellationSignal.addEventListener('abort', hangUpOnCancel, { once: true });
       let answered: DialResult;
-      try {
-        // Belt and braces for "one call per attempt": never dial into a room that already has a call.
-        const existing = await telephony.checkCall(input.roomName);
-        if (existing.callStatus !== undefined) {
-          throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
+      let inFlight = false;
+      let watching = true;
+      let stopWatching = () => {};
+      const watchStopped = new Promise<void>((resolve) => (stopWatching = resolve));
+      // Watches the room while CreateSIPParticipant is in flight (the leg joins it before the INVITE).
+      void (async () => {
+        while (watching) {
+          const found = await telephony.checkCall(input.roomName).catch(() => undefined);
+          if (inFlight && watching && found?.callStatus !== undefined) {
+            progress.lastStatus = found.callStatus;
+            progress.lastSeenAt = new Date().toISOString();
+            if (found.callStatus === 'active') progress.answeredAt ??= progress.lastSeenAt;
+          }
+          await Promise.race([sleepMs(Math.max(pollMs, 250)), watchStopped]);
         }
-        // Never place a call for a confirmation that is already cancelled.
-        if (ctx.cancellationDetails?.cancelRequested === true) throw new DialError(DialFailureType.TRUNK_ERROR, 'cancelled before the call was placed');
-        answered = await telephony.dial(input, ctx.cancellationSignal);
-        if (ctx.cancellationSignal.aborted) hangUpOnCancel();
+      })();
+      const delays = deps.notPlacedRetryDelaysMs ?? [1_000, 2_000, 4_000];
+      try {
+        for (let tryNo = 0; ; tryNo += 1) {
+          // Belt and braces for "one call per attempt": never dial into a room that already has a call.
+          const existing = await telephony.checkCall(input.roomName);
+          if (existing.callStatus !== undefined) {
+            throw new DialError(DialFailureType.UNKNOWN, `room ${input.roomName} already has a call (${existing.callStatus})`);
+          }
+          // Never place a call for a confirmation that is already cancelled.
+          if (ctx.cancellationDetails?.cancelRequested === true) throw new DialError(DialFailureType.TRUNK_ERROR, 'cancelled before the call was placed');
+          try {
+            progress.dialStartedAt = new Date().toISOString();
+            inFlight = true;
+            answered = await telephony.dial(input, ctx.cancellationSignal);
+            if (ctx.cancellationSignal.aborted) hangUpOnCancel();
+            break;
+          } catch (err) {
+            // Refused before any INVITE: certainly no call, so trying again cannot make a second one.
+            if (!(err instanceof DialError && err.type === DialFailureType.NOT_PLACED) || tryNo >= delays.length) throw err;
+            logger.warn({ workflowId: input.workflowId, attempt: input.attempt, try: tryNo + 1 }, 'dial refused before any INVITE; trying again');
+            await ctx.sleep(delays[tryNo]!);
+          } finally {
+            inFlight = false;
+          }
+        }
+        progress.answeredAt = answered.answeredAt;
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'call answered');
       } catch (err) {
         clearInterval(beat);
@@ -186,6 +236,11 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         const details: DialFailureDetails = { sipStatusCode: e.sipStatusCode, sipStatus: e.sipStatus };
         // Never retried by Temporal: a second try would be a second call.
         throw ApplicationFailure.create({ type: e.type, message: e.message, nonRetryable: true, details: [details] });
+      } finally {
+        // Not awaited: the answered call is watched by stayWithCall from now on, without delay.
+        inFlight = false;
+        watching = false;
+        stopWatching();
       }
       try {
         const end = await stayWithCall(input);
@@ -197,6 +252,26 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       }
     },
 
+    async watchCall(input: DialInput): Promise<CallEnd> {
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      // As in dial: a cancellation the workflow asked for ends the call; a worker shutdown does not.
+      ctx.cancellationSignal.addEventListener(
+        'abort',
+        () => {
+          if (ctx.cancellationDetails?.cancelRequested === true) void telephony.hangUp(input.roomName).catch(() => undefined);
+        },
+        { once: true },
+      );
+      try {
+        const end = await stayWithCall(input);
+        logger.info({ workflowId: input.workflowId, attempt: input.attempt, end }, 'orphaned call ended');
+        return end;
+      } finally {
+        clearInterval(beat);
+      }
+    },
+
     async hangUp(input: { roomName: string }): Promise<void> {
       await telephony.hangUp(input.roomName);
     },
@@ -204,14 +279,37 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     async checkCall(input: CheckCallInput): Promise<CallCheckResult> {
       const ctx = Context.current();
       const until = Date.now() + (input.ringingTimeoutSeconds + 10) * 1000;
+      const ringingMs = input.ringingTimeoutSeconds * 1000;
+      const progress = input.progress;
+      // When the dial began: the lost activity's own record, else when the leg joined the room
+      // (livekit-sip adds it just before the INVITE), else when the workflow scheduled the dial.
+      let dialStart = progress?.dialStartedAt ? Date.parse(progress.dialStartedAt) : undefined;
+      let lastSeen = progress?.lastSeenAt && RINGING_STATES.has(progress.lastStatus ?? '') ? Date.parse(progress.lastSeenAt) : undefined;
+      let seenStatus = progress?.lastStatus;
       for (;;) {
         const found = await telephony.checkCall(input.roomName);
-        // A phone still ringing may yet be answered: watch it, don't guess.
-        if (found.state === CallCheckState.ANSWERED || !RINGING_STATES.has(found.callStatus ?? '') || Date.now() > until) {
-          return found.state === CallCheckState.ANSWERED ? found : { state: CallCheckState.NOT_CONNECTED, callStatus: found.callStatus };
+        // "hangup" is only ever set on an answered leg; a leg that failed or rang out leaves still "ringing".
+        if (found.state === CallCheckState.ANSWERED || found.callStatus === 'hangup' || progress?.answeredAt !== undefined) {
+          return { ...found, state: CallCheckState.ANSWERED };
         }
-        ctx.heartbeat();
-        await ctx.sleep(pollMs);
+        if (RINGING_STATES.has(found.callStatus ?? '')) {
+          // A phone still ringing may yet be answered: watch it, don't guess.
+          seenStatus = found.callStatus;
+          lastSeen = Date.now();
+          if (dialStart === undefined && found.joinedAt) dialStart = Date.parse(found.joinedAt);
+          if (Date.now() > until) return { state: CallCheckState.UNKNOWN, callStatus: found.callStatus };
+          ctx.heartbeat();
+          await ctx.sleep(pollMs);
+          continue;
+        }
+        // The leg is gone without an answer. Still there at its ringing timeout: it rang out. Gone
+        // earlier: busy, declined, unavailable and a failed trunk all look the same in the room.
+        const start = dialStart ?? (input.dialedAt ? Date.parse(input.dialedAt) : undefined);
+        const tolerance = Math.min(RANG_OUT_TOLERANCE_MS, ringingMs / 3);
+        if (lastSeen !== undefined && start !== undefined && lastSeen >= start + ringingMs - tolerance) {
+          return { state: CallCheckState.NO_ANSWER, callStatus: seenStatus };
+        }
+        return { state: CallCheckState.UNKNOWN, callStatus: seenStatus };
       }
     },
 

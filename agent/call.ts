@@ -38,7 +38,11 @@ export function parseJobMetadata(raw: string | undefined): AgentJobMetadata {
   return meta as AgentJobMetadata;
 }
 
-/** The callee's participant once its line is answered (`sip.callStatus` active), or undefined if it leaves first. */
+/**
+ * The callee's participant once its line is answered (`sip.callStatus` active), or undefined if it
+ * leaves first. livekit-sip's leg of a call that fails or rings out leaves with its status still
+ * `ringing`, never `hangup`: its departure is the end.
+ */
 export function waitForAnswer(room: Room, timeoutMs = 120_000): Promise<RemoteParticipant | undefined> {
   return new Promise((resolve) => {
     const check = () => {
@@ -50,13 +54,18 @@ export function waitForAnswer(room: Room, timeoutMs = 120_000): Promise<RemotePa
       clearTimeout(timer);
       room.off(RoomEvent.ParticipantConnected, check);
       room.off(RoomEvent.ParticipantAttributesChanged, check);
+      room.off(RoomEvent.ParticipantDisconnected, left);
       room.off(RoomEvent.Disconnected, gone);
       resolve(p);
     };
     const gone = () => finish(undefined);
+    const left = (p: RemoteParticipant) => {
+      if (p.identity === SIP_PARTICIPANT_IDENTITY) finish(undefined);
+    };
     const timer = setTimeout(gone, timeoutMs);
     room.on(RoomEvent.ParticipantConnected, check);
     room.on(RoomEvent.ParticipantAttributesChanged, check);
+    room.on(RoomEvent.ParticipantDisconnected, left);
     room.on(RoomEvent.Disconnected, gone);
     check();
   });

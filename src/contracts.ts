@@ -68,6 +68,12 @@ export enum CallOutcome {
   INVALID_NUMBER = 'INVALID_NUMBER',
   /** The call could not be placed (trunk or carrier error, hung up at once, lost call). Retried. */
   CALL_FAILED = 'CALL_FAILED',
+  /**
+   * The dial was lost (its worker died, or no response came) and what became of the call cannot be
+   * known: the leg left unanswered before its ringing timeout (busy, declined, unavailable … look
+   * alike in the room), or nothing was seen at all. Never a trunk failure. Retried.
+   */
+  CALL_RESULT_UNKNOWN = 'CALL_RESULT_UNKNOWN',
   /** The call was answered but the agent reported nothing before the call's time ran out. Retried. */
   NO_OUTCOME = 'NO_OUTCOME',
   /** No consent on record for this number at this practice: never dialed. Final. */
@@ -108,6 +114,7 @@ export const RETRYABLE_OUTCOMES: ReadonlySet<CallOutcome> = new Set([
   CallOutcome.NO_ANSWER,
   CallOutcome.NO_OUTCOME,
   CallOutcome.CALL_FAILED,
+  CallOutcome.CALL_RESULT_UNKNOWN,
   CallOutcome.VOICEMAIL_LEFT,
 ]);
 
@@ -150,6 +157,12 @@ export enum DialFailureType {
   INVALID_NUMBER = 'INVALID_NUMBER',
   /** Trunk, carrier or LiveKit error: the call was not placed or failed in the network. */
   TRUNK_ERROR = 'TRUNK_ERROR',
+  /**
+   * LiveKit refused the request before any INVITE was sent (HTTP 503 `unavailable` "cpu exhausted",
+   * no SIP status): certainly no call. The dial activity retries it itself, with backoff; when those
+   * retries run out it fails with this type (recorded as CALL_FAILED: the call could not be placed).
+   */
+  NOT_PLACED = 'NOT_PLACED',
   /** The call's fate is unknown (client timeout, connection lost after sending): the workflow checks the room, never redials. */
   UNKNOWN = 'UNKNOWN',
 }
@@ -459,8 +472,28 @@ export interface DialFailureDetails {
 export enum CallCheckState {
   /** The SIP participant is (or was) active: the call was answered. */
   ANSWERED = 'ANSWERED',
-  /** No room or no SIP participant: no call is up. */
+  /** No room or no SIP participant: no call is up (what `Telephony.checkCall` reports; the activity tells more). */
   NOT_CONNECTED = 'NOT_CONNECTED',
+  /** The leg rang (or dialed) until the ringing timeout and left unanswered: the phone was not answered. */
+  NO_ANSWER = 'NO_ANSWER',
+  /** No call is up, and whether or how it rang cannot be known (left early unanswered, or never seen). */
+  UNKNOWN = 'UNKNOWN',
+}
+
+/**
+ * What the dial activity saw of its call while `CreateSIPParticipant` was in flight, sent as its
+ * heartbeat details: when its worker dies, the workflow gets the last of them
+ * (`TimeoutFailure.lastHeartbeatDetails`) and passes them to `checkCall`. Times are ISO 8601.
+ */
+export interface DialProgress {
+  /** When the activity sent `CreateSIPParticipant`. */
+  dialStartedAt: string;
+  /** The leg's last `sip.callStatus` seen in the room (dialing, ringing, active). */
+  lastStatus?: string;
+  /** When the leg was last seen in the room. */
+  lastSeenAt?: string;
+  /** When the leg was first seen `active` (the call was answered). */
+  answeredAt?: string;
 }
 
 /** Input of `checkCall`. */
@@ -468,6 +501,10 @@ export interface CheckCallInput {
   roomName: string;
   /** A phone still ringing is watched at most this long, in seconds. */
   ringingTimeoutSeconds: number;
+  /** When the workflow scheduled the dial (ISO 8601): the dial's start when nothing better is known. */
+  dialedAt?: string;
+  /** The lost dial activity's last heartbeat details, when it sent any. */
+  progress?: DialProgress;
 }
 
 /** Result of `checkCall`. */
@@ -475,6 +512,8 @@ export interface CallCheckResult {
   state: CallCheckState;
   /** The SIP participant's `sip.callStatus` attribute when found. */
   callStatus?: string;
+  /** When the SIP participant joined the room (ISO 8601; livekit-sip adds it just before the INVITE). */
+  joinedAt?: string;
 }
 
 /** Job metadata of the agent dispatched to an attempt's room (JSON in the dispatch). */
@@ -535,8 +574,17 @@ export interface ConfirmationActivities {
   dial(input: DialInput): Promise<CallResult>;
   /** Deletes a call's room (hangs up); for calls whose `dial` activity was lost. */
   hangUp(input: { roomName: string }): Promise<void>;
-  /** Resolves an ambiguous dial by looking at the room (waiting out a ringing phone); never dials. */
+  /**
+   * Resolves an ambiguous dial by looking at the room (waiting out a ringing phone) and at what the
+   * lost dial activity saw: ANSWERED, NO_ANSWER (rang until the ringing timeout) or UNKNOWN; never dials.
+   */
   checkCall(input: CheckCallInput): Promise<CallCheckResult>;
+  /**
+   * Watches an answered call whose `dial` activity was lost, as `dial` does after the answer: ends
+   * when the line is down; hangs up a grace period after the outcome is recorded, or at the longest
+   * call; dispatches the agent again when none is in the room. Never dials.
+   */
+  watchCall(input: DialInput): Promise<CallEnd>;
   /** Hangs up (deletes the room), records the attempt's outcome, audits it, writes back final outcomes. */
   finishAttempt(input: FinishAttemptInput): Promise<void>;
   /** Audits an agent's outcome that its confirmation no longer takes (already decided, or closed). */

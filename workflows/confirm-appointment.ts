@@ -20,6 +20,7 @@ import {
   sleep,
   setCurrentDetails,
   setHandler,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -48,6 +49,8 @@ import {
   type ConfirmationResult,
   type ConfirmationStatus,
   type DialFailureDetails,
+  type DialInput,
+  type DialProgress,
   type OutcomeDetail,
   type OutcomeReport,
   type PlanAttemptResult,
@@ -85,6 +88,8 @@ const DIAL_FAILURE_OUTCOME: Record<Exclude<DialFailureType, DialFailureType.UNKN
   [DialFailureType.DECLINED]: CallOutcome.DECLINED,
   [DialFailureType.INVALID_NUMBER]: CallOutcome.INVALID_NUMBER,
   [DialFailureType.TRUNK_ERROR]: CallOutcome.CALL_FAILED,
+  // Refused before any INVITE, and the dial activity's own retries ran out: the call could not be placed.
+  [DialFailureType.NOT_PLACED]: CallOutcome.CALL_FAILED,
 };
 
 const PLAN_STOPS: Partial<Record<PlanDecision, CallOutcome>> = {
@@ -443,6 +448,12 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       heartbeatTimeout: '15s',
       retry: { maximumAttempts: 1 },
     });
+    // Watches an answered call whose dial activity was lost; only looks and hangs up, so it may retry.
+    const watches = proxyActivities<ConfirmationActivities>({
+      startToCloseTimeout: `${policy.maxCallDurationSeconds + policy.outcomeMarginSeconds + HANGUP_GRACE_SECONDS + SIP_TO_DIAL_MARGIN_SECONDS}s`,
+      heartbeatTimeout: '15s',
+      retry: { initialInterval: '2s', maximumAttempts: 3 },
+    });
     const checks = proxyActivities<ConfirmationActivities>({
       startToCloseTimeout: `${policy.ringingTimeoutSeconds + SIP_TO_DIAL_MARGIN_SECONDS}s`,
       heartbeatTimeout: '15s',
@@ -456,19 +467,22 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     let sipStatus: string | undefined;
     /** The dial activity was lost while the call was answered: the workflow must hang up itself. */
     let orphanedCall = false;
+    /** That orphaned call was watched by `watchCall` until it ended (no workflow timer needed). */
+    let watched = false;
     let settled = false;
+    const dialInput: DialInput = {
+      workflowId: info.workflowId,
+      attempt,
+      roomName,
+      phone: request.phone,
+      ringingTimeoutSeconds: policy.ringingTimeoutSeconds,
+      maxCallDurationSeconds: policy.maxCallDurationSeconds,
+      outcomeMarginSeconds: policy.outcomeMarginSeconds,
+      hangupGraceSeconds: HANGUP_GRACE_SECONDS,
+      agentMetadata: agentMetadata(attempt),
+    };
     const dialing = calls
-      .dial({
-        workflowId: info.workflowId,
-        attempt,
-        roomName,
-        phone: request.phone,
-        ringingTimeoutSeconds: policy.ringingTimeoutSeconds,
-        maxCallDurationSeconds: policy.maxCallDurationSeconds,
-        outcomeMarginSeconds: policy.outcomeMarginSeconds,
-        hangupGraceSeconds: HANGUP_GRACE_SECONDS,
-        agentMetadata: agentMetadata(attempt),
-      })
+      .dial(dialInput)
       .then(
         () => {
           sipStatusCode = 200;
@@ -489,22 +503,45 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
           }
           // Timeout, lost worker or a response that never came: the call may be up. Look, don't redial.
           log.warn('dial activity ended ambiguously; checking the room', { attempt, error: (err as Error).message });
-          const check = await checks.checkCall({ roomName, ringingTimeoutSeconds: policy.ringingTimeoutSeconds });
+          // A lost worker's last heartbeat tells when the dial began and what it saw of the leg.
+          const timeout = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure ? err.cause : undefined;
+          const check = await checks.checkCall({
+            roomName,
+            ringingTimeoutSeconds: policy.ringingTimeoutSeconds,
+            dialedAt,
+            progress: dialProgressOf(timeout?.lastHeartbeatDetails),
+          });
           if (check.state === CallCheckState.ANSWERED) {
             sipStatusCode = 200;
             orphanedCall = true;
+            if (patched('orphaned-call-watched')) {
+              // Watched like the dial activity watches a call: ends when the line is down, hangs up
+              // after the outcome's grace or at the longest call, re-dispatches a missing agent.
+              try {
+                await watches.watchCall(dialInput);
+                watched = true;
+              } catch (watchErr) {
+                log.warn('watching the orphaned call failed; waiting for the verdict instead', { attempt, error: (watchErr as Error).message });
+              }
+            }
           } else if (verdict() === undefined) {
-            failed = CallOutcome.CALL_FAILED;
+            // Never a trunk failure: the call was placed, or may have been; only a ring-out is known.
+            failed = check.state === CallCheckState.NO_ANSWER ? CallOutcome.NO_ANSWER : CallOutcome.CALL_RESULT_UNKNOWN;
           }
         },
       )
+      // A check or watch cut short by the confirmation's cancellation: nothing is left to do here
+      // (and a rejection nobody awaits would fail the workflow task).
+      .catch((err: unknown) => {
+        if (!(cancellationRequested() && isCancellation(err))) throw err;
+      })
       .finally(() => {
         settled = true;
       });
 
     // The first of: the call settles (failed, or answered and over), the agent's verdict, a stop.
     await condition(() => settled || call.report !== undefined || stopRequested());
-    if (orphanedCall && verdict() === undefined && !stopRequested()) {
+    if (orphanedCall && !watched && verdict() === undefined && !stopRequested()) {
       // Rare: the call is up but nobody watches it. Wait for the verdict, bounded by the longest call.
       await condition(() => call.report !== undefined || stopRequested(), (policy.maxCallDurationSeconds + policy.outcomeMarginSeconds) * 1000);
     }
@@ -537,7 +574,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     // Recorded: a cancellation from here on only needs to hang up a call still in progress.
     open = undefined;
     await dialing;
-    if (orphanedCall && agentReport !== undefined) {
+    if (orphanedCall && !watched && agentReport !== undefined) {
       await sleep(HANGUP_GRACE_SECONDS * 1000);
       await db.hangUp({ roomName });
     }
@@ -622,6 +659,12 @@ function refusal(err: ValidationError): ApplicationFailure {
     nonRetryable: true,
     details: [err.problems],
   });
+}
+
+/** The lost dial activity's heartbeat details, when they are a {@link DialProgress}. */
+function dialProgressOf(details: unknown): DialProgress | undefined {
+  const d = details as Partial<DialProgress> | null | undefined;
+  return d && typeof d === 'object' && typeof d.dialStartedAt === 'string' ? (d as DialProgress) : undefined;
 }
 
 /** Calls stop this long before the appointment. */

@@ -132,7 +132,14 @@ function spawnLogged(cmd: string, args: string[], env?: Record<string, string>):
  * Starts Redis and livekit-server — and with `phones`, the phone-network simulator registered as
  * livekit-server's SIP service — and resolves when all answer.
  */
-export async function startLiveKitStack(options: { phones?: boolean; scenarios?: string } = {}): Promise<LiveKitStack> {
+export async function startLiveKitStack(
+  options: {
+    phones?: boolean;
+    scenarios?: string;
+    /** Extra settings of the simulator (e.g. `PHONE_SIM_CPU_LOAD_FILE`, `PHONE_SIM_MEDIA_TIMEOUT_MS`; see tools/phone-sim/main.go). */
+    simEnv?: Record<string, string>;
+  } = {},
+): Promise<LiveKitStack> {
   const dir = mkdtempSync(join(tmpdir(), 'call-campaigns-livekit-'));
   const [redisPort, httpPort, rtcTcpPort, udpStart] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const redis = spawnLogged(resolveTool('redisServer'), ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]);
@@ -191,6 +198,7 @@ export async function startLiveKitStack(options: { phones?: boolean; scenarios?:
     PHONE_SIM_CALL_LOG: callLogFile,
     PHONE_SIM_AUDIO_DIR: resolveTool('phoneAudio'),
     PHONE_SIM_RECORD_DIR: recordDir,
+    ...options.simEnv,
   });
   try {
     await waitFor('phone-sim', sim.child, sim.log, async () => sim.log().includes('phone-sim: ready'));

@@ -52,6 +52,11 @@ export function classifyDialError(err: unknown): DialError {
     if (err.status === 408 || /sip request timed out|context deadline exceeded/i.test(err.message)) {
       return new DialError(DialFailureType.NO_ANSWER, err.message, 408, 'Request Timeout');
     }
+    // livekit-sip's CPU guard refuses before any INVITE is sent: certainly no call, safe to retry.
+    // Only this exact refusal: any other 5xx may come after the request reached the phone network.
+    if (err.status === 503 && err.code === 'unavailable' && /\bcpu exhausted\b/i.test(err.message)) {
+      return new DialError(DialFailureType.NOT_PLACED, err.message);
+    }
     if (err.status >= 500) return new DialError(DialFailureType.UNKNOWN, err.message);
     return new DialError(DialFailureType.TRUNK_ERROR, err.message);
   }
@@ -131,8 +136,10 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       }
       const callee = participants.find((p) => p.kind === PARTICIPANT_KIND_SIP && p.identity === SIP_PARTICIPANT_IDENTITY);
       const callStatus = callee?.attributes?.['sip.callStatus'];
-      if (callStatus === 'active') return { state: CallCheckState.ANSWERED, callStatus };
-      return { state: CallCheckState.NOT_CONNECTED, callStatus };
+      const joinedMs = callee ? Number(callee.joinedAtMs) || Number(callee.joinedAt) * 1000 : 0;
+      const joinedAt = joinedMs > 0 ? new Date(joinedMs).toISOString() : undefined;
+      if (callStatus === 'active') return { state: CallCheckState.ANSWERED, callStatus, ...(joinedAt && { joinedAt }) };
+      return { state: CallCheckState.NOT_CONNECTED, callStatus, ...(joinedAt && { joinedAt }) };
     },
 
     async ensureAgent(input): Promise<boolean> {

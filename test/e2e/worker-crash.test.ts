@@ -72,6 +72,88 @@ afterAll(async () => {
   await Promise.all([temporal?.stop(), stack?.stop(), postgres?.stop()]);
 });
 
+/** Stops the workers earlier tests left running, so the one started next is the only one. */
+async function stopAllWorkers(): Promise<void> {
+  await Promise.all(workers.splice(0).map((w) => stopProcess(w)));
+}
+
+/** Activity types the workflow scheduled, in order (from its history). */
+async function scheduledActivities(client: Client, workflowId: string): Promise<string[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes?.activityType?.name ? [e.activityTaskScheduledEventAttributes.activityType.name] : []));
+}
+
+/** Starts a confirmation of `phone` with one attempt; resolves with its client, handle and first room. */
+async function startOne(phone: string, policy: Record<string, number>) {
+  const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  const api = new ConfirmationClient({ client, store, taskQueue: 'crash-test' });
+  const zone = zoneInOfficeHours();
+  await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+  const { workflowId } = await api.startConfirmation({
+    appointmentId: `crash-${Date.now().toString(36)}`,
+    patientId: 'pat-crash',
+    patientName: 'Jordan Sample',
+    phone,
+    patientTimeZone: zone,
+    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11 }).toISO()!,
+    practiceId: 'bright-smiles',
+    practiceName: 'Bright Smiles Dental',
+    practiceCallbackNumber: '+13125550100',
+    provider: 'Dr. Rivera',
+    reason: 'cleaning',
+    policy: { maxAttempts: 1, ...policy },
+  });
+  return { api, client, workflowId, room: `${workflowId}-a1` };
+}
+
+/** Waits until the attempt's room shows the callee's leg with `status`. */
+async function legStatus(room: string, status: string): Promise<void> {
+  const rooms = new RoomServiceClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
+  for (let i = 0; i < 300; i += 1) {
+    const leg = (await rooms.listParticipants(room).catch(() => [])).find((p) => p.identity === 'callee');
+    if (leg?.attributes['sip.callStatus'] === status) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the leg never showed ${status}`);
+}
+
+describe('worker killed while the dial is in flight: the result is recovered, never recorded as a trunk failure', () => {
+  it('a phone that rings out is recorded NO_ANSWER (was CALL_FAILED), with one INVITE', async () => {
+    await stopAllWorkers();
+    const first = await startWorker();
+    const { api, client, workflowId, room } = await startOne('+12125550107', { ringingTimeoutSeconds: 25 });
+    await legStatus(room, 'ringing');
+    first.kill('SIGKILL');
+    await startWorker();
+    const result = await api.result(workflowId);
+    expect(result.attempts).toHaveLength(1);
+    expect(result.attempts[0]!.outcome).toBe(CallOutcome.NO_ANSWER);
+    expect(result.outcome).toBe(CallOutcome.NO_ANSWER);
+    expect(await scheduledActivities(client, workflowId)).toEqual(['dial', 'checkCall']); // the dial was lost
+    expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
+  }, 120_000);
+
+  it('an orphaned answered call is watched: the attempt ends promptly once the line is down (not after the longest call)', async () => {
+    await stopAllWorkers();
+    const first = await startWorker();
+    // Rings 2 s, answers, hangs up 25 s later; no agent speaks (none runs in this test).
+    const { api, client, workflowId, room } = await startOne('+12125550124', {});
+    await legStatus(room, 'ringing');
+    first.kill('SIGKILL');
+    await startWorker();
+    const t0 = Date.now();
+    const result = await api.result(workflowId);
+    const line = await waitForCall(stack.callLogFile!, (l) => l.room === room);
+    expect(line.ended).toBe('phone hung up');
+    // Before: the workflow waited maxCallDuration + margin (330 s) for a verdict that never came.
+    expect(Date.now() - Date.parse(line.endedAt)).toBeLessThan(10_000);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    expect(result.attempts[0]!.outcome).toBe(CallOutcome.NO_OUTCOME);
+    expect(await scheduledActivities(client, workflowId)).toEqual(['dial', 'checkCall', 'watchCall']);
+    expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
+  }, 120_000);
+});
+
 describe('worker killed while the phone rings', () => {
   it('resolves the attempt by inspecting the room: one INVITE, never two', async () => {
     const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
@@ -79,6 +161,7 @@ describe('worker killed while the phone rings', () => {
     const phone = '+12125550108'; // answers after 2 s of ringing
     const zone = zoneInOfficeHours();
     await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    await stopAllWorkers(); // the only worker: the one killed below
     const first = await startWorker();
     const { workflowId } = await api.startConfirmation({
       appointmentId: `crash-${Date.now().toString(36)}`,

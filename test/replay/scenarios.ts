@@ -155,4 +155,28 @@ export const SCENARIOS: Scenario[] = [
       return workflowId;
     },
   },
+  {
+    // Recorded with the patch 'orphaned-call-watched': the answered call is watched by watchCall.
+    name: 'lost-dial-orphaned-call-watched',
+    async run(h, ctx) {
+      const now = await mondayAt(h, '10:00');
+      const request = await consented(ctx, sampleRequest(now.plus({ days: 2 }), { appointmentId: 'rec-orphan-watched' }));
+      ctx.phones.script(request.phone, { kind: 'lost', answered: true, agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await ctx.api.result(workflowId);
+      return workflowId;
+    },
+  },
+  {
+    // A lost dial whose call was never seen: CALL_RESULT_UNKNOWN (retried), never CALL_FAILED.
+    name: 'lost-dial-result-unknown',
+    async run(h, ctx) {
+      const now = await mondayAt(h, '10:00');
+      const request = await consented(ctx, sampleRequest(now.plus({ days: 2 }), { appointmentId: 'rec-lost-unknown', policy: { maxAttempts: 1 } }));
+      ctx.phones.script(request.phone, { kind: 'lost', answered: false });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await ctx.api.result(workflowId);
+      return workflowId;
+    },
+  },
 ];

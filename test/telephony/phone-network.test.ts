@@ -2,23 +2,33 @@
  * The dial path through the real livekit-server, with the phone-network simulator registered as
  * its SIP service: our adapter → livekit-server-sdk → livekit-server → psrpc over Redis → phone-sim.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SIPTransport } from '@livekit/protocol';
-import { AgentDispatchClient, ServerError, SipClient } from 'livekit-server-sdk';
+import { AgentDispatchClient, RoomServiceClient, ServerError, SipClient } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForAnswer } from '../../agent/call';
 import { CallCheckState, DialFailureType, type DialInput } from '../../src/contracts';
-import { startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { readCallLog, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { DialError } from '../../src/ports';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
 import { sampleDialInput } from '../helpers/fixtures';
+import { listenInRoom } from '../helpers/room-listener';
 
 let stack: LiveKitStack;
 let telephony: ReturnType<typeof createLiveKitTelephony>;
 let trunkId: string;
 let sip: SipClient;
+let rooms: RoomServiceClient;
 const CALLER_ID = '+13125550100';
+/** The simulated livekit-sip host's CPU utilization, read at each request (its CPU guard). */
+const cpuLoadFile = join(mkdtempSync(join(tmpdir(), 'phone-sim-cpu-')), 'cpu');
 
 beforeAll(async () => {
-  stack = await startLiveKitStack({ phones: true });
+  writeFileSync(cpuLoadFile, '0.2');
+  stack = await startLiveKitStack({ phones: true, simEnv: { PHONE_SIM_CPU_LOAD_FILE: cpuLoadFile } });
+  rooms = new RoomServiceClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
   sip = new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
   const trunk = await sip.createSipOutboundTrunk('simulated carrier', 'sip.carrier.test', [CALLER_ID], {
     transport: SIPTransport.SIP_TRANSPORT_AUTO,
@@ -33,10 +43,11 @@ afterAll(async () => {
 });
 
 let n = 0;
-const input = (phone: string, ringingTimeoutSeconds = 15): DialInput => {
+const input = (phone: string, ringingTimeoutSeconds = 15, maxCallDurationSeconds = 120): DialInput => {
   n += 1;
-  return sampleDialInput(`confirm-p1-A${n}-a1`, { workflowId: `confirm-p1-A${n}`, phone, ringingTimeoutSeconds, maxCallDurationSeconds: 120 });
+  return sampleDialInput(`confirm-p1-A${n}-a1`, { workflowId: `confirm-p1-A${n}`, phone, ringingTimeoutSeconds, maxCallDurationSeconds });
 };
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function failure(phone: string, ringingTimeoutSeconds?: number): Promise<{ err: DialError; ms: number }> {
   const t0 = Date.now();
@@ -53,7 +64,7 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
     const call = input('+12125550101');
     const answered = await telephony.dial(call);
     expect(answered.answered).toBe(true);
-    expect(await telephony.checkCall(call.roomName)).toEqual({ state: CallCheckState.ANSWERED, callStatus: 'active' });
+    expect(await telephony.checkCall(call.roomName)).toMatchObject({ state: CallCheckState.ANSWERED, callStatus: 'active' });
     await telephony.hangUp(call.roomName);
     expect(await telephony.checkCall(call.roomName)).toEqual({ state: CallCheckState.NOT_CONNECTED });
     // The phone saw the hang-up; its call-log line is written when the call is over.
@@ -133,4 +144,125 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
     expect(err.type).toBe(DialFailureType.NO_ANSWER);
     expect(ms).toBeGreaterThanOrEqual(14_500);
   }, 40_000);
+});
+
+// ../shared/REFERENCE.md, "Observed again, 2026-11-30": what a real livekit-sip leg does in the room.
+describe('parity with livekit-sip: the leg in the room', () => {
+  /** Dials `call` with a listener already in its room; resolves when the leg has left (or after `waitMs`). */
+  async function dialWatched(call: DialInput, waitMs: number) {
+    await rooms.createRoom({ name: call.roomName, emptyTimeout: 60 });
+    const listener = await listenInRoom(stack, call.roomName);
+    const result = await telephony.dial(call).then((r) => r, (e: unknown) => e);
+    for (let i = 0; i < waitMs / 50 && listener.calleeLeftAt === undefined; i += 1) await pause(50);
+    await listener.close();
+    return { result, listener };
+  }
+
+  it.each([
+    ['busy (486)', '+12125550102', DialFailureType.BUSY],
+    ['declined (603)', '+12125550104', DialFailureType.DECLINED],
+  ])('%s: the leg joins dialing, turns ringing, and leaves still ringing — never hangup', async (_what, phone, type) => {
+    const { result, listener } = await dialWatched(input(phone), 5_000);
+    expect((result as DialError).type).toBe(type);
+    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing', 'ringing']);
+    expect(listener.calleeLeftAt).toBeDefined();
+  });
+
+  it('rung out: the leg leaves at the ringing timeout still ringing — never hangup', async () => {
+    const { result, listener } = await dialWatched(input('+12125550107', 5), 5_000);
+    expect((result as DialError).type).toBe(DialFailureType.NO_ANSWER);
+    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing', 'ringing']);
+    expect(listener.calleeLeftAt).toBeGreaterThanOrEqual(4_900);
+  }, 30_000);
+
+  it('a far end that never sends a 1xx: the leg stays dialing until the ringing timeout, then leaves — never hangup', async () => {
+    const { result, listener } = await dialWatched(input('+12125550125', 5), 5_000);
+    expect((result as DialError).type).toBe(DialFailureType.NO_ANSWER);
+    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing']);
+    expect(listener.calleeLeftAt).toBeGreaterThanOrEqual(4_900);
+  }, 30_000);
+
+  it('the agent\'s wait for the answer ends when the leg leaves still ringing (busy), not at its timeout', async () => {
+    const call = input('+12125550102');
+    await rooms.createRoom({ name: call.roomName, emptyTimeout: 60 });
+    const agent = await listenInRoom(stack, call.roomName, 'agent');
+    const t0 = Date.now();
+    const waiting = waitForAnswer(agent.room, 30_000);
+    await telephony.dial(call).catch(() => undefined);
+    expect(await waiting).toBeUndefined();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await agent.close();
+  }, 40_000);
+
+  it('maxCallDuration counts from the dial, not the answer: 5 s with 2 s of ringing ends 5 s after the INVITE', async () => {
+    const call = input('+12125550108', 15, 5);
+    expect((await telephony.dial(call)).answered).toBe(true);
+    const line = await waitForCall(stack.callLogFile!, (l) => l.room === call.roomName, 15_000);
+    const lasted = Date.parse(line.endedAt) - Date.parse(line.time);
+    expect(line.ended).toBe('max call duration');
+    expect(lasted).toBeGreaterThanOrEqual(4_900);
+    expect(lasted).toBeLessThan(5_800);
+    await telephony.hangUp(call.roomName);
+  }, 30_000);
+
+  it('one call id everywhere: the sipCallId returned is the leg\'s sip.callID and the call log\'s', async () => {
+    const call = input('+12125550101');
+    const answered = await telephony.dial(call);
+    const leg = (await rooms.listParticipants(call.roomName)).find((p) => p.identity === 'callee');
+    expect(answered.sipCallId).toMatch(/^SCL_/);
+    expect(leg?.attributes['sip.callID']).toBe(answered.sipCallId);
+    expect(leg?.attributes['sip.callIDFull']).toBeTruthy();
+    expect(leg?.attributes['sip.callTag']).toBeTruthy();
+    await telephony.hangUp(call.roomName);
+    const line = await waitForCall(stack.callLogFile!, (l) => l.room === call.roomName);
+    expect(line.sipCallId).toBe(answered.sipCallId);
+  });
+
+  it('media timeout: a far end that answers and sends no audio is hung up after it (3 s in this scenario), leaving still active', async () => {
+    const call = input('+12125550120');
+    await rooms.createRoom({ name: call.roomName, emptyTimeout: 60 });
+    const listener = await listenInRoom(stack, call.roomName);
+    expect((await telephony.dial(call)).answered).toBe(true);
+    const answeredAt = Date.now();
+    for (let i = 0; i < 200 && listener.calleeLeftAt === undefined; i += 1) await pause(50);
+    const leftAfter = Date.now() - answeredAt;
+    await listener.close();
+    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing', 'ringing', 'active']);
+    expect(leftAfter).toBeGreaterThanOrEqual(2_500);
+    expect(leftAfter).toBeLessThan(5_000);
+    const line = await waitForCall(stack.callLogFile!, (l) => l.room === call.roomName);
+    expect(line).toMatchObject({ outcome: 'answered', ended: 'media timeout' });
+    await telephony.hangUp(call.roomName);
+  }, 30_000);
+
+  it('CPU guard (per number): HTTP 503 unavailable "twirp error unknown: cpu exhausted" at once; no INVITE, no leg', async () => {
+    const room = `raw-cpu-${Date.now()}`;
+    const t0 = Date.now();
+    const raw = await sip
+      .createSipParticipant(trunkId, '+12125550121', room, { waitUntilAnswered: true, ringingTimeout: 10 })
+      .then(() => undefined, (e: unknown) => e);
+    expect(raw).toBeInstanceOf(ServerError);
+    expect(raw).toMatchObject({ status: 503, code: 'unavailable', message: 'twirp error unknown: cpu exhausted' });
+    expect((raw as ServerError).metadata?.sip_status_code).toBeUndefined();
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    // Our adapter: certainly not placed.
+    const { err } = await failure('+12125550121');
+    expect(err.type).toBe(DialFailureType.NOT_PLACED);
+    await pause(500);
+    expect(readCallLog(stack.callLogFile!).filter((l) => l.to === '+12125550121')).toEqual([]);
+  });
+
+  it('CPU guard (per run): above max_cpu_utilization every call is refused before any INVITE; below it calls go through', async () => {
+    writeFileSync(cpuLoadFile, '0.95');
+    const refused = input('+12125550101');
+    const err = await telephony.dial(refused).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ type: DialFailureType.NOT_PLACED });
+    expect((await rooms.listParticipants(refused.roomName)).filter((p) => p.identity === 'callee')).toEqual([]);
+    writeFileSync(cpuLoadFile, '0.2');
+    const placed = input('+12125550101');
+    expect((await telephony.dial(placed)).answered).toBe(true);
+    await telephony.hangUp(placed.roomName);
+    await waitForCall(stack.callLogFile!, (l) => l.room === placed.roomName);
+    expect(readCallLog(stack.callLogFile!).filter((l) => l.room === refused.roomName)).toEqual([]);
+  });
 });

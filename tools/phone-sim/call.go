@@ -75,6 +75,11 @@ type leg struct {
 }
 
 func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalCreateSIPParticipantRequest) (*rpc.InternalCreateSIPParticipantResponse, error) {
+	// livekit-sip's CPU guard refuses the request before anything else: no INVITE, no leg, no
+	// call-log line (the phone network never saw it).
+	if s.cpuExhausted() {
+		return nil, errCPUExhausted()
+	}
 	sc, ok := s.scenarios[req.CallTo]
 	if !ok {
 		sc = Scenario{Number: req.CallTo, Behavior: "ring"}
@@ -86,48 +91,74 @@ func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalC
 	if len(sc.Sequence) > 0 {
 		sc.Behavior = sc.Sequence[min(nth, len(sc.Sequence)-1)]
 	}
+	if sc.Behavior == "cpu-exhausted" {
+		return nil, errCPUExhausted()
+	}
+	dialedAt := time.Now()
 	ringing := 30 * time.Second
 	if req.RingingTimeout != nil && req.RingingTimeout.AsDuration() > 0 {
 		ringing = req.RingingTimeout.AsDuration()
 	}
 	line := CallLogLine{
-		Time: stamp(time.Now()), Trunk: req.SipTrunkId, From: req.Number, To: req.CallTo, Room: req.RoomName,
+		Time: stamp(dialedAt), Trunk: req.SipTrunkId, From: req.Number, To: req.CallTo, Room: req.RoomName,
 		RingingTimeoutSeconds: int(ringing.Seconds()), MaxCallDurationSeconds: int(req.MaxCallDuration.AsDuration().Seconds()), Outcome: sc.Behavior,
 	}
-	// A SIP failure comes back after the 100 Trying / 180 Ringing exchange, as from a real carrier.
-	if f, isFailure := failures[sc.Behavior]; isFailure {
-		time.Sleep(300 * time.Millisecond)
-		line.Ended = fmt.Sprintf("%d %s", f.code, f.reason)
-		s.record(line)
-		return nil, sipFailure(f.code, f.reason)
-	}
 
-	// The leg joins the room at once and rings there (sip.callStatus "ringing"), as livekit-sip's
-	// does; an agent must wait for "active" before it speaks.
-	l, err := s.join(req, line)
+	// As livekit-sip does, the leg joins the room before the INVITE goes out, for every call
+	// (sip.callStatus "dialing"), turns "ringing" at the far end's 180, and "active" at the answer.
+	l, err := s.join(req, line, !sc.NoMedia)
 	if err != nil {
 		line.Outcome, line.Ended = "error", err.Error()
 		s.record(line)
 		return nil, psrpc.NewError(psrpc.Internal, err)
 	}
-	answerAfter := time.Duration(sc.AnswerAfterMs)*time.Millisecond + 200*time.Millisecond
-	if sc.Behavior == "ring" || answerAfter >= ringing {
-		if why := l.ring(ctx, ringing); why != "" {
-			l.end("cancelled while ringing: "+why, "no-answer")
+	// The 100 Trying / 180 Ringing exchange: the far end's 180 comes 300 ms after the INVITE by default.
+	ringingAfter := 300 * time.Millisecond
+	if sc.RingingAfterMs > 0 {
+		ringingAfter = time.Duration(sc.RingingAfterMs) * time.Millisecond
+	}
+	// A far end that never sends a 1xx leaves the leg "dialing" until the ringing timeout.
+	silentUntilTimeout := time.Since(dialedAt)+ringingAfter >= ringing
+	if silentUntilTimeout {
+		ringingAfter = ringing - time.Since(dialedAt)
+	}
+	if why := l.ring(ctx, ringingAfter); why != "" || silentUntilTimeout {
+		if why == "" {
+			why = "ringing timeout (no 1xx)"
 		} else {
-			l.end("ringing timeout", "no-answer")
+			why = "cancelled while dialing: " + why
 		}
+		go l.end(why, "no-answer", false)
+		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
+	}
+	l.setStatus("ringing")
+	// A SIP failure: the error returns, and the leg leaves the room with its status still "ringing"
+	// (livekit-sip never sets "hangup" on a call that was not answered; the leave may trail the error).
+	if f, isFailure := failures[sc.Behavior]; isFailure {
+		time.Sleep(100 * time.Millisecond)
+		go l.end(fmt.Sprintf("%d %s", f.code, f.reason), "", false)
+		return nil, sipFailure(f.code, f.reason)
+	}
+	answerAfter := time.Duration(sc.AnswerAfterMs)*time.Millisecond + 200*time.Millisecond
+	if sc.Behavior == "ring" || time.Since(dialedAt)+answerAfter >= ringing {
+		why := l.ring(ctx, ringing-time.Since(dialedAt))
+		if why != "" {
+			why = "cancelled while ringing: " + why
+		} else {
+			why = "ringing timeout"
+		}
+		go l.end(why, "no-answer", false)
 		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
 	}
 	if why := l.ring(ctx, answerAfter); why != "" {
-		l.end("cancelled while ringing: "+why, "no-answer")
+		go l.end("cancelled while ringing: "+why, "no-answer", false)
 		return nil, psrpc.NewErrorf(psrpc.Canceled, "sip request timed out")
 	}
 	if err := l.answer(); err != nil {
-		l.end("error: "+err.Error(), "error")
+		l.end("error: "+err.Error(), "error", true)
 		return nil, psrpc.NewError(psrpc.Internal, err)
 	}
-	go l.run(sc, req)
+	go l.run(sc, req, dialedAt)
 	return &rpc.InternalCreateSIPParticipantResponse{
 		ParticipantId:       l.room.LocalParticipant.SID(),
 		ParticipantIdentity: req.ParticipantIdentity,
@@ -135,10 +166,27 @@ func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalC
 	}, nil
 }
 
+// errCPUExhausted is livekit-sip's refusal when its host is busy; livekit-server turns it into
+// HTTP 503 "unavailable" with the message "twirp error unknown: cpu exhausted".
+func errCPUExhausted() error {
+	return psrpc.NewErrorf(psrpc.Unavailable, "cpu exhausted")
+}
+
+// setStatus sets the leg's sip.callStatus.
+func (l *leg) setStatus(status string) {
+	l.room.LocalParticipant.SetAttributes(map[string]string{"sip.callStatus": status})
+}
+
 // join connects the callee's leg to the room as a SIP participant, as livekit-sip does: identity,
 // name, metadata and attributes from the request, kind SIP, and the sip.* attributes.
-func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line CallLogLine) (*leg, error) {
-	l := &leg{sim: s, callID: fmt.Sprintf("SCL_sim%d", time.Now().UnixNano()), mouth: &mouth{}, ear: &ear{}, line: line, done: make(chan string, 1), audioUp: make(chan struct{})}
+func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line CallLogLine, media bool) (*leg, error) {
+	// livekit-server picks the call id and sends it with the request; livekit-sip uses it for the
+	// leg's sip.callID, its logs and its response, so one id names the call everywhere.
+	callID := req.SipCallId
+	if callID == "" {
+		callID = fmt.Sprintf("SCL_sim%d", time.Now().UnixNano())
+	}
+	l := &leg{sim: s, callID: callID, mouth: &mouth{}, ear: &ear{}, line: line, done: make(chan string, 1), audioUp: make(chan struct{})}
 	l.line.SipCallID = l.callID
 	if s.recordDir != "" {
 		l.recording = filepath.Join(s.recordDir, fmt.Sprintf("%s-%s.ogg", req.RoomName, l.callID))
@@ -148,7 +196,7 @@ func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line Call
 		attrs[k] = v
 	}
 	attrs["sip.callID"] = l.callID
-	attrs["sip.callStatus"] = "ringing"
+	attrs["sip.callStatus"] = "dialing"
 	attrs["sip.phoneNumber"] = req.CallTo
 	attrs["sip.trunkID"] = req.SipTrunkId
 	attrs["sip.trunkPhoneNumber"] = req.Number
@@ -189,6 +237,11 @@ func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line Call
 	}
 	l.room = room
 	s.track(l)
+	if err := l.publish(media); err != nil {
+		room.Disconnect()
+		s.untrack(l)
+		return nil, err
+	}
 	// Transfers of this call reach the simulator on its call id, as they reach livekit-sip.
 	if s.server != nil {
 		if err := s.server.RegisterTransferSIPParticipantTopic(l.callID); err != nil {
@@ -212,9 +265,14 @@ func (l *leg) ring(ctx context.Context, d time.Duration) string {
 }
 
 // answer picks up: the leg turns "active" (livekit-server echoes it before CreateSIPParticipant
-// returns, so anyone who looks at the room after the answer sees it) and starts sending audio.
+// returns, so anyone who looks at the room after the answer sees it); from now on its audio track
+// (published at the join) carries what the phone says.
 func (l *leg) answer() error {
-	l.room.LocalParticipant.SetAttributes(map[string]string{"sip.callStatus": "active"})
+	l.room.LocalParticipant.SetAttributes(map[string]string{
+		"sip.callStatus": "active",
+		"sip.callIDFull": l.callID + "@phone-sim.invalid",
+		"sip.callTag":    fmt.Sprintf("%x", time.Now().UnixNano()),
+	})
 	deadline := time.Now().Add(3 * time.Second)
 	for l.room.LocalParticipant.Attributes()["sip.callStatus"] != "active" {
 		if time.Now().After(deadline) {
@@ -225,13 +283,23 @@ func (l *leg) answer() error {
 	l.ear.answer()
 	l.line.Outcome = "answered"
 	l.line.AnsweredAt = stamp(time.Now())
+	return nil
+}
+
+// publish puts the leg's audio track in the room, as livekit-sip does when it joins, before the
+// INVITE: the leg is then a publisher, which livekit-server announces to the room at once (it
+// batches the joins of non-publishers), so a room client sees "dialing". Until the answer the
+// phone's side is silence; a far end with media false never sends any RTP at all.
+func (l *leg) publish(media bool) error {
 	track, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
 	if err != nil {
 		return err
 	}
 	track.OnBind(func() {
-		if err := track.StartWrite(l.mouth, nil); err != nil {
-			l.sim.logf("%s: audio: %v", l.callID, err)
+		if media {
+			if err := track.StartWrite(l.mouth, nil); err != nil {
+				l.sim.logf("%s: audio: %v", l.callID, err)
+			}
 		}
 		l.upOnce.Do(func() { close(l.audioUp) })
 	})
@@ -243,12 +311,22 @@ func (l *leg) answer() error {
 	return nil
 }
 
-// run plays the script and keeps the call up until the room goes away, the phone hangs up, or the
-// longest call the request allows.
-func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest) {
+// run plays the script and keeps the call up until the room goes away, the phone hangs up, the
+// longest call the request allows (counted from the dial, as livekit-sip counts it), or the media
+// timeout of a far end that sends no audio.
+func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest, dialedAt time.Time) {
 	limit := 24 * time.Hour
 	if req.MaxCallDuration != nil && req.MaxCallDuration.AsDuration() > 0 {
-		limit = req.MaxCallDuration.AsDuration()
+		limit = time.Until(dialedAt.Add(req.MaxCallDuration.AsDuration()))
+	}
+	// Only a phone that sends nothing at all trips it: digital silence is still RTP.
+	var mediaTimeout <-chan time.Time
+	if sc.NoMedia {
+		d := l.sim.mediaTimeout
+		if sc.MediaTimeoutMs > 0 {
+			d = time.Duration(sc.MediaTimeoutMs) * time.Millisecond
+		}
+		mediaTimeout = time.After(d)
 	}
 	for _, cue := range sc.script() {
 		cue := cue
@@ -271,9 +349,12 @@ func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest) {
 	}
 	select {
 	case why := <-l.done:
-		l.end(why, "")
+		l.end(why, "", true)
 	case <-time.After(limit):
-		l.end("max call duration", "")
+		l.end("max call duration", "", true)
+	case <-mediaTimeout:
+		// livekit-sip sends BYE and the leg leaves with its status still "active".
+		l.end("media timeout", "", false)
 	}
 }
 
@@ -332,8 +413,9 @@ func (l *leg) finish(why string) {
 	}
 }
 
-// end hangs up the leg (callStatus "hangup", then it leaves the room) and writes the call log line.
-func (l *leg) end(why, outcome string) {
+// end takes the leg out of the room (with callStatus "hangup" first when hangup is set: an answered
+// call that ends by a BYE) and writes the call log line.
+func (l *leg) end(why, outcome string, hangup bool) {
 	l.mu.Lock()
 	if l.ended {
 		l.mu.Unlock()
@@ -342,8 +424,10 @@ func (l *leg) end(why, outcome string) {
 	l.ended = true
 	l.mu.Unlock()
 	if l.room.ConnectionState() != lksdk.ConnectionStateDisconnected {
-		l.room.LocalParticipant.SetAttributes(map[string]string{"sip.callStatus": "hangup"})
-		time.Sleep(50 * time.Millisecond)
+		if hangup {
+			l.setStatus("hangup")
+			time.Sleep(50 * time.Millisecond)
+		}
 		l.room.Disconnect()
 	}
 	l.sim.untrack(l)

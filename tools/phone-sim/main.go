@@ -14,6 +14,11 @@
 //	PHONE_SIM_CALL_LOG   file receiving one JSON line per INVITE, written when the call is over
 //	PHONE_SIM_AUDIO_DIR  (optional) Ogg/Opus clips the phones play, made by scripts/phone-audio.sh
 //	PHONE_SIM_RECORD_DIR (optional) where each answered call's received audio is recorded (Ogg/Opus)
+//	PHONE_SIM_MEDIA_TIMEOUT_MS (optional) how long an answered far end may send no audio at all
+//	                     before the call is hung up; default 30000, livekit-sip's media timeout
+//	PHONE_SIM_CPU_LOAD_FILE (optional) a file holding the host's CPU utilization (0..1), read at each
+//	                     request; above PHONE_SIM_MAX_CPU_UTILIZATION (default 0.9, livekit-sip's
+//	                     max_cpu_utilization) every CreateSIPParticipant is refused, as livekit-sip does
 package main
 
 import (
@@ -23,9 +28,11 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/rpc"
@@ -39,13 +46,21 @@ type Scenario struct {
 	Number string `json:"number"`
 	// What the phone does with the INVITE: answer | busy | unavailable | decline | notfound |
 	// server-error | ring (until the ringing timeout) | voicemail (answers, plays a greeting and a beep).
+	// cpu-exhausted is not the phone: livekit-sip's CPU guard refuses the request, no INVITE is sent.
 	Behavior string `json:"behavior"`
 	// Behaviours of successive calls to this number (the last one repeats); overrides Behavior.
 	Sequence []string `json:"sequence,omitempty"`
+	// When the far end's 180 Ringing comes, in ms after the INVITE (default 300); the leg is
+	// "dialing" until then. At or past the ringing timeout: no 1xx ever, "dialing" to the end.
+	RingingAfterMs int `json:"ringingAfterMs,omitempty"`
 	// Ringing before an answer, in ms (200 ms more are always added: the 180 Ringing exchange).
 	AnswerAfterMs int `json:"answerAfterMs,omitempty"`
 	// Hang up this long after answering, in ms (0: stay until the room is deleted).
 	HangupAfterMs int `json:"hangupAfterMs,omitempty"`
+	// Answers but sends no audio at all (no RTP): livekit-sip's media timeout hangs it up.
+	NoMedia bool `json:"noMedia,omitempty"`
+	// That media timeout for this phone, in ms (default PHONE_SIM_MEDIA_TIMEOUT_MS, 30 000).
+	MediaTimeoutMs int `json:"mediaTimeoutMs,omitempty"`
 	// What the phone does once answered: clips it plays, keys it presses, when it hangs up.
 	Script []Cue `json:"script,omitempty"`
 	// A note for people reading the scenario file.
@@ -64,7 +79,7 @@ func (sc Scenario) script() []Cue {
 	return cues
 }
 
-var behaviors = map[string]bool{"answer": true, "ring": true, "voicemail": true}
+var behaviors = map[string]bool{"answer": true, "ring": true, "voicemail": true, "cpu-exhausted": true}
 
 // validate names the first problem of a scenario, for the simulator's start-up error.
 func (sc Scenario) validate(clips map[string]Clip) error {
@@ -74,7 +89,7 @@ func (sc Scenario) validate(clips map[string]Clip) error {
 	}
 	for _, b := range all {
 		if _, failure := failures[b]; !failure && !behaviors[b] {
-			return fmt.Errorf("behavior %q is not one of answer, ring, voicemail, busy, unavailable, decline, notfound, server-error", b)
+			return fmt.Errorf("behavior %q is not one of answer, ring, voicemail, busy, unavailable, decline, notfound, server-error, cpu-exhausted", b)
 		}
 	}
 	for i, cue := range sc.script() {
@@ -114,6 +129,35 @@ type simulator struct {
 	callLog                  *os.File
 	calls                    map[string]int
 	live                     map[*leg]bool
+	mediaTimeout             time.Duration
+	cpuLoadFile              string
+	maxCPU                   float64
+}
+
+// cpuExhausted tells whether livekit-sip's CPU guard would refuse a call now (PHONE_SIM_CPU_LOAD_FILE).
+func (s *simulator) cpuExhausted() bool {
+	if s.cpuLoadFile == "" {
+		return false
+	}
+	data, err := os.ReadFile(s.cpuLoadFile)
+	if err != nil {
+		return false
+	}
+	load, err := strconv.ParseFloat(strings.TrimSpace(string(data)), 64)
+	return err == nil && load > s.maxCPU
+}
+
+// envMs reads an optional duration in ms from the environment.
+func envMs(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	ms, err := strconv.Atoi(v)
+	if err != nil || ms <= 0 {
+		log.Fatalf("phone-sim: %s must be a positive whole number of milliseconds", name)
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // sipFailure mirrors livekit-sip: a psrpc error whose code follows the SIP status (as LiveKit maps
@@ -211,7 +255,13 @@ func main() {
 		log.Fatalf("phone-sim: PHONE_SIM_CALL_LOG: %v", err)
 	}
 	sim := &simulator{wsURL: env("PHONE_SIM_WS_URL"), apiKey: env("PHONE_SIM_API_KEY"), apiSecret: env("PHONE_SIM_API_SECRET"), scenarios: byNumber, clips: clips,
-		recordDir: os.Getenv("PHONE_SIM_RECORD_DIR"), callLog: callLog, calls: map[string]int{}, live: map[*leg]bool{}}
+		recordDir: os.Getenv("PHONE_SIM_RECORD_DIR"), callLog: callLog, calls: map[string]int{}, live: map[*leg]bool{},
+		mediaTimeout: envMs("PHONE_SIM_MEDIA_TIMEOUT_MS", 30*time.Second), cpuLoadFile: os.Getenv("PHONE_SIM_CPU_LOAD_FILE"), maxCPU: 0.9}
+	if v := os.Getenv("PHONE_SIM_MAX_CPU_UTILIZATION"); v != "" {
+		if sim.maxCPU, err = strconv.ParseFloat(v, 64); err != nil || sim.maxCPU <= 0 || sim.maxCPU > 1 {
+			log.Fatalf("phone-sim: PHONE_SIM_MAX_CPU_UTILIZATION must be a number above 0 and at most 1")
+		}
+	}
 
 	rc := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{env("PHONE_SIM_REDIS")}})
 	if err := rc.Ping(context.Background()).Err(); err != nil {
@@ -239,6 +289,6 @@ func main() {
 	sim.mu.Unlock()
 	for _, l := range legs {
 		l.finish("simulator stopped")
-		l.end("simulator stopped", "")
+		l.end("simulator stopped", "", l.line.AnsweredAt != "")
 	}
 }
