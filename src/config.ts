@@ -23,7 +23,8 @@ export interface WorkerConfig {
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    // One line: every problem, each naming its variable.
+    super(`invalid configuration: ${problems.join('; ')}.`);
   }
 }
 

@@ -43,14 +43,16 @@ export function isE164(value: string): boolean {
 export const timeZone = z
   .string({ error: 'required (IANA time zone, e.g. America/Chicago)' })
   .refine((zone) => IANAZone.isValidZone(zone) && zone.includes('/'), {
-    error: (issue) => `"${String(issue.input)}" is not an IANA time zone (e.g. America/Chicago)`,
+    // The value is not quoted back: error messages reach logs (rule for every field).
+    error: 'not an IANA time zone (e.g. America/Chicago)',
   });
 
 /** ISO 8601 with an explicit offset (an appointment time without one is ambiguous). */
 export const isoWithOffset = z
   .string({ error: 'required (ISO 8601 with offset, e.g. 2026-12-01T10:30:00-06:00)' })
   .refine((value) => /(Z|[+-]\d{2}:?\d{2})$/.test(value) && DateTime.fromISO(value, { setZone: true }).isValid, {
-    error: (issue) => `"${String(issue.input)}" is not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)`,
+    // An appointment time is health data: never quoted back.
+    error: 'is not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)',
   });
 
 const int = (min: number, max: number, unit: string) =>
@@ -104,7 +106,7 @@ export function validateConfirmationRequest(input: unknown, now: Date = new Date
   const request = parsed.data as ConfirmationRequest;
   const start = DateTime.fromISO(request.appointmentStart, { setZone: true });
   if (start.toMillis() <= now.getTime()) {
-    throw new ValidationError([{ field: 'appointmentStart', problem: `${request.appointmentStart} is not in the future` }]);
+    throw new ValidationError([{ field: 'appointmentStart', problem: 'is not in the future' }]);
   }
   return { ...request, appointmentStart: start.setZone(request.patientTimeZone).toISO({ suppressMilliseconds: true })! };
 }
@@ -120,7 +122,7 @@ export function validatePhone(field: string, value: unknown): string {
 export function validateFutureTime(field: string, value: unknown, now: Date = new Date()): string {
   const parsed = isoWithOffset.safeParse(value);
   if (!parsed.success) throw new ValidationError([{ field, problem: parsed.error.issues[0]!.message }]);
-  if (Date.parse(parsed.data) <= now.getTime()) throw new ValidationError([{ field, problem: `${parsed.data} is not in the future` }]);
+  if (Date.parse(parsed.data) <= now.getTime()) throw new ValidationError([{ field, problem: 'is not in the future' }]);
   return parsed.data;
 }
 
