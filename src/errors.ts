@@ -103,7 +103,7 @@ export function databaseError(err: unknown, config: { url?: string; dataDir: str
       { cause: err },
     );
   }
-  let where = 'the server';
+  let where: string;
   try {
     const u = new URL(config.url);
     where = `${u.hostname}:${u.port || 5432}`;

@@ -105,7 +105,9 @@ export class Turns {
     return before.then(() => {
       let done = false;
       return () => {
-        if (!done) (done = true), release();
+        if (done) return;
+        done = true;
+        release();
       };
     });
   }
@@ -122,7 +124,6 @@ export class Turns {
 
 const SSL_REQUEST = 80877103;
 const GSS_REQUEST = 80877104;
-const CANCEL_REQUEST = 80877102;
 const PROTOCOL_3 = 196608;
 /** Sync: ends an extended-query batch and resets an aborted one. */
 const SYNC = Buffer.from([0x53, 0, 0, 0, 4]);
@@ -235,7 +236,7 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
           socket.write('N'); // no encryption on a local socket
           continue;
         }
-        if (code !== PROTOCOL_3) return end(); // CancelRequest (nothing to cancel) or unknown
+        if (code !== PROTOCOL_3) return end(); // CancelRequest (80877102: nothing to cancel) or unknown
         started = true;
         chain = chain.then(() => handle(Buffer.from(message), undefined)).catch(() => end());
         continue;
@@ -250,7 +251,6 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
       chain = chain.then(() => handle(message, type)).catch(() => end());
     }
   });
-  void CANCEL_REQUEST;
 }
 
 /** A simple-protocol Query message. */
