@@ -254,6 +254,13 @@ const CASES: Case[] = [
   { name: 'agent: AGENT_MAX_CALLS zero', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_MAX_CALLS: '0' }), names: /AGENT_MAX_CALLS: must be at least 1/ },
   { name: 'agent: STAFF_TRANSFER_NUMBER not E.164', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, STAFF_TRANSFER_NUMBER: '212555014' }), names: /STAFF_TRANSFER_NUMBER: must be an E\.164/ },
   { name: 'agent: one cloud model of three', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_STT: 'deepgram/nova-3' }), names: /AGENT_STT, AGENT_LLM, AGENT_TTS: set all three/ },
+  {
+    name: 'agent: wrong LIVEKIT_API_SECRET',
+    entry: 'agent',
+    args: ['start'],
+    env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, LIVEKIT_API_SECRET: WRONG_SECRET, AGENT_IDLE_PROCESSES: '0' }),
+    names: /^agent: LIVEKIT_API_KEY \/ LIVEKIT_API_SECRET: .*refused/,
+  },
   { name: 'agent: LIVEKIT_URL not a URL', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, LIVEKIT_URL: 'livekit' }), names: /LIVEKIT_URL: must be a ws/ },
 ];
 
