@@ -7,13 +7,15 @@
  * owner's socket in the lock file and connects with `pg` as to PostgreSQL. When the owner goes
  * away, the next process to open the database becomes the owner.
  *
- * Why not `@electric-sql/pglite-socket`: its 0.2.x releases pin one exact PGlite version (not the
- * one installed here), and its multiplexer runs each wire message of each connection as its own
- * turn — outside an explicit transaction a Parse from one connection can land between another's
- * Parse and Bind (both use the unnamed statement), and the owner's own transactions are not kept
- * apart from socket clients. The server below gives each connection the database for a whole
- * message batch (up to Sync) and for a whole transaction, and the owner's own queries take turns
- * with them on the same lock.
+ * Why not `@electric-sql/pglite-socket`: its 0.2.x releases pin one exact PGlite version (0.2.17
+ * wants 0.5.14; 0.5.16 is installed here), and it does not keep the owner's own transactions apart
+ * from socket clients: tried with 0.2.17, a client's INSERT sent while the owning process had a
+ * `db.transaction()` open ran inside that transaction and vanished when it rolled back. (Its
+ * multiplexer also runs each wire message of a connection as its own turn; 600 concurrent
+ * parameterised queries showed no mix-up, but nothing in it keeps another connection's Parse out
+ * from between a Parse and its Bind.) The server below gives each connection the database for a
+ * whole message batch (up to Sync) and for a whole transaction, and the owner's own queries take
+ * turns with them on the same lock.
  */
 import type { PGlite } from '@electric-sql/pglite';
 import { createHash } from 'node:crypto';

@@ -119,6 +119,27 @@ describe('one owner per PGlite data directory', () => {
     expect(counts).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   }, 90_000);
 
+  it('a client’s write waits for the owner’s open transaction and survives its rollback', async () => {
+    const dir = dataDir();
+    const owner = await store(dir); // this process owns the directory
+    const client = await holder(dir);
+    let clientAnswered = false;
+    const rolledBack = owner.sql
+      .transaction(async (tx) => {
+        await tx.query(`INSERT INTO do_not_call (phone, reason, source) VALUES ($1, 'x', 'owner')`, ['+12125550105']);
+        const write = client.send('dnc +12125550106').then((answer) => ((clientAnswered = true), answer));
+        await new Promise((r) => setTimeout(r, 500));
+        expect(clientAnswered).toBe(false); // not let in while the owner's transaction is open
+        void write;
+        throw new Error('roll back');
+      })
+      .catch((err: Error) => err.message);
+    expect(await rolledBack).toBe('roll back');
+    await expect.poll(() => clientAnswered, { timeout: 10_000 }).toBe(true);
+    expect(await owner.consentState('p1', '+12125550105')).toBe(ConsentState.MISSING);
+    expect(await owner.consentState('p1', '+12125550106')).toBe(ConsentState.DO_NOT_CALL);
+  }, 90_000);
+
   it('when the owner dies, the next query makes a survivor the owner, with the data intact', async () => {
     const dir = dataDir();
     const owner = await holder(dir);
