@@ -33,6 +33,8 @@ export interface LockInfo {
   socket?: string;
   /** When the lock was taken (ms since the epoch). */
   since?: number;
+  /** A bare pid: written by a version that never serves the database (so there is no point waiting). */
+  legacy?: boolean;
 }
 
 /** The data directory is owned by a process that cannot be reached: a sentence naming what to do. */
@@ -63,7 +65,7 @@ export function readLock(lockFile: string): LockInfo | undefined {
   } catch {
     return undefined;
   }
-  if (/^\d+$/.test(text)) return { pid: Number(text) }; // a bare pid: an older version's lock
+  if (/^\d+$/.test(text)) return { pid: Number(text), legacy: true }; // an older version's lock
   try {
     const info = JSON.parse(text) as LockInfo;
     return Number.isInteger(info.pid) ? info : undefined;

@@ -27,6 +27,8 @@ export interface Sql extends Queryable {
   /**
    * Runs `fn` in one transaction (on one connection, READ COMMITTED); commits when it resolves,
    * rolls back when it throws. On PGlite transactions and queries never interleave (one connection).
+   * Use only `tx` inside `fn`: on an embedded database the transaction holds the whole database, so
+   * a query on the outer `Sql` would wait for it forever.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -126,7 +128,8 @@ async function elect(dir: string, name: string, waitMs: number): Promise<Sql> {
       takeOver(lockFile, holder);
       continue;
     }
-    if (Date.now() >= deadline) {
+    // An owner that is still opening the database gets `waitMs` to start serving it; one that never will, none.
+    if (Date.now() >= deadline || holder?.legacy) {
       const who = holder ? `process ${holder.pid}${holder.name ? ` (${holder.name})` : ''}` : 'another process';
       const why = !holder?.socket ? 'which does not share it' : 'which does not answer on its socket';
       throw new DatabaseInUseError(

@@ -180,6 +180,16 @@ const CASES: Case[] = [
     env: () => ({ ...workerEnv(), DATABASE_URL: undefined, PGLITE_DATA_DIR: join(file('plain-file', 'x'), 'pglite') }),
     names: /PGLITE_DATA_DIR: cannot open the embedded database/,
   },
+  {
+    name: 'worker: PGLITE_DATA_DIR held by a live process that does not share it',
+    entry: 'worker',
+    env: () => {
+      const dir = join(mkdtempSync(join(work, 'held-')), 'pglite');
+      writeFileSync(`${dir}.lock`, String(process.pid)); // an older version's lock, held by a live process
+      return { ...workerEnv(), DATABASE_URL: undefined, PGLITE_DATA_DIR: dir };
+    },
+    names: new RegExp(`^call-campaigns worker: PGLITE_DATA_DIR: the database in .* is in use by process ${process.pid}, which does not share it; stop that process, or set DATABASE_URL`),
+  },
   { name: 'worker: wrong LIVEKIT_API_SECRET', entry: 'worker', env: () => ({ ...workerEnv(), LIVEKIT_API_SECRET: WRONG_SECRET }), names: /^(?!.*LIVEKIT_URL:).*LIVEKIT_API_KEY \/ LIVEKIT_API_SECRET: .*refused/ },
   { name: 'worker: wrong LIVEKIT_API_KEY', entry: 'worker', env: () => ({ ...workerEnv(), LIVEKIT_API_KEY: 'nokey' }), names: /LIVEKIT_API_KEY \/ LIVEKIT_API_SECRET: .*refused/ },
   { name: 'worker: LIVEKIT_URL unreachable', entry: 'worker', env: () => ({ ...workerEnv(), LIVEKIT_URL: 'ws://127.0.0.1:1' }), names: /LIVEKIT_URL: cannot reach a LiveKit server/ },
