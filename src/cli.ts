@@ -108,6 +108,14 @@ function temporalFailure(err: unknown): unknown {
   if (err instanceof WorkflowNotFoundError) {
     return new UserError(`no confirmation with workflow id ${err.workflowId ?? '(unknown)'}: check the id (\`status\` takes the workflowId that \`start\` printed) and TEMPORAL_NAMESPACE.`, 2, { cause: err });
   }
+  // Temporal answers a query only through a worker: none polling the task queue looks like this.
+  if (/query timed out before a worker could process it/i.test(`${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`)) {
+    return new UserError(
+      'no worker answered the status query: start the worker (`npm run worker`) on the same TEMPORAL_NAMESPACE and TEMPORAL_TASK_QUEUE.',
+      3,
+      { cause: err },
+    );
+  }
   if (err instanceof QueryNotRegisteredError || err instanceof QueryRejectedError) {
     return new UserError('the confirmation cannot answer a status query; is it a confirmation workflow?', 2, { cause: err });
   }

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SIPTransport } from '@livekit/protocol';
+import { Client, Connection } from '@temporalio/client';
 import { SipClient } from 'livekit-server-sdk';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,10 @@ beforeAll(async () => {
   await admin.query('CREATE DATABASE entry_points');
   await admin.end();
   databaseUrl = postgres.url.replace(/\/postgres$/, '/entry_points');
+  // A confirmation no worker serves (its task queue has no poller): a status query cannot be answered.
+  const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  await client.workflow.start('confirmAppointmentWorkflow', { taskQueue: 'nobody-polls-this', workflowId: 'confirm-no-worker', args: [] });
+  await client.connection.close();
 }, 180_000);
 
 afterAll(async () => {
@@ -76,7 +81,7 @@ function run(entry: keyof typeof SCRIPTS, args: string[], env: Record<string, st
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin.end(stdin);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -219,6 +224,7 @@ const CASES: Case[] = [
   },
   { name: 'cli start: Temporal unreachable', entry: 'cli', args: ['start'], env: () => ({ ...cliEnv(), TEMPORAL_ADDRESS: '127.0.0.1:1' }), stdin: () => request(), names: /TEMPORAL_ADDRESS: cannot reach a Temporal server/ },
   { name: 'cli status: unknown workflow id', entry: 'cli', args: ['status', 'confirm-nope-nope'], env: cliEnv, names: /no confirmation with workflow id confirm-nope-nope/ },
+  { name: 'cli status: no worker running', entry: 'cli', args: ['status', 'confirm-no-worker'], env: cliEnv, names: /no worker answered the status query: start the worker/ },
   { name: 'cli status: TEMPORAL_NAMESPACE unknown', entry: 'cli', args: ['status', 'x'], env: () => ({ ...cliEnv(), TEMPORAL_NAMESPACE: 'nope' }), names: /TEMPORAL_NAMESPACE: namespace "nope" does not exist/ },
   { name: 'cli cancel: unknown appointment', entry: 'cli', args: ['cancel', 'bright-smiles', 'A-404'], env: cliEnv, names: /no confirmation with workflow id/ },
   { name: 'cli cancel: bad practice id', entry: 'cli', args: ['cancel', 'bright smiles!', 'A-1'], env: cliEnv, names: /practiceId: must be/ },
