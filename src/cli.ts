@@ -8,8 +8,8 @@ import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, Workfl
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ConfirmationClient } from './client';
-import { createDataConverter, EncryptionCodec } from './codec';
-import { ConfigError } from './config';
+import { createDataConverter } from './codec';
+import { ConfigError, payloadKeySchema } from './config';
 import { databaseError, errorCode, exitWithError, liveKitError, temporalError, UserError } from './errors';
 import { createStore, type SqlStore } from './store';
 import { trunkCredentials, Trunks } from './trunks';
@@ -19,17 +19,7 @@ const clientEnv = z.object({
   TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1, 'must not be empty').default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1, 'must not be empty').optional(),
-  PAYLOAD_ENCRYPTION_KEY: z.string({ error: 'required (payload encryption key, as the worker has it)' }).trim().min(1, 'required (payload encryption key, as the worker has it)').refine(
-    (setting) => {
-      try {
-        EncryptionCodec.fromSetting(setting);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    'must be base64 of 32 bytes, or id:base64[,id:base64] with 32-byte keys (the same as the worker\'s)',
-  ),
+  PAYLOAD_ENCRYPTION_KEY: payloadKeySchema("payload encryption key, the same as the worker's"),
   DATABASE_URL: z
     .string()
     .trim()

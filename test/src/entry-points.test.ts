@@ -267,6 +267,7 @@ const CASES: Case[] = [
   { name: 'trunk create: credentials file missing', entry: 'cli', args: ['trunk', 'create', 'c', 'sip.carrier.test', '+13125550100', '--credentials-file', '/nonexistent/creds.json'], env: livekitEnv, names: /--credentials-file: cannot read/ },
   // The agent worker's configuration.
   { name: 'agent: nothing set', entry: 'agent', args: ['start'], env: () => ({}), names: /LIVEKIT_URL: required.*PAYLOAD_ENCRYPTION_KEY: required/ },
+  { name: 'agent: PAYLOAD_ENCRYPTION_KEY not a key', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: 'k1:c2hvcnQ=', AGENT_IDLE_PROCESSES: '0' }), names: /PAYLOAD_ENCRYPTION_KEY: must be base64 of 32 bytes/ },
   { name: 'agent: AGENT_MAX_CALLS zero', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_MAX_CALLS: '0' }), names: /AGENT_MAX_CALLS: must be at least 1/ },
   { name: 'agent: STAFF_TRANSFER_NUMBER not E.164', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, STAFF_TRANSFER_NUMBER: '212555014' }), names: /STAFF_TRANSFER_NUMBER: must be an E\.164/ },
   { name: 'agent: one cloud model of three', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_STT: 'deepgram/nova-3' }), names: /AGENT_STT, AGENT_LLM, AGENT_TTS: set all three/ },
