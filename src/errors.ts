@@ -35,7 +35,7 @@ export function scrub(text: string, env: Record<string, string | undefined> = pr
     if (!value) continue;
     if (value.length >= 3) secrets.add(value);
     // A key list `id:base64,id:base64`: each key on its own too.
-    for (const part of value.split(/[,:]/)) if (part.length >= 8) secrets.add(part);
+    if (name === 'PAYLOAD_ENCRYPTION_KEY') for (const part of value.split(/[,:]/)) if (part.length >= 8) secrets.add(part);
     const password = /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(value)?.[1];
     if (password) {
       secrets.add(password);
@@ -52,9 +52,9 @@ export function scrub(text: string, env: Record<string, string | undefined> = pr
 /** A value-free description of a low-level error: its code (`ECONNREFUSED`), else its class. */
 export function errorCode(err: unknown): string {
   const e = err as { code?: unknown; name?: unknown; cause?: unknown } | undefined;
-  if (typeof e?.code === 'string' && /^[A-Z0-9_]+$/.test(e.code)) return e.code;
+  if (typeof e?.code === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(e.code)) return e.code;
   const cause = e?.cause as { code?: unknown } | undefined;
-  if (typeof cause?.code === 'string' && /^[A-Z0-9_]+$/.test(cause.code)) return cause.code;
+  if (typeof cause?.code === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(cause.code)) return cause.code;
   return typeof e?.name === 'string' ? e.name : 'unknown error';
 }
 
