@@ -40,7 +40,7 @@ export interface Sql extends Queryable {
 export interface PgliteOptions {
   /** What this process is (`worker`, `cli`, `demo`); default: the entry script's name. */
   name?: string;
-  /** How long to wait for an owner that is still opening the database (ms). Default 15 s. */
+  /** How long to wait for an owner that is still opening the database (ms). Default 30 s (a large directory on a busy machine). */
   waitMs?: number;
 }
 
@@ -56,7 +56,7 @@ export async function openPglite(dataDir?: string, options: PgliteOptions = {}):
   if (!dataDir) return wrapPglite(await PGlite.create({}), new Turns(), async () => undefined);
   const dir = resolve(dataDir);
   const name = options.name ?? processName();
-  const waitMs = options.waitMs ?? 15_000;
+  const waitMs = options.waitMs ?? 30_000;
   let current = await elect(dir, name, waitMs);
   let lost = false;
   let closed = false;
@@ -131,7 +131,11 @@ async function elect(dir: string, name: string, waitMs: number): Promise<Sql> {
     // An owner that is still opening the database gets `waitMs` to start serving it; one that never will, none.
     if (Date.now() >= deadline || holder?.legacy) {
       const who = holder ? `process ${holder.pid}${holder.name ? ` (${holder.name})` : ''}` : 'another process';
-      const why = !holder?.socket ? 'which does not share it' : 'which does not answer on its socket';
+      const why = holder?.legacy
+        ? 'which does not share it (an older version)'
+        : !holder?.socket
+          ? `which has not finished opening it after ${Math.round(waitMs / 1000)} s`
+          : 'which does not answer on its socket';
       throw new DatabaseInUseError(
         `the database in ${dir} is in use by ${who}, ${why}; stop that process, or set DATABASE_URL to use PostgreSQL (remove ${lockFile} only if no such process runs)`,
       );

@@ -193,7 +193,7 @@ const CASES: Case[] = [
       writeFileSync(`${dir}.lock`, String(process.pid)); // an older version's lock, held by a live process
       return { ...workerEnv(), DATABASE_URL: undefined, PGLITE_DATA_DIR: dir };
     },
-    names: new RegExp(`^call-campaigns worker: PGLITE_DATA_DIR: the database in .* is in use by process ${process.pid}, which does not share it; stop that process, or set DATABASE_URL`),
+    names: new RegExp(`^call-campaigns worker: PGLITE_DATA_DIR: the database in .* is in use by process ${process.pid}, which does not share it \\(an older version\\); stop that process, or set DATABASE_URL`),
   },
   { name: 'worker: wrong LIVEKIT_API_SECRET', entry: 'worker', env: () => ({ ...workerEnv(), LIVEKIT_API_SECRET: WRONG_SECRET }), names: /^(?!.*LIVEKIT_URL:).*LIVEKIT_API_KEY \/ LIVEKIT_API_SECRET: .*refused/ },
   { name: 'worker: wrong LIVEKIT_API_KEY', entry: 'worker', env: () => ({ ...workerEnv(), LIVEKIT_API_KEY: 'nokey' }), names: /LIVEKIT_API_KEY \/ LIVEKIT_API_SECRET: .*refused/ },

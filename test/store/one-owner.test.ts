@@ -104,6 +104,15 @@ describe('one owner per PGlite data directory', () => {
     expect(statSync(join(socket, '..')).mode & 0o777).toBe(0o700);
   }, 90_000);
 
+  it('two processes starting at once on a new directory: one owns it, the other waits and connects', async () => {
+    const dir = dataDir();
+    const [a, b] = await Promise.all([holder(dir), holder(dir)]);
+    const ownerPid = lock(dir).pid;
+    expect([a.child.pid, b.child.pid]).toContain(ownerPid);
+    expect(await a.send('dnc +12125550107')).toEqual({ ok: true });
+    expect(await b.send('state +12125550107')).toEqual({ state: ConsentState.DO_NOT_CALL });
+  }, 120_000);
+
   it('transactions from two processes do not interleave: 2 × 15 reservations on one number count 1…30', async () => {
     const dir = dataDir();
     const owner = await holder(dir);
@@ -172,7 +181,7 @@ describe('one owner per PGlite data directory', () => {
     );
     expect(Date.now() - started).toBeLessThan(1_000); // it never will serve: no waiting
     expect(err).toBeInstanceOf(DatabaseInUseError);
-    expect((err as Error).message).toMatch(new RegExp(`in use by process ${sleeper.pid}.*stop that process, or set DATABASE_URL`));
+    expect((err as Error).message).toMatch(new RegExp(`in use by process ${sleeper.pid}, which does not share it \\(an older version\\); stop that process, or set DATABASE_URL`));
     expect((err as Error).message.split(/[.;]\s/).length).toBeLessThanOrEqual(3);
   }, 30_000);
 
