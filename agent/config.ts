@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { TASK_QUEUE } from '../src/contracts';
-import { ConfigError } from '../src/config';
+import { ConfigError, payloadKeySchema } from '../src/config';
 
 export interface AgentConfig {
   livekit: { url: string; apiKey: string; apiSecret: string };
@@ -40,7 +40,7 @@ const schema = z.object({
   TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default(TASK_QUEUE),
-  PAYLOAD_ENCRYPTION_KEY: nonEmpty('payload encryption key, the same as the worker\'s'),
+  PAYLOAD_ENCRYPTION_KEY: payloadKeySchema("payload encryption key, the same as the worker's"),
   AGENT_STT: z.string().trim().optional(),
   AGENT_LLM: z.string().trim().optional(),
   AGENT_TTS: z.string().trim().optional(),

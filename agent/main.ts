@@ -5,17 +5,24 @@
  *   npm run agent        (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, PAYLOAD_ENCRYPTION_KEY, …)
  */
 import { cli, ServerOptions } from '@livekit/agents';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../src/config';
-import { loadAgentConfig } from './config';
+import { exitWithError, liveKitError } from '../src/errors';
+import { loadAgentConfig, type AgentConfig } from './config';
 
-let config;
+let config: AgentConfig;
 try {
   config = loadAgentConfig();
 } catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`agent: ${err.message}\n`);
-  process.exit(2);
+  exitWithError('agent', err); // a ConfigError names every bad variable
+}
+// The library retries a refused key or secret forever (a 401 warning every few seconds): check them
+// once here and stop, naming the settings. An unreachable server is left to the library's retries.
+try {
+  await new RoomServiceClient(config.livekit.url.replace(/^ws/, 'http'), config.livekit.apiKey, config.livekit.apiSecret, { requestTimeout: 10 }).listRooms(['-']);
+} catch (err) {
+  const explained = liveKitError(err, config.livekit.url);
+  if (/LIVEKIT_API_KEY/.test(explained.message)) exitWithError('agent', explained);
 }
 process.stdout.write(
   config.mode === 'offline'

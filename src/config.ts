@@ -23,17 +23,19 @@ export interface WorkerConfig {
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    // One line: every problem, each naming its variable.
+    super(`invalid configuration: ${problems.join('; ')}.`);
   }
 }
 
 const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
 
-const envSchema = z.object({
-  TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default(TASK_QUEUE),
-  PAYLOAD_ENCRYPTION_KEY: nonEmpty('payload encryption key: base64 of 32 bytes, or id:base64[,id:base64]').refine(
+/**
+ * A `PAYLOAD_ENCRYPTION_KEY` setting: required, and a valid key list. The worker, the agent and the
+ * CLI check it the same way at start (a bad key found later fails every payload). Never echoed.
+ */
+export function payloadKeySchema(what: string) {
+  return nonEmpty(what).refine(
     (setting) => {
       try {
         EncryptionCodec.fromSetting(setting);
@@ -42,9 +44,15 @@ const envSchema = z.object({
         return false;
       }
     },
-    // Never echo the key itself.
     'must be base64 of 32 bytes, or id:base64[,id:base64] with 32-byte keys',
-  ),
+  );
+}
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().trim().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port').default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().trim().min(1).default(TASK_QUEUE),
+  PAYLOAD_ENCRYPTION_KEY: payloadKeySchema('payload encryption key: base64 of 32 bytes, or id:base64[,id:base64]'),
   LIVEKIT_URL: nonEmpty('LiveKit server URL, e.g. wss://example.livekit.cloud').pipe(
     z.url({ protocol: /^(wss?|https?)$/, error: 'must be a ws://, wss://, http:// or https:// URL' }),
   ),

@@ -23,6 +23,7 @@ import { Phase, type ConfirmationRequest } from './contracts';
 import { startLocalSystem } from './dev/local-system';
 import { zoneInOfficeHours } from './dev/office-hours';
 import { freePort } from './dev/temporal-dev-server';
+import { exitWithError, UserError } from './errors';
 import { DEFAULT_CALLING_RULES } from './rules/calling-window';
 
 const DATA_DIR = process.env.DEMO_DATA_DIR ?? '.data';
@@ -54,9 +55,9 @@ function realPhones(): { livekit: { url: string; apiKey: string; apiSecret: stri
   const e = process.env;
   if (!e.LIVEKIT_URL || !e.LIVEKIT_SIP_TRUNK_ID) return undefined;
   const missing = ['LIVEKIT_API_KEY', 'LIVEKIT_API_SECRET', 'DEMO_PHONES'].filter((k) => !e[k]);
-  if (missing.length) throw new Error(`real-phone demo: set ${missing.join(', ')} as well (DEMO_PHONES: three E.164 numbers, comma-separated)`);
+  if (missing.length) throw new UserError(`real-phone demo: set ${missing.join(', ')} as well (DEMO_PHONES: three E.164 numbers, comma-separated)`);
   const phones = e.DEMO_PHONES!.split(',').map((p) => p.trim());
-  if (phones.length !== 3 || phones.some((p) => !/^\+[1-9]\d{6,14}$/.test(p))) throw new Error('DEMO_PHONES: must be three E.164 numbers like +13125550123, comma-separated');
+  if (phones.length !== 3 || phones.some((p) => !/^\+[1-9]\d{6,14}$/.test(p))) throw new UserError('DEMO_PHONES: must be three E.164 numbers like +13125550123, comma-separated');
   return { livekit: { url: e.LIVEKIT_URL, apiKey: e.LIVEKIT_API_KEY!, apiSecret: e.LIVEKIT_API_SECRET!, sipTrunkId: e.LIVEKIT_SIP_TRUNK_ID }, phones };
 }
 
@@ -88,6 +89,8 @@ async function main(): Promise<void> {
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], start: '08:00', end: '21:00', maxCallsPerDay: 3 },
     agentEnv: { AGENT_LOG_LEVEL: 'info' },
     agentProcesses: SAMPLES.length, // one warm process per simultaneous call
+    // The CLI's default database: an opt-out typed in another terminal reaches this demo (see below).
+    dataDir: `${DATA_DIR}/pglite`,
     livekit: real?.livekit,
     agentEcho: (line) => {
       agentLog.write(`${line}\n`);
@@ -99,6 +102,9 @@ async function main(): Promise<void> {
   });
   const ui = system.temporal.uiUrl ?? uiOrigin;
   say(`Temporal ${system.temporal.address}, Web UI ${ui} (codec server ${codecServer.url})`);
+  say(
+    `the CLI works against this demo while it runs, e.g. an opt-out: TEMPORAL_ADDRESS=${system.temporal.address} PAYLOAD_ENCRYPTION_KEY="$(cat ${DATA_DIR}/payload-key)" npm run cli -- opt-out < number.txt`,
+  );
   say(real ? `LiveKit ${real.livekit.url}, trunk ${real.livekit.sipTrunkId} (real phones)` : `LiveKit ${system.livekit.url} with the phone-network simulator; agent in offline mode`);
 
   const zone = zoneInOfficeHours();
@@ -162,7 +168,4 @@ async function main(): Promise<void> {
   say('stopped');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`demo failed: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().catch((err: unknown) => exitWithError('demo', err));

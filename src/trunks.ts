@@ -50,8 +50,22 @@ const mask = (s: string) => (s ? `${s.slice(0, 2)}***` : '');
  */
 export async function trunkCredentials(env: Record<string, string | undefined>, file?: string): Promise<{ authUsername?: string; authPassword?: string }> {
   if (file) {
-    const parsed = z.object({ authUsername: z.string().optional(), authPassword: z.string().optional() }).strict().safeParse(JSON.parse(await readFile(file, 'utf8')));
-    if (!parsed.success) throw new ValidationError([{ field: 'credentials file', problem: 'must be {"authUsername": …, "authPassword": …}' }]);
+    const shape = 'must be JSON {"authUsername": …, "authPassword": …}';
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new ValidationError([{ field: '--credentials-file', problem: `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})` }]);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // The parser's message quotes the file (a bare password would be printed): say only what is wrong.
+      throw new ValidationError([{ field: '--credentials-file', problem: `is not JSON; it ${shape}` }]);
+    }
+    const parsed = z.object({ authUsername: z.string().optional(), authPassword: z.string().optional() }).strict().safeParse(json);
+    if (!parsed.success) throw new ValidationError([{ field: '--credentials-file', problem: shape }]);
     return parsed.data;
   }
   return { authUsername: env.SIP_TRUNK_AUTH_USERNAME || undefined, authPassword: env.SIP_TRUNK_AUTH_PASSWORD || undefined };
@@ -85,9 +99,17 @@ export class Trunks {
     return (await this.sip.listSipOutboundTrunk()).map(view);
   }
 
-  /** Deletes a trunk by id. */
-  async delete(id: string): Promise<void> {
+  /**
+   * Deletes an outbound trunk by id. livekit-server answers "ok" for an id it does not have, so the
+   * id is looked up first: a typo is an error, not a silent success.
+   */
+  async delete(id: string): Promise<{ deleted: string }> {
+    const found = await this.sip.listSipOutboundTrunk({ trunkIds: [id] });
+    if (!found.some((t) => t?.sipTrunkId === id)) {
+      throw new ValidationError([{ field: 'id', problem: `no outbound trunk with id ${id} (\`trunk list\` shows the ids)` }]);
+    }
     await this.sip.deleteSipTrunk(id);
+    return { deleted: id };
   }
 }
 

@@ -6,40 +6,52 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
-import { ConfigError, loadConfig } from './config';
+import { loadConfig, type WorkerConfig } from './config';
+import { databaseError, exitWithError, temporalError } from './errors';
 import { createLogger } from './logger';
 import { createStore } from './store';
 import { createLiveKitTelephony } from './telephony/livekit';
 import { createConfirmationWorker } from './worker-factory';
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`call-campaigns worker: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfig(); // a ConfigError names every bad variable
   const logger = createLogger(config.logLevel);
-  const store = await createStore({ databaseUrl: config.database.url, dataDir: config.database.dataDir });
-  const telephony = createLiveKitTelephony({ ...config.livekit, logger });
-  // A wrong trunk id would fail every call; fail the start instead, naming the setting.
+  const store = await createStore({ databaseUrl: config.database.url, dataDir: config.database.dataDir, processName: 'worker' }).catch((err: unknown) => {
+    throw databaseError(err, config.database);
+  });
   try {
+    const telephony = createLiveKitTelephony({ ...config.livekit, logger });
+    // A wrong trunk id, key or secret would fail every call; fail the start instead, naming the setting.
     await telephony.verifyTrunk();
-  } catch (err) {
-    process.stderr.write(`call-campaigns worker: ${(err as Error).message}\n`);
-    process.exit(2);
+    const [connection, clientConnection] = await Promise.all([
+      NativeConnection.connect({ address: config.temporal.address }),
+      // Opt-outs reported by the agent stop the number's other confirmations through the client API.
+      Connection.connect({ address: config.temporal.address }),
+    ]).catch((err: unknown) => {
+      throw temporalError(err, config.temporal.address, config.temporal.namespace);
+    });
+    await run(config, logger, store, telephony, connection, clientConnection);
+  } finally {
+    await store.close();
   }
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
-  // Opt-outs reported by the agent stop the number's other confirmations through the client API.
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
+}
+
+async function run(
+  config: WorkerConfig,
+  logger: ReturnType<typeof createLogger>,
+  store: Awaited<ReturnType<typeof createStore>>,
+  telephony: ReturnType<typeof createLiveKitTelephony>,
+  connection: NativeConnection,
+  clientConnection: Connection,
+): Promise<void> {
   const api = new ConfirmationClient({
     client: new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config.payloadEncryptionKey) }),
     store,
     taskQueue: config.temporal.taskQueue,
+  });
+  // A namespace that does not exist fails here, before polling starts, naming TEMPORAL_NAMESPACE.
+  await clientConnection.workflowService.describeNamespace({ namespace: config.temporal.namespace }).catch((err: unknown) => {
+    throw temporalError(err, config.temporal.address, config.temporal.namespace);
   });
   const worker = await createConfirmationWorker({
     connection,
@@ -66,13 +78,9 @@ async function main(): Promise<void> {
   try {
     await worker.run();
   } finally {
-    await store.close();
     await connection.close();
     await clientConnection.close();
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`call-campaigns worker: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().catch((err: unknown) => exitWithError('call-campaigns worker', err));

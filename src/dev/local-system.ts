@@ -10,6 +10,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { SipClient } from 'livekit-server-sdk';
 import { ConfirmationClient } from '../client';
 import { createDataConverter } from '../codec';
+import { databaseError } from '../errors';
 import { createLogger } from '../logger';
 import type { CallingRules } from '../ports';
 import { createStore, type SqlStore } from '../store';
@@ -35,6 +36,11 @@ export interface LocalSystemOptions {
   /** Warm agent job processes to wait for (default 1). */
   agentProcesses?: number;
   logLevel?: string;
+  /**
+   * PGlite data directory (default: in memory). The system owns it while it runs and serves it to
+   * other processes — the CLI's opt-outs reach the running demo's database.
+   */
+  dataDir?: string;
   /**
    * A real LiveKit project and outbound trunk (real phones): used instead of the local stack and
    * the simulator.
@@ -64,7 +70,9 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     options.livekit ? Promise.resolve(undefined) : startLiveKitStack({ phones: true }),
   ]);
   const livekit = options.livekit ?? { url: stack!.url, apiKey: stack!.apiKey, apiSecret: stack!.apiSecret };
-  const store = await createStore({});
+  const store = await createStore({ dataDir: options.dataDir, processName: 'demo' }).catch((err: unknown) => {
+    throw databaseError(err, { dataDir: options.dataDir ?? '(memory)', dataDirVariable: 'DEMO_DATA_DIR' });
+  });
   const trunkId =
     options.livekit?.sipTrunkId ??
     (

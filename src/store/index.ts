@@ -16,16 +16,23 @@ import { openPglite, openPostgres, type Queryable, type Sql } from './sql';
 
 export { MIGRATIONS, type Migration } from './migrations';
 export type { Sql, Queryable } from './sql';
+export { DatabaseInUseError } from './embedded';
 
-/** Where the data lives: PostgreSQL when `databaseUrl` is set, else PGlite in `dataDir` (in memory without one). */
+/**
+ * Where the data lives: PostgreSQL when `databaseUrl` is set, else PGlite in `dataDir` (in memory
+ * without one). A PGlite data directory is shared between processes through its owner (the first
+ * to open it); see ./embedded.ts.
+ */
 export interface StoreConfig {
   databaseUrl?: string;
   dataDir?: string;
+  /** What this process is (`worker`, `cli`, `demo`), named to others when it owns the data directory. */
+  processName?: string;
 }
 
 /** Opens the database and applies pending migrations. */
 export async function createStore(config: StoreConfig = {}): Promise<SqlStore> {
-  const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
+  const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir, { name: config.processName });
   const store = new SqlStore(sql);
   try {
     await store.migrate();

@@ -3,6 +3,7 @@
  * outbound SIP trunk. SIP failures are classified here, at the boundary, into the DialFailureTypes
  * the workflow branches on. Never logs a phone number; never places a call twice.
  */
+import { liveKitError, UserError } from '../errors';
 import { AgentDispatchClient, RoomAgentDispatch, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
 import type { Logger } from 'pino';
 import {
@@ -88,10 +89,11 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
         // The listing holds the trunk's password in plaintext: read the id only, print nothing of it.
         trunks = await sip.listSipOutboundTrunk({ trunkIds: [config.sipTrunkId] });
       } catch (err) {
-        throw new Error(`LIVEKIT_URL: cannot list SIP trunks at ${config.url}: ${(err as Error).message}`, { cause: err });
+        // Names the setting to fix (a refused secret is not the URL's fault); never the server's text, which may echo the token.
+        throw liveKitError(err, config.url, 'listing SIP trunks');
       }
       if (!trunks.some((t) => t?.sipTrunkId === config.sipTrunkId)) {
-        throw new Error(`LIVEKIT_SIP_TRUNK_ID: outbound trunk "${config.sipTrunkId}" does not exist on ${config.url} (create it first; see the README)`);
+        throw new UserError(`LIVEKIT_SIP_TRUNK_ID: outbound trunk "${config.sipTrunkId}" does not exist on ${config.url}; create it first (see the README) or fix the id.`);
       }
     },
 

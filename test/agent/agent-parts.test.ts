@@ -92,7 +92,8 @@ describe('what the agent says', () => {
 });
 
 describe('agent configuration', () => {
-  const base = { LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's', PAYLOAD_ENCRYPTION_KEY: 'x' };
+  // The key is checked like the worker's: 32 bytes.
+  const base = { LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's', PAYLOAD_ENCRYPTION_KEY: 'k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=' };
 
   it('offline mode without model settings; cloud mode with all three', () => {
     expect(loadAgentConfig(base).mode).toBe('offline');

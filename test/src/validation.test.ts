@@ -66,6 +66,10 @@ describe('validateConfirmationRequest', () => {
     const found = problems({ ...valid, phone: '+1212555012', patientName: '' });
     expect(JSON.stringify(found)).not.toContain('212555012');
     expect(found.patientName).toMatch(/required/);
+    // Appointment times and zones are not quoted back either: not well-formed, or in the past.
+    const late = problems({ ...valid, appointmentStart: '2026-11-20T10:00:00-06:00', patientTimeZone: 'Mars/Olympus' });
+    const bad = problems({ ...valid, appointmentStart: '2026-11-20 10:00 in Chicago' });
+    expect(JSON.stringify([late, bad])).not.toMatch(/2026-11-20|Mars|Chicago"/);
   });
 
   it('rejects an appointment in the past, missing fields and a non-object', () => {

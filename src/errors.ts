@@ -1,0 +1,174 @@
+/**
+ * Errors a person can act on. Every failure a user can cause (a bad setting, a server that is not
+ * there, a wrong secret, an unknown id, a bad file) ends an entry point with one or two sentences
+ * naming what to fix and a non-zero exit code. Stack traces only at debug level. Nothing printed
+ * may hold a credential, a token or a health-field value: messages name fields and never quote
+ * values, and {@link scrub} removes the configured secrets and anything shaped like a token from
+ * whatever is printed anyway (a server's own error text, a stack at debug level).
+ */
+
+/** A failure explained for the person running the command: its message is what they read. */
+export class UserError extends Error {
+  override readonly name = 'UserError';
+  constructor(
+    message: string,
+    /** 2: bad input or settings; 3: a server or file that cannot be reached or read. */
+    readonly exitCode = 2,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Environment variables whose values are secrets (never printed, scrubbed from any output). */
+export const SECRET_VARIABLES = ['LIVEKIT_API_SECRET', 'PAYLOAD_ENCRYPTION_KEY', 'SIP_TRUNK_AUTH_PASSWORD', 'DATABASE_URL'] as const;
+
+/**
+ * Removes secrets from text about to be printed: the values of {@link SECRET_VARIABLES} (and each
+ * part of a key list), `extra` values (a credentials file's password), signed tokens (JWTs), and
+ * the password of any `postgres://user:password@` URL.
+ */
+export function scrub(text: string, env: Record<string, string | undefined> = process.env, extra: string[] = []): string {
+  const secrets = new Set<string>(extra.filter((s) => s.length >= 3));
+  for (const name of SECRET_VARIABLES) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    if (value.length >= 3) secrets.add(value);
+    // A key list `id:base64,id:base64`: each key on its own too.
+    if (name === 'PAYLOAD_ENCRYPTION_KEY') for (const part of value.split(/[,:]/)) if (part.length >= 8) secrets.add(part);
+    const password = /^[a-z]+:\/\/[^:/@]*:([^@]*)@/i.exec(value)?.[1];
+    if (password) {
+      secrets.add(password);
+      secrets.add(decodeURIComponent(password));
+    }
+  }
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) out = out.split(secret).join('[redacted]');
+  return out
+    .replace(/eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}/g, '[token]')
+    .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*):[^@\s]*@/gi, '$1:[redacted]@');
+}
+
+/** A value-free description of a low-level error: its code (`ECONNREFUSED`), else its class. */
+export function errorCode(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown; cause?: unknown } | undefined;
+  if (typeof e?.code === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(e.code)) return e.code;
+  const cause = e?.cause as { code?: unknown } | undefined;
+  if (typeof cause?.code === 'string' && /^[A-Za-z0-9_]{1,40}$/.test(cause.code)) return cause.code;
+  return typeof e?.name === 'string' ? e.name : 'unknown error';
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Every message in the chain of causes, for matching (never printed as is). */
+function chainText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: unknown; cause?: unknown; code?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i += 1) {
+    parts.push(`${String(e.message ?? '')} ${String(e.code ?? '')}`);
+  }
+  return parts.join(' | ');
+}
+
+function networkCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i += 1) {
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
+  }
+  const m = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET)\b/.exec(chainText(err));
+  return m?.[1];
+}
+
+/** A Temporal connection or namespace failure at start, naming the variable to fix. */
+export function temporalError(err: unknown, address: string, namespace: string): UserError {
+  const text = chainText(err);
+  if (/namespace[^|]*not found|NamespaceNotFound/i.test(text)) {
+    return new UserError(`TEMPORAL_NAMESPACE: namespace "${namespace}" does not exist on the Temporal server at ${address}; create it or set TEMPORAL_NAMESPACE.`, 2, { cause: err });
+  }
+  return new UserError(
+    `TEMPORAL_ADDRESS: cannot reach a Temporal server at ${address} (${networkCode(err) ?? 'no answer'}); start it (e.g. \`temporal server start-dev\`) or set TEMPORAL_ADDRESS.`,
+    3,
+    { cause: err },
+  );
+}
+
+/** A database failure at start, naming DATABASE_URL or PGLITE_DATA_DIR (never the URL: it may hold a password). */
+export function databaseError(err: unknown, config: { url?: string; dataDir: string; dataDirVariable?: string }): UserError {
+  if (err instanceof UserError) return err;
+  const code = (err as { code?: unknown })?.code;
+  if (!config.url) {
+    const variable = config.dataDirVariable ?? 'PGLITE_DATA_DIR';
+    if ((err as Error)?.name === 'DatabaseInUseError') return new UserError(`${variable}: ${(err as Error).message}.`, 3, { cause: err });
+    return new UserError(
+      `${variable}: cannot open the embedded database in ${config.dataDir} (${errorCode((err as { cause?: unknown })?.cause ?? err)}); check that the directory is writable and not damaged, or point ${variable} at another one.`,
+      3,
+      { cause: err },
+    );
+  }
+  let where: string;
+  try {
+    const u = new URL(config.url);
+    where = `${u.hostname}:${u.port || 5432}`;
+  } catch {
+    return new UserError('DATABASE_URL: not a valid postgres:// URL.', 2, { cause: err });
+  }
+  if (code === '28P01' || code === '28000') return new UserError(`DATABASE_URL: the PostgreSQL server at ${where} refused the user name or password.`, 2, { cause: err });
+  if (code === '3D000') return new UserError(`DATABASE_URL: the database named in it does not exist on the PostgreSQL server at ${where}; create it or fix the URL.`, 2, { cause: err });
+  const net = networkCode(err);
+  if (net || /timeout|terminated/i.test(chainText(err))) {
+    return new UserError(`DATABASE_URL: cannot reach a PostgreSQL server at ${where} (${net ?? 'no answer'}); start it or fix DATABASE_URL.`, 3, { cause: err });
+  }
+  return new UserError(`DATABASE_URL: the PostgreSQL server at ${where} failed (${errorCode(err)}); rerun with LOG_LEVEL=debug for details.`, 3, { cause: err });
+}
+
+/**
+ * A LiveKit API failure, naming the setting to fix: a wrong key or secret is blamed on
+ * LIVEKIT_API_KEY / LIVEKIT_API_SECRET (never LIVEKIT_URL), and the server's text — which may echo
+ * the signed token — is never printed.
+ */
+export function liveKitError(err: unknown, url: string, what = 'the LiveKit API'): UserError {
+  const e = err as { status?: unknown; code?: unknown };
+  const text = chainText(err);
+  if (e?.status === 401 || e?.code === 'unauthenticated' || /unauthenticated|invalid token|signature|permission/i.test(text)) {
+    return new UserError(`LIVEKIT_API_KEY / LIVEKIT_API_SECRET: the LiveKit server at ${url} refused them; check both are the server's API key and secret.`, 2, { cause: err });
+  }
+  const net = networkCode(err);
+  if (net || /fetch failed/i.test(text)) {
+    return new UserError(`LIVEKIT_URL: cannot reach a LiveKit server at ${url} (${net ?? 'no answer'}); start it or fix LIVEKIT_URL.`, 3, { cause: err });
+  }
+  return new UserError(`${what} at ${url} failed (${typeof e?.code === 'string' ? e.code : errorCode(err)}); rerun with LOG_LEVEL=debug for details.`, 3, { cause: err });
+}
+
+/**
+ * The message an entry point prints for `err`: known errors' own message, else a generic sentence
+ * (the detail only at debug level). Always scrubbed.
+ */
+export function describeForUser(err: unknown, options: { debug?: boolean; env?: Record<string, string | undefined>; secrets?: string[] } = {}): { message: string; exitCode: number } {
+  const env = options.env ?? process.env;
+  const known = err instanceof UserError || ['ConfigError', 'ValidationError', 'CommanderError'].includes((err as Error)?.name);
+  const exitCode = err instanceof UserError ? err.exitCode : known ? 2 : 1;
+  let message = known
+    ? String((err as Error).message)
+    : `unexpected failure (${errorCode(err)}); rerun with LOG_LEVEL=debug to see the details.`;
+  if (options.debug) message += `\n${debugDetail(err)}`;
+  return { message: scrub(message, env, options.secrets), exitCode };
+}
+
+/** The stack and causes, for debug level. */
+function debugDetail(err: unknown): string {
+  const lines: string[] = [];
+  for (let e = err as { stack?: unknown; message?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i += 1) {
+    lines.push(`${i ? 'caused by: ' : ''}${String(e.stack ?? e.message ?? e)}`);
+  }
+  return lines.join('\n');
+}
+
+/** True when the environment asks for debug output (`LOG_LEVEL=debug|trace`). */
+export function debugRequested(env: Record<string, string | undefined> = process.env): boolean {
+  return /^(debug|trace)$/i.test(env.LOG_LEVEL?.trim() ?? '');
+}
+
+/** Ends the process with one line on stderr naming what to fix (scrubbed), and a non-zero code. */
+export function exitWithError(program: string, err: unknown, options: { secrets?: string[] } = {}): never {
+  const { message, exitCode } = describeForUser(err, { debug: debugRequested(), secrets: options.secrets });
+  process.stderr.write(`${program}: ${message}\n`);
+  process.exit(exitCode);
+}
