@@ -118,7 +118,8 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
       await client.workflow.start('recordLateOutcomeWorkflow', {
         workflowId: lateOutcomeWorkflowId(input),
         taskQueue,
-        args: [input],
+        // The reason is free text from errors: kept to what the late-outcome record accepts.
+        args: [{ ...input, reason: input.reason.replace(/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]+/g, ' ').trim().slice(0, MAX_REASON_CHARS) || 'not taken' }],
       });
     } catch (err) {
       // Reported already (a retried tool call): the first recording stands.

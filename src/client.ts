@@ -131,8 +131,10 @@ export class ConfirmationClient {
 
   /** The appointment moved: the confirmation re-plans its deadline and next call. */
   async moveAppointment(practiceId: string, appointmentId: string, appointmentStart: string): Promise<void> {
-    const workflowId = await this.workflowIdOf(validateId('practiceId', practiceId), validateId('appointmentId', appointmentId));
+    const [practice, appointment] = [validateId('practiceId', practiceId), validateId('appointmentId', appointmentId)];
+    // Everything is checked before anything reaches Temporal.
     const start = validateFutureTime('appointmentStart', appointmentStart, await this.now());
+    const workflowId = await this.workflowIdOf(practice, appointment);
     await this.client.workflow.getHandle(workflowId).signal(appointmentMovedSignal, { appointmentStart: start });
   }
 

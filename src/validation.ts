@@ -62,8 +62,17 @@ const bounded = (what: string, max: number) =>
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const id = (what: string) =>
   bounded(what, 64).regex(ID, 'must be 1–64 letters, digits, "-" or "_" (it is part of the workflow id)');
+/**
+ * Control characters (C0, DEL) and bidirectional overrides: never part of a name or a reason, and in
+ * logs, terminals and CSV exports for the front desk they hide or rewrite what is shown.
+ */
+const NO_CONTROL = /^[^\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]*$/;
 const text = (what: string, max = 200) =>
-  bounded(what, max).trim().min(1, `required (${what})`);
+  bounded(what, max)
+    .trim()
+    .min(1, `required (${what})`)
+    // A regex, not a refinement: the published JSON Schema carries it too.
+    .regex(NO_CONTROL, { error: 'must not contain control characters (line breaks, tabs, escape or direction codes)' });
 
 const E164 = /^\+[1-9]\d{6,14}$/;
 /**

@@ -85,7 +85,7 @@ async function answeredCall(): Promise<{ workflowId: string; request: Confirmati
   await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
   phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 });
   const { workflowId } = await api.startConfirmation(request);
-  for (let i = 0; i < 200; i += 1) {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
     const status = await api.getStatus(workflowId);
     if (status.phase === Phase.CALLING && phones.dialsTo(phone).length === 1) break;
     await new Promise((r) => setTimeout(r, 50));

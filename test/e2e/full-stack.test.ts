@@ -25,7 +25,7 @@ beforeAll(async () => {
     agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '2', STAFF_TRANSFER_NUMBER: FRONT_DESK },
   });
   rooms = new RoomServiceClient(system.stack!.url.replace('ws', 'http'), system.stack!.apiKey, system.stack!.apiSecret);
-}, 120_000);
+});
 
 afterAll(async () => {
   await system?.stop();
@@ -73,7 +73,7 @@ describe('the whole system, with the phone network simulated', () => {
       `answer → first agent audio ${Date.parse(call.heard!.firstVoicedAt!) - Date.parse(call.answeredAt!)} ms; ` +
         `key → workflow closed ${Date.parse(result.decidedAt) - Date.parse(call.events![0]!.at)} ms\n`,
     );
-  }, 90_000);
+  });
 
   it('the patient presses 9: OPTED_OUT, the number is on the do-not-call list, and a second confirmation for it never dials', async () => {
     const phone = '+12125550116';
@@ -86,7 +86,7 @@ describe('the whole system, with the phone network simulated', () => {
     expect(result.outcome).toBe(CallOutcome.OPTED_OUT);
     expect(result.attempts).toHaveLength(0);
     expect(readCallLog(system.stack!.callLogFile!).filter((l) => l.to === phone)).toHaveLength(1);
-  }, 90_000);
+  });
 
   it('the phone stays silent: re-prompts, then NO_OUTCOME, and the retry is scheduled', async () => {
     const { workflowId, request } = await confirm('+12125550101', { maxAttempts: 2, initialBackoffSeconds: 3_600 });
@@ -102,7 +102,7 @@ describe('the whole system, with the phone network simulated', () => {
     expect(call.ended).toBe('hung up by the agent');
     expect(call.heard!.voicedMs).toBeGreaterThan(10_000); // greeting, two re-prompts, goodbye
     await system.api.cancel(request.practiceId, request.appointmentId);
-  }, 120_000);
+  });
 
   it('voicemail: exactly one message of at most 60 s, VOICEMAIL_LEFT', async () => {
     const { workflowId } = await confirm('+12125550111');
@@ -117,12 +117,12 @@ describe('the whole system, with the phone network simulated', () => {
     expect(call.heard!.voicedMs).toBeGreaterThan(5_000);
     expect(Date.parse(call.heard!.lastVoicedAt!) - Date.parse(call.heard!.firstVoicedAt!)).toBeLessThanOrEqual(60_000);
     expect(call.ended).toBe('hung up by the agent');
-  }, 120_000);
+  });
 
   it('the patient presses 0: TRANSFERRED, and the carrier takes the call to the front desk', async () => {
     const { workflowId } = await confirm('+12125550117');
     expect((await system.api.result(workflowId)).outcome).toBe(CallOutcome.TRANSFERRED);
     const call = await answeredCallOf(workflowId);
     expect(call.ended).toBe(`transferred to tel:${FRONT_DESK}`);
-  }, 90_000);
+  });
 });

@@ -113,7 +113,7 @@ describe('confirmation dialing through livekit-server', () => {
     // The test does not hang up as the agent would, so the room goes at the goodbye grace (10 s).
     process.stdout.write(`outcome → ack ${ackMs} ms; outcome → room deleted and workflow closed ${hangupMs} ms\n`);
     expect((await api.getStatus(workflowId)).phase).toBe(Phase.DONE);
-  }, 90_000);
+  });
 
   it('a number that never answers ends NO_ANSWER after the configured attempts', async () => {
     const phone = '+12125550107';
@@ -125,5 +125,5 @@ describe('confirmation dialing through livekit-server', () => {
     const invites = readCallLog(stack.callLogFile!).filter((l) => l.to === phone && l.room.startsWith(workflowId));
     expect(invites).toHaveLength(2);
     expect(invites.every((l) => l.ringingTimeoutSeconds === 15 && l.from === '+13125550100')).toBe(true);
-  }, 90_000);
+  });
 });

@@ -33,7 +33,7 @@ beforeAll(async () => {
     agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '2' },
     agentEcho: (line) => agentLines.push(line),
   });
-}, 120_000);
+});
 
 afterAll(async () => {
   if (replacement) {
@@ -98,4 +98,4 @@ it('an answer given while no worker runs is kept, the patient hears it was taken
   expect(await system.store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
   for (let i = 0; i < 200 && !agentLines.join('\n').includes('outcome acknowledged'); i += 1) await new Promise((r) => setTimeout(r, 100));
   expect(agentLines.join('\n')).toContain('outcome acknowledged');
-}, 240_000);
+});

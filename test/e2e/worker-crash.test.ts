@@ -131,7 +131,7 @@ describe('worker killed while the dial is in flight: the result is recovered, ne
     expect(result.outcome).toBe(CallOutcome.NO_ANSWER);
     expect(await scheduledActivities(client, workflowId)).toEqual(['dial', 'checkCall']); // the dial was lost
     expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
-  }, 120_000);
+  });
 
   it('an orphaned answered call is watched: the attempt ends promptly once the line is down (not after the longest call)', async () => {
     await stopAllWorkers();
@@ -151,7 +151,7 @@ describe('worker killed while the dial is in flight: the result is recovered, ne
     expect(result.attempts[0]!.outcome).toBe(CallOutcome.NO_OUTCOME);
     expect(await scheduledActivities(client, workflowId)).toEqual(['dial', 'checkCall', 'watchCall']);
     expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
-  }, 120_000);
+  });
 });
 
 describe('worker killed while the phone rings', () => {
@@ -201,5 +201,5 @@ describe('worker killed while the phone rings', () => {
     expect(result.attempts).toHaveLength(1);
     await waitForCall(stack.callLogFile!, (l) => l.room === room); // written when the call is over
     expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
-  }, 120_000);
+  });
 });

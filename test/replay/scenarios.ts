@@ -27,7 +27,7 @@ async function consented(ctx: TestContext, request: ReturnType<typeof sampleRequ
 }
 
 async function waitForPhase(ctx: TestContext, workflowId: string, phase: Phase) {
-  for (let i = 0; i < 200; i += 1) {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
     if ((await ctx.api.getStatus(workflowId)).phase === phase) return;
     await new Promise((r) => setTimeout(r, 50));
   }

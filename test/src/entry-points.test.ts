@@ -57,7 +57,7 @@ beforeAll(async () => {
   const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
   await client.workflow.start('confirmAppointmentWorkflow', { taskQueue: 'nobody-polls-this', workflowId: 'confirm-no-worker', args: [] });
   await client.connection.close();
-}, 180_000);
+});
 
 afterAll(async () => {
   await Promise.all([temporal?.stop(), stack?.stop(), postgres?.stop()]);
@@ -228,8 +228,8 @@ const CASES: Case[] = [
   { name: 'cli status: TEMPORAL_NAMESPACE unknown', entry: 'cli', args: ['status', 'x'], env: () => ({ ...cliEnv(), TEMPORAL_NAMESPACE: 'nope' }), names: /TEMPORAL_NAMESPACE: namespace "nope" does not exist/ },
   { name: 'cli cancel: unknown appointment', entry: 'cli', args: ['cancel', 'bright-smiles', 'A-404'], env: cliEnv, names: /no confirmation with workflow id/ },
   { name: 'cli cancel: bad practice id', entry: 'cli', args: ['cancel', 'bright smiles!', 'A-1'], env: cliEnv, names: /practiceId: must be/ },
-  { name: 'cli move: appointment time not ISO', entry: 'cli', args: ['move', 'bright-smiles', 'A-1', '2031-04-05 09:30'], env: cliEnv, names: /appointmentStart: is not an ISO 8601/ },
-  { name: 'cli move: appointment time in the past', entry: 'cli', args: ['move', 'bright-smiles', 'A-1', '2020-04-05T09:30:00-05:00'], env: cliEnv, names: /appointmentStart: is not in the future/ },
+  { name: 'cli move: appointment time not ISO', entry: 'cli', args: ['move', 'bright-smiles', 'A-1', '2031-04-05 09:30'], env: cliEnv, names: /appointmentStart: not an ISO 8601/ },
+  { name: 'cli move: appointment time in the past', entry: 'cli', args: ['move', 'bright-smiles', 'A-1', '2020-04-05T09:30:00-05:00'], env: cliEnv, names: /appointmentStart: must be in the future/ },
   { name: 'cli opt-out: not a phone number', entry: 'cli', args: ['opt-out'], env: cliEnv, stdin: () => '+1212555014', names: /phone: not a valid phone number/ },
   {
     name: 'cli opt-out: Temporal unreachable (the do-not-call entry still holds)',
@@ -334,5 +334,5 @@ describe('the CLI against a running owner of the embedded database', () => {
     } finally {
       holder.kill('SIGKILL');
     }
-  }, 120_000);
+  });
 });

@@ -102,7 +102,7 @@ describe('one owner per PGlite data directory', () => {
     const { socket } = lock(dir);
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     expect(statSync(join(socket, '..')).mode & 0o777).toBe(0o700);
-  }, 90_000);
+  });
 
   it('two processes starting at once on a new directory: one owns it, the other waits and connects', async () => {
     const dir = dataDir();
@@ -111,7 +111,7 @@ describe('one owner per PGlite data directory', () => {
     expect([a.child.pid, b.child.pid]).toContain(ownerPid);
     expect(await a.send('dnc +12125550107')).toEqual({ ok: true });
     expect(await b.send('state +12125550107')).toEqual({ state: ConsentState.DO_NOT_CALL });
-  }, 120_000);
+  });
 
   it('transactions from two processes do not interleave: 2 × 15 reservations on one number count 1…30', async () => {
     const dir = dataDir();
@@ -126,7 +126,7 @@ describe('one owner per PGlite data directory', () => {
     const theirs = owner.send(`reserve 15 ${phone}`);
     const counts = [...(await mine).map((r) => r.dayCount), ...((await theirs).counts as number[])].sort((a, b) => a - b);
     expect(counts).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
-  }, 90_000);
+  });
 
   it('a client’s write waits for the owner’s open transaction and survives its rollback', async () => {
     const dir = dataDir();
@@ -147,7 +147,7 @@ describe('one owner per PGlite data directory', () => {
     await expect.poll(() => clientAnswered, { timeout: 10_000 }).toBe(true);
     expect(await owner.consentState('p1', '+12125550105')).toBe(ConsentState.MISSING);
     expect(await owner.consentState('p1', '+12125550106')).toBe(ConsentState.DO_NOT_CALL);
-  }, 90_000);
+  });
 
   it('when the owner dies, the next query makes a survivor the owner, with the data intact', async () => {
     const dir = dataDir();
@@ -166,7 +166,7 @@ describe('one owner per PGlite data directory', () => {
     const newcomer = await holder(dir);
     expect(await newcomer.send('state +12125550104')).toEqual({ state: ConsentState.DO_NOT_CALL });
     expect(lock(dir).pid).toBe(process.pid);
-  }, 90_000);
+  });
 
   it('a directory held by a live process that does not serve it is refused at once, saying what to do', async () => {
     const dir = dataDir();
@@ -183,7 +183,7 @@ describe('one owner per PGlite data directory', () => {
     expect(err).toBeInstanceOf(DatabaseInUseError);
     expect((err as Error).message).toMatch(new RegExp(`in use by process ${sleeper.pid}, which does not share it \\(an older version\\); stop that process, or set DATABASE_URL`));
     expect((err as Error).message.split(/[.;]\s/).length).toBeLessThanOrEqual(3);
-  }, 30_000);
+  });
 
   it('a stale lock (owner gone, or our own pid after a restart) is taken over', async () => {
     const dir = dataDir();
@@ -195,5 +195,5 @@ describe('one owner per PGlite data directory', () => {
     const second = await store(dir);
     expect(lock(dir)).toMatchObject({ pid: process.pid, name: 'test' });
     await second.close();
-  }, 60_000);
+  });
 });

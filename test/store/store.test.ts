@@ -17,7 +17,7 @@ import { openPglite, openPostgres, type Sql } from '../../src/store/sql';
 let postgres: PostgresServer;
 beforeAll(async () => {
   postgres = await startPostgres();
-}, 60_000);
+});
 afterAll(async () => {
   await postgres?.stop();
 });
@@ -104,7 +104,7 @@ describe.each(backends)('%s store', (kind, backend) => {
   let store: SqlStore;
   beforeAll(async () => {
     store = await backend.open();
-  }, 30_000);
+  });
   afterAll(async () => {
     await store?.close();
   });
@@ -444,5 +444,5 @@ describe('PGlite data directory', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
-  }, 30_000);
+  });
 });

@@ -122,7 +122,7 @@ describe('the phone-network simulator in the room', () => {
     expect(line.heard!.voicedBeforeAnswerMs).toBe(0);
     expect(Date.parse(line.heard!.firstVoicedAt!)).toBeGreaterThan(Date.parse(line.events![0]!.at));
     expect(existsSync(line.heard!.recording!) && statSync(line.heard!.recording!).size).toBeGreaterThan(1_000);
-  }, 40_000);
+  });
 
   it('a person says hello, and answers with a phrase once the agent has spoken', async () => {
     const { roomName, listener } = await call('+12125550112');
@@ -143,7 +143,7 @@ describe('the phone-network simulator in the room', () => {
     // The phrase started 2.5 s after the first voiced audio the phone heard.
     expect(Date.parse(line.events![1]!.at) - Date.parse(line.heard!.firstVoicedAt!)).toBeGreaterThanOrEqual(2_400);
     expect(Date.parse(line.heard!.firstVoicedAt!)).toBeGreaterThanOrEqual(spokeAt - 50);
-  }, 40_000);
+  });
 
   it('presses keys as SIP DTMF data packets at the scripted times, then hangs up', async () => {
     const { roomName, listener } = await call('+12125550118');
@@ -163,5 +163,5 @@ describe('the phone-network simulator in the room', () => {
     expect(line.ended).toBe('phone hung up');
     expect(line.events?.map((e) => e.what)).toEqual(['press', 'press', 'press', 'hangup']);
     await rooms.deleteRoom(roomName);
-  }, 30_000);
+  });
 });

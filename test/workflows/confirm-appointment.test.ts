@@ -61,7 +61,8 @@ async function run(ctx: TestContext, request: ReturnType<typeof sampleRequest>):
 
 /** Polls the status query until `predicate` holds (time does not skip while polling). */
 async function until(ctx: TestContext, workflowId: string, predicate: (s: Awaited<ReturnType<TestContext['api']['getStatus']>>) => boolean) {
-  for (let i = 0; i < 200; i += 1) {
+  // A deadline, not a count: on a busy machine each poll is slower, and so is the workflow.
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
     const status = await ctx.api.getStatus(workflowId);
     if (predicate(status)) return status;
     await new Promise((r) => setTimeout(r, 50));

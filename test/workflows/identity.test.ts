@@ -90,7 +90,7 @@ describe('starts under another id', () => {
         args: [request],
       });
       // Poll rather than await under time skipping: the failure is immediate, no timer is involved.
-      for (let i = 0; i < 200 && (await handle.describe()).status.name === 'RUNNING'; i += 1) await new Promise((r) => setTimeout(r, 50));
+      for (const deadline = Date.now() + 120_000; Date.now() < deadline && (await handle.describe()).status.name === 'RUNNING'; ) await new Promise((r) => setTimeout(r, 50));
       expect((await handle.describe()).status.name).toBe('FAILED');
       const error = await handle.result().catch((err: unknown) => err);
       expect(error).toBeInstanceOf(WorkflowFailedError);
