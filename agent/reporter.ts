@@ -119,6 +119,7 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
         workflowId: lateOutcomeWorkflowId(input),
         taskQueue,
         // The reason is free text from errors: kept to what the late-outcome record accepts.
+        // eslint-disable-next-line no-control-regex -- control characters are what is removed
         args: [{ ...input, reason: input.reason.replace(/[\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]+/g, ' ').trim().slice(0, MAX_REASON_CHARS) || 'not taken' }],
       });
     } catch (err) {

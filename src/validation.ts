@@ -66,6 +66,7 @@ const id = (what: string) =>
  * Control characters (C0, DEL) and bidirectional overrides: never part of a name or a reason, and in
  * logs, terminals and CSV exports for the front desk they hide or rewrite what is shown.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const NO_CONTROL = /^[^\u0000-\u001f\u007f\u202a-\u202e\u2066-\u2069]*$/;
 const text = (what: string, max = 200) =>
   bounded(what, max)
