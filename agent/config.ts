@@ -28,6 +28,11 @@ export interface AgentConfig {
    * (not the machine's CPU, which it may share): livekit-server stops dispatching to it when full.
    */
   maxCalls: number;
+  /**
+   * Seconds a new job process may take to start (load the voice-activity model) before the library
+   * gives up on it and starts another. The library's 10 s is not enough on a busy host. Default 60.
+   */
+  processInitSeconds: number;
 }
 
 const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
@@ -49,6 +54,7 @@ const schema = z.object({
   ESPEAK_NG: z.string().trim().min(1).default('espeak-ng'),
   AGENT_ANSWER_TIMEOUT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').default(8),
   AGENT_MAX_CALLS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(10),
+  AGENT_PROCESS_INIT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').max(600, 'must be at most 600 seconds').default(60),
 });
 
 /** Reads the agent's configuration; throws a {@link ConfigError} naming every bad variable. */
@@ -74,5 +80,6 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     espeakBin: e.ESPEAK_NG,
     answerTimeoutSeconds: e.AGENT_ANSWER_TIMEOUT_SECONDS,
     maxCalls: e.AGENT_MAX_CALLS,
+    processInitSeconds: e.AGENT_PROCESS_INIT_SECONDS,
   };
 }

@@ -38,6 +38,7 @@ cli.runApp(
     apiKey: config.livekit.apiKey,
     apiSecret: config.livekit.apiSecret,
     numIdleProcesses: config.idleProcesses,
+    initializeProcessTimeout: config.processInitSeconds * 1000,
     // Load = share of the call slots in use. The library's default (this machine's CPU) stops
     // dispatch whenever the host is busy — with several calls starting at once, livekit-server then
     // dispatches no agent to a new call's room, and that call is never answered by anyone.

@@ -51,6 +51,8 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     // At least info: readiness ("registered worker", "job process ready") is read from the log.
     LOG_LEVEL: ['debug', 'trace'].includes(process.env.AGENT_LOG_LEVEL ?? '') ? process.env.AGENT_LOG_LEVEL! : 'info',
     AGENT_IDLE_PROCESSES: String(options.readyProcesses ?? 1),
+    // A job process that loads its model slowly on a busy machine is waited for, not restarted.
+    AGENT_PROCESS_INIT_SECONDS: String(Math.round(serverStartDeadlineMs() / 1000)),
     ...options.env,
   };
   // Offline mode unless the caller asks for models.

@@ -121,7 +121,9 @@ describe('worker killed while the dial is in flight: the result is recovered, ne
   it('a phone that rings out is recorded NO_ANSWER (was CALL_FAILED), with one INVITE', async () => {
     await stopAllWorkers();
     const first = await startWorker();
-    const { api, client, workflowId, room } = await startOne('+12125550107', { ringingTimeoutSeconds: 25 });
+    // Rings long enough that the check on the new worker still sees it ringing on a busy machine
+    // (worker start-up and the heartbeat timeout come first).
+    const { api, client, workflowId, room } = await startOne('+12125550107', { ringingTimeoutSeconds: 90 });
     await legStatus(room, 'ringing');
     first.kill('SIGKILL');
     await startWorker();
