@@ -3,6 +3,7 @@
  * (`src/worker.ts`) is SIGKILLed while the phone rings; a new worker resolves the attempt by
  * looking at the room, and the phone network saw exactly one INVITE for it.
  */
+import { cpus, loadavg } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { SIPTransport } from '@livekit/protocol';
@@ -129,8 +130,12 @@ describe('worker killed while the dial is in flight: the result is recovered, ne
     await startWorker();
     const result = await api.result(workflowId);
     expect(result.attempts).toHaveLength(1);
-    expect(result.attempts[0]!.outcome).toBe(CallOutcome.NO_ANSWER);
-    expect(result.outcome).toBe(CallOutcome.NO_ANSWER);
+    // Never a trunk failure. NO_ANSWER needs the check to have seen the leg still ringing within
+    // 3 s of its ringing timeout; on a starved machine (load far above the cores) its polls can be
+    // further apart than that, and then the honest answer is CALL_RESULT_UNKNOWN.
+    const starved = loadavg()[0]! > 2 * cpus().length;
+    expect(starved ? [CallOutcome.NO_ANSWER, CallOutcome.CALL_RESULT_UNKNOWN] : [CallOutcome.NO_ANSWER]).toContain(result.attempts[0]!.outcome);
+    expect(result.outcome).toBe(result.attempts[0]!.outcome);
     expect(await scheduledActivities(client, workflowId)).toEqual(['dial', 'checkCall']); // the dial was lost
     expect(readCallLog(stack.callLogFile!).filter((l) => l.room.startsWith(workflowId))).toHaveLength(1);
   });
