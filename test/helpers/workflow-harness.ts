@@ -13,6 +13,7 @@ import { bundleWorkflows } from '../../src/bundle';
 import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import type { ConfirmationRequest } from '../../src/contracts';
+import { nextLocal } from './clock';
 import { createTimeSkippingEnv } from '../../src/dev/time-skipping';
 import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
 import { createLogger } from '../../src/logger';
@@ -134,4 +135,29 @@ export function sampleRequest(start: DateTime, overrides: Partial<ConfirmationRe
     reason: 'cleaning',
     ...overrides,
   };
+}
+
+/** Moves the test clock to the next Monday `time` (`HH:mm`) in `zone` and returns that instant. */
+export async function mondayAt(h: Harness, time: string, zone = 'America/Chicago'): Promise<DateTime> {
+  const at = nextLocal(await h.now(), zone, 1, time);
+  await h.advanceTo(at);
+  return at;
+}
+
+/**
+ * Polls the status query until `predicate` holds (time does not skip while polling). A deadline,
+ * not a count: on a busy machine each poll is slower, and so is the workflow.
+ */
+export async function untilStatus(
+  ctx: TestContext,
+  workflowId: string,
+  predicate: (s: Awaited<ReturnType<TestContext['api']['getStatus']>>) => boolean,
+  timeoutMs = 120_000,
+): Promise<Awaited<ReturnType<TestContext['api']['getStatus']>>> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; ) {
+    const status = await ctx.api.getStatus(workflowId);
+    if (predicate(status)) return status;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('condition not reached');
 }

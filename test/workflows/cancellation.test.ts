@@ -7,13 +7,10 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attemptRoomName, CallOutcome, Phase, type ConfirmationRequest } from '../../src/contracts';
-import { nextLocal } from '../helpers/clock';
-import { createHarness, sampleRequest, type Harness, type TestContext } from '../helpers/workflow-harness';
+import { createHarness, mondayAt as harnessMondayAt, sampleRequest, untilStatus, type Harness, type TestContext } from '../helpers/workflow-harness';
 
-const CHICAGO = 'America/Chicago';
 let h: Harness;
 
 beforeAll(async () => {
@@ -23,20 +20,8 @@ afterAll(async () => {
   await h?.teardown();
 });
 
-async function mondayAt(time: string): Promise<DateTime> {
-  const at = nextLocal(await h.now(), CHICAGO, 1, time);
-  await h.advanceTo(at);
-  return at;
-}
-
-async function until(ctx: TestContext, workflowId: string, predicate: (s: Awaited<ReturnType<TestContext['api']['getStatus']>>) => boolean) {
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-    const status = await ctx.api.getStatus(workflowId);
-    if (predicate(status)) return status;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('condition not reached');
-}
+const mondayAt = (time: string) => harnessMondayAt(h, time);
+const until = untilStatus;
 
 /** Cancels and checks that the workflow ends cancelled, without a single failed workflow task. */
 async function cancelAndExpectCancelled(handle: WorkflowHandle): Promise<number> {

@@ -30,8 +30,7 @@ import {
   MAX_APPOINTMENT_LEAD_DAYS,
   type FieldProblem,
 } from '../../src/validation';
-import { nextLocal } from '../helpers/clock';
-import { createHarness, sampleRequest, TEST_ENCRYPTION_KEY, type Harness, type TestContext } from '../helpers/workflow-harness';
+import { createHarness, mondayAt as harnessMondayAt, sampleRequest, TEST_ENCRYPTION_KEY, untilStatus, type Harness, type TestContext } from '../helpers/workflow-harness';
 
 const CHICAGO = 'America/Chicago';
 let h: Harness;
@@ -43,12 +42,7 @@ afterAll(async () => {
   await h?.teardown();
 });
 
-/** Moves the clock to the next Monday `time` in `zone` and returns it. */
-async function mondayAt(time: string, zone = CHICAGO): Promise<DateTime> {
-  const at = nextLocal(await h.now(), zone, 1, time);
-  await h.advanceTo(at);
-  return at;
-}
+const mondayAt = (time: string, zone = CHICAGO) => harnessMondayAt(h, time, zone);
 
 async function consent(ctx: TestContext, phone: string, practiceId = 'bright-smiles'): Promise<void> {
   await ctx.store.recordConsent({ practiceId, phone, granted: true, source: 'intake form' });
@@ -59,16 +53,7 @@ async function run(ctx: TestContext, request: ReturnType<typeof sampleRequest>):
   return ctx.api.result(workflowId);
 }
 
-/** Polls the status query until `predicate` holds (time does not skip while polling). */
-async function until(ctx: TestContext, workflowId: string, predicate: (s: Awaited<ReturnType<TestContext['api']['getStatus']>>) => boolean) {
-  // A deadline, not a count: on a busy machine each poll is slower, and so is the workflow.
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-    const status = await ctx.api.getStatus(workflowId);
-    if (predicate(status)) return status;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('condition not reached');
-}
+const until = untilStatus;
 
 describe('consent and do-not-call, checked before every attempt', () => {
   it('ends NO_CONSENT without dialing when no consent is on record', async () => {
