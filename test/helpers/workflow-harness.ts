@@ -64,10 +64,10 @@ export interface TestContext {
 }
 
 /** Creates the suite's environment (call in `beforeAll`). */
-export async function createHarness(): Promise<Harness> {
+export async function createHarness(options: { bundle?: WorkflowBundleWithSourceMap } = {}): Promise<Harness> {
   quietRuntime();
   const dataConverter = createDataConverter(TEST_ENCRYPTION_KEY);
-  const [env, bundle] = await Promise.all([createTimeSkippingEnv({ dataConverter }), bundleWorkflows()]);
+  const [env, bundle] = await Promise.all([createTimeSkippingEnv({ dataConverter }), options.bundle ?? bundleWorkflows()]);
   // The environment's client: its workflow client skips time while a test awaits a result.
   const client = env.client;
   const silent = createLogger('silent');
@@ -79,7 +79,17 @@ export async function createHarness(): Promise<Harness> {
     async advanceTo(at) {
       const current = await currentTime(env);
       if (at.toMillis() < current) throw new Error(`cannot move the test clock back to ${at.toISO()} (it is ${new Date(current).toISOString()})`);
-      await env.sleep(at.toMillis() - current);
+      // Bounded: a test server whose clock cannot move (work pending that no worker will take)
+      // fails the test in a minute instead of blocking it until its limit.
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the test server's clock did not reach ${at.toISO()} within 60 s`)), 60_000);
+      });
+      try {
+        await Promise.race([env.sleep(at.toMillis() - current), stuck]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async withWorker(fn, options) {
       const store = options?.store ?? (await createStore({}));

@@ -7,16 +7,23 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bundleWorkflows } from '../../src/bundle';
 import { attemptRoomName, CallOutcome, Phase, type ConfirmationRequest } from '../../src/contracts';
 import { createHarness, mondayAt as harnessMondayAt, sampleRequest, untilStatus, type Harness, type TestContext } from '../helpers/workflow-harness';
 
 let h: Harness;
 
+let bundle: Harness['bundle'];
 beforeAll(async () => {
-  h = await createHarness();
+  bundle = await bundleWorkflows();
 });
-afterAll(async () => {
+// A test server of its own for each test: what one test leaves on the server (a workflow a gone
+// worker never finishes, a clock moved years ahead) cannot hold up the next.
+beforeEach(async () => {
+  h = await createHarness({ bundle });
+});
+afterEach(async () => {
   await h?.teardown();
 });
 
@@ -30,6 +37,7 @@ async function cancelAndExpectCancelled(handle: WorkflowHandle): Promise<number>
   // Poll, don't await the result: under time skipping the server may jump years ahead while a
   // result is awaited and nothing else is pending.
   for (const deadline = Date.now() + 120_000; Date.now() < deadline && (await handle.describe()).status.name === 'RUNNING'; ) await new Promise((r) => setTimeout(r, 25));
+  expect((await handle.describe()).status.name, 'the workflow is still running 120 s after the cancellation').not.toBe('RUNNING');
   const error = await handle.result().then(
     () => undefined,
     (err: unknown) => err,

@@ -6,7 +6,8 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { bundleWorkflows } from '../../src/bundle';
 import {
   attemptRoomName,
   CallOutcome,
@@ -20,10 +21,16 @@ import { nextLocal } from '../helpers/clock';
 import { createHarness, sampleRequest, type Harness } from '../helpers/workflow-harness';
 
 let h: Harness;
+let bundle: Harness['bundle'];
 beforeAll(async () => {
-  h = await createHarness();
+  bundle = await bundleWorkflows();
 });
-afterAll(async () => {
+// A test server of its own for each test: what one test leaves on the server (a workflow a gone
+// worker never finishes, a clock moved years ahead) cannot hold up the next.
+beforeEach(async () => {
+  h = await createHarness({ bundle });
+});
+afterEach(async () => {
   await h?.teardown();
 });
 
