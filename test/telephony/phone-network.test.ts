@@ -148,6 +148,17 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
 
 // ../shared/REFERENCE.md, "Observed again, 2026-11-30": what a real livekit-sip leg does in the room.
 describe('parity with livekit-sip: the leg in the room', () => {
+  /**
+   * The leg's statuses as a room client saw them: `dialing` lasts tens of ms before the far end's
+   * 180, and a busy machine's listener may join the room after it; so `dialing`, when seen, comes
+   * first, and the rest is exactly `after` (never `hangup` for a leg that was not answered). A leg
+   * that stays `dialing` is checked on its own below.
+   */
+  function expectStatuses(seen: string[], after: string[]): void {
+    expect(seen.indexOf('dialing')).toBeLessThanOrEqual(0);
+    expect(seen.filter((s) => s !== 'dialing')).toEqual(after);
+  }
+
   /** Dials `call` with a listener already in its room; resolves when the leg has left (or after `waitMs`). */
   async function dialWatched(call: DialInput, waitMs: number) {
     await rooms.createRoom({ name: call.roomName, emptyTimeout: 60 });
@@ -164,14 +175,14 @@ describe('parity with livekit-sip: the leg in the room', () => {
   ])('%s: the leg joins dialing, turns ringing, and leaves still ringing — never hangup', async (_what, phone, type) => {
     const { result, listener } = await dialWatched(input(phone), 5_000);
     expect((result as DialError).type).toBe(type);
-    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing', 'ringing']);
+    expectStatuses(listener.statuses.map((s) => s.status), ['ringing']);
     expect(listener.calleeLeftAt).toBeDefined();
   });
 
   it('rung out: the leg leaves at the ringing timeout still ringing — never hangup', async () => {
     const { result, listener } = await dialWatched(input('+12125550107', 5), 5_000);
     expect((result as DialError).type).toBe(DialFailureType.NO_ANSWER);
-    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing', 'ringing']);
+    expectStatuses(listener.statuses.map((s) => s.status), ['ringing']);
     expect(listener.calleeLeftAt).toBeGreaterThanOrEqual(4_900);
   });
 
@@ -227,7 +238,7 @@ describe('parity with livekit-sip: the leg in the room', () => {
     for (let i = 0; i < 200 && listener.calleeLeftAt === undefined; i += 1) await pause(50);
     const leftAfter = Date.now() - answeredAt;
     await listener.close();
-    expect(listener.statuses.map((s) => s.status)).toEqual(['dialing', 'ringing', 'active']);
+    expectStatuses(listener.statuses.map((s) => s.status), ['ringing', 'active']);
     expect(leftAfter).toBeGreaterThanOrEqual(2_500);
     expect(leftAfter).toBeLessThan(5_000);
     const line = await waitForCall(stack.callLogFile!, (l) => l.room === call.roomName);
