@@ -9,7 +9,7 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
-import { ConfigError, payloadKeySchema } from './config';
+import { ConfigError, databaseUrlSchema, payloadKeySchema } from './config';
 import { databaseError, errorCode, exitWithError, liveKitError, temporalError, UserError } from './errors';
 import { createStore, type SqlStore } from './store';
 import { trunkCredentials, Trunks } from './trunks';
@@ -20,12 +20,7 @@ const clientEnv = z.object({
   TEMPORAL_NAMESPACE: z.string().trim().min(1, 'must not be empty').default('default'),
   TEMPORAL_TASK_QUEUE: z.string().trim().min(1, 'must not be empty').optional(),
   PAYLOAD_ENCRYPTION_KEY: payloadKeySchema("payload encryption key, the same as the worker's"),
-  DATABASE_URL: z
-    .string()
-    .trim()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional()
-    .or(z.literal('').transform(() => undefined)),
+  DATABASE_URL: databaseUrlSchema,
   PGLITE_DATA_DIR: z.string().trim().min(1, 'must not be empty').default('.data/pglite'),
 });
 type ClientEnv = z.infer<typeof clientEnv>;

@@ -28,6 +28,14 @@ export class ConfigError extends Error {
   }
 }
 
+/** `DATABASE_URL`: a postgres:// URL, or unset / empty for the embedded database (worker and CLI alike). */
+export const databaseUrlSchema = z
+  .string()
+  .trim()
+  .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+  .optional()
+  .or(z.literal('').transform(() => undefined));
+
 const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
 
 /**
@@ -60,12 +68,7 @@ const envSchema = z.object({
   LIVEKIT_API_SECRET: nonEmpty('LiveKit API secret'),
   LIVEKIT_SIP_TRUNK_ID: nonEmpty('id of the outbound SIP trunk, e.g. ST_xxxx'),
   AGENT_NAME: z.string().trim().min(1).default('appointment-confirmer'),
-  DATABASE_URL: z
-    .string()
-    .trim()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional()
-    .or(z.literal('').transform(() => undefined)),
+  DATABASE_URL: databaseUrlSchema,
   PGLITE_DATA_DIR: z.string().trim().min(1).default('.data/pglite'),
   CALLING_DAYS: z.string().optional(),
   CALLING_START: z.string().optional(),

@@ -147,7 +147,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
    * The attempt reserved in the ledger whose outcome is not recorded yet, and its room once dialed:
    * what a cancellation must hang up and record.
    */
-  let open: { attempt: number; plan: PlanAttemptResult; roomName?: string; dialedAt?: string } | undefined;
+  let open: { attempt: number; plan: PlanAttemptResult; roomName: string; dialedAt: string } | undefined;
   /** Room of the call placed last, until its call is over (the goodbye may outlast the recording). */
   let liveRoom: string | undefined;
 
@@ -336,10 +336,10 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       detail: heard?.detail,
       now: new Date().toISOString(),
     });
-    if (open?.dialedAt !== undefined) {
+    if (open !== undefined) {
       attempts.push({
         attempt,
-        roomName: open.roomName!,
+        roomName: open.roomName,
         dialedAt: open.dialedAt,
         dialedAtLocal: open.plan.nowLocal,
         endedAt: new Date().toISOString(),
@@ -419,7 +419,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     }
 
     // DIAL: the attempt is reserved in the ledger.
-    open = { attempt, plan };
+    // placeCall marks the attempt `open` before it awaits anything.
     const placed = await placeCall(attempt, plan);
     attempts.push(placed);
     if (placed.outcome === CallOutcome.VOICEMAIL_LEFT) voicemailLeft = true;

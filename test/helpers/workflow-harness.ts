@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DateTime } from 'luxon';
+import { afterEach, beforeAll, beforeEach } from 'vitest';
 import type { Logger } from 'pino';
 import { bundleWorkflows } from '../../src/bundle';
 import { ConfirmationClient } from '../../src/client';
@@ -170,4 +171,28 @@ export async function untilStatus(
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error('condition not reached');
+}
+
+/**
+ * Gives each test of the calling suite a test server of its own (workflows bundled once): what one
+ * test leaves on the server (a workflow a gone worker never finishes, a clock moved years ahead)
+ * cannot hold up the next. Registers the suite's hooks; returns the current test's harness.
+ */
+export function harnessPerTest(): () => Harness {
+  let bundle: WorkflowBundleWithSourceMap | undefined;
+  let current: Harness | undefined;
+  beforeAll(async () => {
+    bundle = await bundleWorkflows();
+  });
+  beforeEach(async () => {
+    current = await createHarness({ bundle });
+  });
+  afterEach(async () => {
+    await current?.teardown();
+    current = undefined;
+  });
+  return () => {
+    if (!current) throw new Error('no harness outside a test');
+    return current;
+  };
 }

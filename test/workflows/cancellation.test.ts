@@ -7,27 +7,13 @@
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bundleWorkflows } from '../../src/bundle';
+import { describe, expect, it } from 'vitest';
 import { attemptRoomName, CallOutcome, Phase, type ConfirmationRequest } from '../../src/contracts';
-import { createHarness, mondayAt as harnessMondayAt, sampleRequest, untilStatus, type Harness, type TestContext } from '../helpers/workflow-harness';
+import { harnessPerTest, mondayAt as harnessMondayAt, sampleRequest, untilStatus, type TestContext } from '../helpers/workflow-harness';
 
-let h: Harness;
+const harness = harnessPerTest();
 
-let bundle: Harness['bundle'];
-beforeAll(async () => {
-  bundle = await bundleWorkflows();
-});
-// A test server of its own for each test: what one test leaves on the server (a workflow a gone
-// worker never finishes, a clock moved years ahead) cannot hold up the next.
-beforeEach(async () => {
-  h = await createHarness({ bundle });
-});
-afterEach(async () => {
-  await h?.teardown();
-});
-
-const mondayAt = (time: string) => harnessMondayAt(h, time);
+const mondayAt = (time: string) => harnessMondayAt(harness(), time);
 const until = untilStatus;
 
 /** Cancels and checks that the workflow ends cancelled, without a single failed workflow task. */
@@ -68,7 +54,7 @@ async function expectRecordedCancelled(ctx: TestContext, request: ConfirmationRe
 
 describe('Temporal cancellation of a confirmation', () => {
   it('during the call: hangs up at once, records the attempt and the confirmation, ends cancelled', async () => {
-    await h.withWorker(async (ctx) => {
+    await harness().withWorker(async (ctx) => {
       const now = await mondayAt('10:00');
       const request = sampleRequest(now.plus({ days: 2 }));
       await ctx.store.recordConsent({ practiceId: request.practiceId, phone: request.phone, granted: true, source: 'test' });
@@ -89,7 +75,7 @@ describe('Temporal cancellation of a confirmation', () => {
   });
 
   it('while the phone rings: the ringing call is ended, attempt 1 recorded cancelled', async () => {
-    await h.withWorker(async (ctx) => {
+    await harness().withWorker(async (ctx) => {
       const now = await mondayAt('10:00');
       const request = sampleRequest(now.plus({ days: 2 }));
       await ctx.store.recordConsent({ practiceId: request.practiceId, phone: request.phone, granted: true, source: 'test' });
@@ -106,7 +92,7 @@ describe('Temporal cancellation of a confirmation', () => {
   });
 
   it('while waiting for the calling window: never dials, recorded cancelled', async () => {
-    await h.withWorker(async (ctx) => {
+    await harness().withWorker(async (ctx) => {
       const now = await mondayAt('20:00');
       const request = sampleRequest(now.plus({ days: 3 }));
       await ctx.store.recordConsent({ practiceId: request.practiceId, phone: request.phone, granted: true, source: 'test' });
@@ -119,7 +105,7 @@ describe('Temporal cancellation of a confirmation', () => {
   });
 
   it('while waiting for the per-number cap: never dials, recorded cancelled', async () => {
-    await h.withWorker(async (ctx) => {
+    await harness().withWorker(async (ctx) => {
       const now = await mondayAt('10:00');
       const first = sampleRequest(now.plus({ days: 3 }));
       await ctx.store.recordConsent({ practiceId: first.practiceId, phone: first.phone, granted: true, source: 'test' });
@@ -137,7 +123,7 @@ describe('Temporal cancellation of a confirmation', () => {
   });
 
   it('an outcome reported after the cancellation is rejected (the agent audits it as a late outcome)', async () => {
-    await h.withWorker(async (ctx) => {
+    await harness().withWorker(async (ctx) => {
       const now = await mondayAt('10:00');
       const request = sampleRequest(now.plus({ days: 2 }));
       await ctx.store.recordConsent({ practiceId: request.practiceId, phone: request.phone, granted: true, source: 'test' });

@@ -6,8 +6,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { bundleWorkflows } from '../../src/bundle';
+import { describe, expect, it } from 'vitest';
 import {
   attemptRoomName,
   CallOutcome,
@@ -18,21 +17,9 @@ import {
   SearchAttr,
 } from '../../src/contracts';
 import { nextLocal } from '../helpers/clock';
-import { createHarness, sampleRequest, type Harness } from '../helpers/workflow-harness';
+import { harnessPerTest, sampleRequest } from '../helpers/workflow-harness';
 
-let h: Harness;
-let bundle: Harness['bundle'];
-beforeAll(async () => {
-  bundle = await bundleWorkflows();
-});
-// A test server of its own for each test: what one test leaves on the server (a workflow a gone
-// worker never finishes, a clock moved years ahead) cannot hold up the next.
-beforeEach(async () => {
-  h = await createHarness({ bundle });
-});
-afterEach(async () => {
-  await h?.teardown();
-});
+const harness = harnessPerTest();
 
 describe('derived keys are injective', () => {
   const pairs: Array<[string, string]> = [
@@ -62,9 +49,9 @@ describe('derived keys are injective', () => {
 
 describe('two practices whose ids collided under the old scheme', () => {
   it('practice bi-north + A7 and practice bi + north-A7 are two confirmations, two calls', async () => {
-    await h.withWorker(async (ctx) => {
-      const now = nextLocal(await h.now(), 'America/Chicago', 1, '10:00');
-      await h.advanceTo(now);
+    await harness().withWorker(async (ctx) => {
+      const now = nextLocal(await harness().now(), 'America/Chicago', 1, '10:00');
+      await harness().advanceTo(now);
       const one = sampleRequest(now.plus({ days: 2 }), { practiceId: 'bi-north', appointmentId: 'A7' });
       const two = sampleRequest(now.plus({ days: 2 }), { practiceId: 'bi', appointmentId: 'north-A7' });
       for (const r of [one, two]) {
@@ -87,9 +74,9 @@ describe('two practices whose ids collided under the old scheme', () => {
 
 describe('starts under another id', () => {
   it('a direct start (another SDK, the temporal CLI) under a non-derived id fails at once, naming the id to use', async () => {
-    await h.withWorker(async (ctx) => {
+    await harness().withWorker(async (ctx) => {
       // No clock movement needed: the start is refused in the first workflow task.
-      const request = sampleRequest((await h.now()).setZone('America/Chicago').plus({ days: 2 }));
+      const request = sampleRequest((await harness().now()).setZone('America/Chicago').plus({ days: 2 }));
       const handle = await ctx.client.workflow.start('confirmAppointmentWorkflow', {
         workflowId: legacyConfirmationWorkflowId(request.practiceId, request.appointmentId),
         taskQueue: ctx.taskQueue,
@@ -113,8 +100,8 @@ describe('starts under another id', () => {
 
 describe('confirmations running under the old id scheme', () => {
   it('are found by start, cancel and move when their search attributes name the appointment', async () => {
-    await h.withWorker(async (ctx) => {
-      const request = sampleRequest((await h.now()).setZone('America/Chicago').plus({ days: 3 }));
+    await harness().withWorker(async (ctx) => {
+      const request = sampleRequest((await harness().now()).setZone('America/Chicago').plus({ days: 3 }));
       const legacyId = legacyConfirmationWorkflowId(request.practiceId, request.appointmentId);
       // Stands for a confirmation started before the id change: running, on a queue no worker serves here.
       await ctx.client.workflow.start('confirmAppointmentWorkflow', {
@@ -138,8 +125,8 @@ describe('confirmations running under the old id scheme', () => {
   });
 
   it('an old-scheme id whose search attributes name another appointment is not taken for this one', async () => {
-    await h.withWorker(async (ctx) => {
-      const start = (await h.now()).setZone('America/Chicago').plus({ days: 3 });
+    await harness().withWorker(async (ctx) => {
+      const start = (await harness().now()).setZone('America/Chicago').plus({ days: 3 });
       const theirs = sampleRequest(start, { practiceId: 'bi-north', appointmentId: `A${Date.now()}` });
       const ours = sampleRequest(start, { practiceId: 'bi', appointmentId: `north-${theirs.appointmentId}` });
       const legacyId = legacyConfirmationWorkflowId(theirs.practiceId, theirs.appointmentId);
