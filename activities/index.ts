@@ -12,6 +12,7 @@ import {
   DialFailureType,
   PlanDecision,
   type CallCheckResult,
+  type ChannelGrant,
   type CheckCallInput,
   type ConfirmationActivities,
   type DialFailureDetails,
@@ -350,6 +351,11 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         await deps.onOptOut?.(appointment.phone, input.workflowId);
       }
       logger.warn({ workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome }, 'late agent outcome audited');
+    },
+
+    // Placeholder until the channel gate lands (issue 10, pacing): grants at once.
+    async acquireChannel(): Promise<ChannelGrant> {
+      return { granted: true, waitedMs: 0 };
     },
 
     async finishAttempt(input: FinishAttemptInput): Promise<void> {

@@ -89,6 +89,11 @@ export enum CallOutcome {
    * `handle.cancel()`) before it was decided; a call in progress was hung up. Final.
    */
   CONFIRMATION_CANCELLED = 'CONFIRMATION_CANCELLED',
+  /**
+   * The campaign that started the confirmation was cancelled before the confirmation was decided
+   * (a call in progress ended normally first; its verdict, if any, stands). Final.
+   */
+  CAMPAIGN_CANCELLED = 'CAMPAIGN_CANCELLED',
 }
 
 /** Outcomes after which no further call is placed for the appointment. */
@@ -106,6 +111,7 @@ export const FINAL_OUTCOMES: ReadonlySet<CallOutcome> = new Set([
   CallOutcome.EXPIRED,
   CallOutcome.APPOINTMENT_CANCELLED,
   CallOutcome.CONFIRMATION_CANCELLED,
+  CallOutcome.CAMPAIGN_CANCELLED,
 ]);
 
 /** Outcomes of an attempt that lead to another attempt (with backoff) while attempts remain. */
@@ -349,6 +355,11 @@ export const optOutSignal = defineSignal<[]>('optOut');
 export const appointmentMovedSignal = defineSignal<[AppointmentMoved]>('appointmentMoved');
 /** The practice cancelled the appointment: stop (APPOINTMENT_CANCELLED). */
 export const appointmentCancelledSignal = defineSignal<[]>('appointmentCancelled');
+/**
+ * The campaign that started this confirmation was cancelled: no further call; a call in progress
+ * ends normally (the agent's verdict stands), else the confirmation ends CAMPAIGN_CANCELLED.
+ */
+export const campaignCancelledSignal = defineSignal<[]>('campaignCancelled');
 
 // ---------------------------------------------------------------------------------------------
 // Activities. Workflows import these types only (`import type`); the worker builds the
@@ -411,6 +422,8 @@ export interface PlanAttemptResult {
   waitUntil?: string;
   /** `waitUntil` as the patient's wall clock, for operators (`09:00 America/Chicago`). */
   waitUntilLocal?: string;
+  /** For DIAL: when the calling window closes (no call may start after it), UTC ISO 8601. */
+  windowEndsAt?: string;
   /** `now` in the patient's time zone, ISO 8601 with offset. */
   nowLocal: string;
   /** Calls to this number counted for the caps: today (patient's day) and over the rolling week. */
@@ -551,6 +564,8 @@ export interface FinishAttemptInput extends DecisionSubject {
 /** The appointment row the scheduling-system port keeps (recorded by `planAttempt`). */
 export interface RegisterConfirmationInput {
   workflowId: string;
+  /** Campaign that started the confirmation, if any (progress and results are counted per campaign). */
+  campaignId?: string;
   appointmentId: string;
   practiceId: string;
   patientId: string;
@@ -589,6 +604,13 @@ export interface ConfirmationActivities {
   finishAttempt(input: FinishAttemptInput): Promise<void>;
   /** Audits an agent's outcome that its confirmation no longer takes (already decided, or closed). */
   recordLateOutcome(input: LateOutcomeInput): Promise<void>;
+  /**
+   * Waits (heartbeating) until a channel of the worker's trunk is leased to this attempt, within
+   * the trunk's and the campaign's limits, fairly between practices, soonest deadline first. Gives
+   * up at `giveUpAt` or when the campaign is cancelled; then the attempt's ledger reservation is
+   * released (no call was placed). Idempotent: a retry finds its own lease.
+   */
+  acquireChannel(input: AcquireChannelInput): Promise<ChannelGrant>;
 }
 
 /**
@@ -611,4 +633,258 @@ export interface LateOutcomeInput {
 export function lateOutcomeWorkflowId(input: Pick<LateOutcomeInput, 'workflowId' | 'attempt' | 'outcome'>): string {
   // `:` never occurs in an attempt number or an outcome: the parts are recoverable, the id injective.
   return `late-outcome:${input.workflowId}:a${input.attempt}:${input.outcome}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pacing: channels (concurrent calls) and calls per second per trunk, held in the database across
+// every worker process, campaign and single confirmation.
+// ---------------------------------------------------------------------------------------------
+
+/** Channel and call-rate limits (of a trunk, or a campaign's share of its trunk). */
+export interface CallLimits {
+  /** Most calls up at once (SIP channels). At least 1. */
+  channels: number;
+  /** Most new calls (INVITEs) per second; fractions allowed (0.5 = one call every 2 s). Above 0. */
+  callsPerSecond: number;
+}
+
+/** Input of `acquireChannel`: wait for a channel on the worker's trunk for one attempt. */
+export interface AcquireChannelInput {
+  /** The confirmation; with `attempt`, the holder of the lease. */
+  workflowId: string;
+  attempt: number;
+  /** Practice the call is for: practices sharing a trunk share its channels fairly. */
+  practiceId: string;
+  /** Campaign the confirmation belongs to, if any: its own limits and pause apply too. */
+  campaignId?: string;
+  /** Calls for the appointment stop at this instant, UTC ISO 8601: sooner deadlines go first. */
+  deadline: string;
+  /** Stop waiting at this instant (the calling window closes), UTC ISO 8601. */
+  giveUpAt: string;
+}
+
+/** Why `acquireChannel` returned without a channel. */
+export enum ChannelRefusal {
+  /** `giveUpAt` came first: the call is planned again (the window closed). */
+  GAVE_UP = 'GAVE_UP',
+  /** The confirmation's campaign was cancelled while it waited. */
+  CAMPAIGN_CANCELLED = 'CAMPAIGN_CANCELLED',
+}
+
+/** Result of `acquireChannel`. */
+export interface ChannelGrant {
+  /** True: a channel is leased to this attempt until its call ends (the dial activity keeps the lease alive). */
+  granted: boolean;
+  /** Why not, when not granted. */
+  refusal?: ChannelRefusal;
+  /** How long the attempt waited for its channel, in ms. */
+  waitedMs: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns: a practice's schedule export confirmed in one go. Contacts (health data) live in the
+// database; the campaign workflow's history holds ids and counts only.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Workflow id of a campaign: `campaign:<practice id>:<campaign id>` (ids cannot contain `:`, so the
+ * id is injective), one workflow per campaign ever.
+ */
+export function campaignWorkflowId(practiceId: string, campaignId: string): string {
+  return `campaign:${practiceId}:${campaignId}`;
+}
+
+/** Where a campaign stands; mirrored in the `campaigns` table, which the channel gate reads. */
+export enum CampaignState {
+  /** Starting confirmations and placing calls. */
+  RUNNING = 'RUNNING',
+  /** No new calls: calls in progress finish, waiting confirmations hold at the channel gate. */
+  PAUSED = 'PAUSED',
+  /** Cancelled: confirmations not yet decided end CAMPAIGN_CANCELLED; the workflow ends once they have. */
+  CANCELLED = 'CANCELLED',
+  /** Every contact was started and every confirmation has ended. */
+  COMPLETED = 'COMPLETED',
+}
+
+/** What a contact row of a campaign became. */
+export enum ContactStatus {
+  /** Imported, confirmation not started yet. */
+  QUEUED = 'QUEUED',
+  /** Its confirmation was started by this campaign. */
+  STARTED = 'STARTED',
+  /** Not called by this campaign: the appointment is (or was) confirmed by another campaign or a single start. */
+  SKIPPED = 'SKIPPED',
+  /** The campaign was cancelled before the confirmation started. */
+  CANCELLED = 'CANCELLED',
+}
+
+/** Defaults of a campaign's settings. */
+export const DEFAULT_CAMPAIGN_LIMITS: Readonly<CallLimits> = { channels: 3, callsPerSecond: 1 };
+/** Most confirmations of one campaign running at once (bounds Temporal load and the campaign's bookkeeping). Default. */
+export const DEFAULT_MAX_OUTSTANDING = 300;
+
+/**
+ * Input of {@link campaignWorkflow}: ids only — the practice, the contacts and the settings are in the
+ * database, written by the import. No health data.
+ */
+export interface CampaignWorkflowInput {
+  practiceId: string;
+  campaignId: string;
+  /** Most confirmations of this campaign running at once. Default {@link DEFAULT_MAX_OUTSTANDING}. */
+  maxOutstanding?: number;
+  /** State carried over continue-as-new (absent on the first run). */
+  carried?: CampaignCarry;
+}
+
+/** What a campaign run hands to the next across continue-as-new. */
+export interface CampaignCarry {
+  state: CampaignState;
+  limits: CallLimits;
+  /** Number of this run (1 on the first); shown in the Web UI details. */
+  run: number;
+  /** When the campaign started, UTC ISO 8601. */
+  startedAt: string;
+}
+
+/** Who asked for a control and why (audited with the time). */
+export interface ControlRequest {
+  /** Who asked (user name, service name; at most 200 characters). Required. */
+  actor: string;
+  /** Why (at most 200 characters). */
+  reason?: string;
+}
+
+/** Argument of {@link campaignLimitsUpdate}. */
+export interface LimitsChange extends ControlRequest, Partial<CallLimits> {}
+
+/** Argument of {@link campaignRowsAddedUpdate}: rows were imported into the running campaign. */
+export interface RowsAdded extends ControlRequest {
+  /** How many new contacts were queued (0 for a re-import). */
+  added: number;
+}
+
+/** What a control Update returns. */
+export interface ControlAck {
+  state: CampaignState;
+  limits: CallLimits;
+  /** When the control took effect, UTC ISO 8601 (workflow time). */
+  at: string;
+}
+
+/** Progress of a campaign, computed from the database (never from histories). No health data. */
+export interface CampaignProgress {
+  practiceId: string;
+  campaignId: string;
+  state: CampaignState;
+  limits: CallLimits;
+  /** Contacts imported (valid rows, duplicates excluded). */
+  total: number;
+  /** By what became of the contact row. */
+  byStatus: Record<ContactStatus, number>;
+  /** Started confirmations by phase ({@link Phase}). */
+  byPhase: Partial<Record<Phase, number>>;
+  /** Finished confirmations by final outcome. */
+  byOutcome: Partial<Record<CallOutcome, number>>;
+  /** Confirmations started and not ended. */
+  outstanding: number;
+  /** Calls up now (channels held by the campaign). */
+  callsInProgress: number;
+  /** Calls placed in the last 5 minutes, per minute. */
+  callsPerMinute: number;
+  /** Calls placed so far. */
+  callsPlaced: number;
+  /** Soonest next call of a waiting confirmation, UTC ISO 8601. */
+  nextCallAt?: string;
+  /** Estimated finish at the recent rate, UTC ISO 8601 (absent until there is a rate). */
+  estimatedFinishAt?: string;
+  /** When these counts were taken, UTC ISO 8601. */
+  at: string;
+}
+
+/** What {@link campaignWorkflow} returns: counts only. */
+export interface CampaignSummary {
+  practiceId: string;
+  campaignId: string;
+  state: CampaignState.COMPLETED | CampaignState.CANCELLED;
+  total: number;
+  byStatus: Record<ContactStatus, number>;
+  byOutcome: Partial<Record<CallOutcome, number>>;
+  callsPlaced: number;
+  startedAt: string;
+  endedAt: string;
+}
+
+/** Answer of {@link campaignStatusQuery}: the workflow's last progress snapshot and its own state. */
+export interface CampaignStatus {
+  state: CampaignState;
+  limits: CallLimits;
+  /** Run number across continue-as-new. */
+  run: number;
+  /** The last progress snapshot (taken every few seconds while calls go on). */
+  progress?: CampaignProgress;
+}
+
+/** Pause: no new calls; calls in progress finish; waiting confirmations hold. */
+export const pauseCampaignUpdate = defineUpdate<ControlAck, [ControlRequest]>('pause');
+/** Resume a paused campaign. */
+export const resumeCampaignUpdate = defineUpdate<ControlAck, [ControlRequest]>('resume');
+/** Cancel: confirmations not yet decided end CAMPAIGN_CANCELLED; calls in progress end normally. */
+export const cancelCampaignUpdate = defineUpdate<ControlAck, [ControlRequest]>('cancel');
+/** Change the campaign's channels and/or calls per second; takes effect at the next channel grant. */
+export const campaignLimitsUpdate = defineUpdate<ControlAck, [LimitsChange]>('limits');
+/** Rows were imported into the running campaign: start them in turn. */
+export const campaignRowsAddedUpdate = defineUpdate<ControlAck, [RowsAdded]>('rowsAdded');
+/** State, limits and the latest progress. */
+export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus');
+
+/** Input of the campaign's `campaignTick` activity. */
+export interface CampaignTickInput {
+  practiceId: string;
+  campaignId: string;
+  /** Start at most this many queued confirmations now (0 while paused or cancelled). */
+  startUpTo: number;
+  /** The workflow's time, UTC ISO 8601. */
+  now: string;
+}
+
+/** Result of `campaignTick`. */
+export interface CampaignTickResult {
+  /** Confirmations started by this tick. */
+  started: number;
+  /** Contacts skipped by this tick (their appointment is confirmed elsewhere). */
+  skipped: number;
+  progress: CampaignProgress;
+}
+
+/** Input of `recordCampaignControl`: write the campaign's state/limits and audit the control. */
+export interface CampaignControlRecord {
+  practiceId: string;
+  campaignId: string;
+  /** `pause`, `resume`, `cancel`, `limits`, `rowsAdded`, `start`, `complete`. */
+  action: string;
+  actor: string;
+  reason?: string;
+  state: CampaignState;
+  limits: CallLimits;
+  /** When it took effect (workflow time), UTC ISO 8601. */
+  at: string;
+  /** Makes a retried activity write the audit row once (workflow id, run id, sequence). */
+  idempotencyKey: string;
+  /** Extra audit facts (counts; no health data). */
+  detail?: Record<string, unknown>;
+}
+
+/** Activities of the campaign workflow (`createCampaignActivities(deps)`). */
+export interface CampaignActivities {
+  /** The campaign's stored settings and state (the import wrote them). */
+  loadCampaign(input: { practiceId: string; campaignId: string }): Promise<{ state: CampaignState; limits: CallLimits }>;
+  /** Starts up to `startUpTo` queued confirmations (soonest appointment first) and counts progress. */
+  campaignTick(input: CampaignTickInput): Promise<CampaignTickResult>;
+  /** Writes state and limits to the campaigns table and appends the control to the campaign's audit log. */
+  recordCampaignControl(input: CampaignControlRecord): Promise<void>;
+  /**
+   * Cancellation: queued contacts become CANCELLED; every running confirmation of the campaign is
+   * signalled {@link campaignCancelledSignal}. Idempotent. Returns how many were signalled.
+   */
+  cancelCampaignConfirmations(input: { practiceId: string; campaignId: string }): Promise<{ signalled: number; cancelledQueued: number }>;
 }

@@ -136,6 +136,86 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE attempt_ledger ADD COLUMN outcome_at timestamptz;
     `,
   },
+  {
+    version: 3,
+    name: 'campaigns: settings, contacts, control audit; confirmation phase per appointment',
+    sql: `
+      -- One row per campaign. State and limits mirror the campaign workflow (which writes them):
+      -- the channel gate reads them here, in every worker process.
+      CREATE TABLE campaigns (
+        practice_id text NOT NULL,
+        campaign_id text NOT NULL,
+        workflow_id text NOT NULL UNIQUE,
+        practice_name text NOT NULL,
+        practice_callback_number text NOT NULL,
+        state text NOT NULL DEFAULT 'RUNNING' CHECK (state IN ('RUNNING', 'PAUSED', 'CANCELLED', 'COMPLETED')),
+        max_channels integer NOT NULL CHECK (max_channels > 0),
+        max_calls_per_second double precision NOT NULL CHECK (max_calls_per_second > 0),
+        -- Earliest instant the campaign's next call may start (its calls-per-second pacing).
+        next_call_at timestamptz,
+        policy jsonb,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (practice_id, campaign_id)
+      );
+
+      -- Contacts of a campaign: the imported rows (health data; never in workflow histories but the
+      -- confirmation's own encrypted input).
+      CREATE TABLE campaign_contacts (
+        practice_id text NOT NULL,
+        campaign_id text NOT NULL,
+        appointment_id text NOT NULL,
+        patient_id text NOT NULL,
+        patient_name text NOT NULL,
+        phone text NOT NULL,
+        patient_time_zone text NOT NULL,
+        -- As imported (ISO 8601 with the practice's offset), and as an instant for ordering.
+        appointment_start text NOT NULL,
+        starts_at timestamptz NOT NULL,
+        provider text NOT NULL,
+        reason text NOT NULL,
+        practice_callback_number text,
+        -- Line of the row in the file that first imported it (null for rows sent through the API).
+        source_line integer,
+        status text NOT NULL DEFAULT 'QUEUED' CHECK (status IN ('QUEUED', 'STARTED', 'SKIPPED', 'CANCELLED')),
+        -- Why a SKIPPED row was not called (another campaign or a single start confirms it).
+        skip_reason text,
+        workflow_id text NOT NULL,
+        imported_at timestamptz NOT NULL DEFAULT now(),
+        started_at timestamptz,
+        PRIMARY KEY (practice_id, campaign_id, appointment_id),
+        FOREIGN KEY (practice_id, campaign_id) REFERENCES campaigns (practice_id, campaign_id)
+      );
+      CREATE INDEX campaign_contacts_queue ON campaign_contacts (practice_id, campaign_id, starts_at, appointment_id) WHERE status = 'QUEUED';
+      CREATE INDEX campaign_contacts_by_workflow ON campaign_contacts (workflow_id);
+
+      -- Who changed a campaign, when: start, pause, resume, cancel, limits, rows added, completion.
+      CREATE TABLE campaign_events (
+        id bigserial PRIMARY KEY,
+        idempotency_key text NOT NULL UNIQUE,
+        practice_id text NOT NULL,
+        campaign_id text NOT NULL,
+        action text NOT NULL,
+        actor text NOT NULL,
+        reason text,
+        at timestamptz NOT NULL,
+        detail jsonb,
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX campaign_events_by_campaign ON campaign_events (practice_id, campaign_id, id);
+      CREATE TRIGGER campaign_events_no_update_delete
+        BEFORE UPDATE OR DELETE ON campaign_events
+        FOR EACH ROW EXECUTE FUNCTION append_only();
+      CREATE TRIGGER campaign_events_no_truncate
+        BEFORE TRUNCATE ON campaign_events
+        FOR EACH STATEMENT EXECUTE FUNCTION append_only();
+
+      -- Where each confirmation stands, for progress without reading histories: written by the
+      -- planning and finishing activities. NULL on rows from before this migration.
+      ALTER TABLE appointments ADD COLUMN campaign_id text, ADD COLUMN phase text, ADD COLUMN next_call_at timestamptz;
+      CREATE INDEX appointments_by_campaign ON appointments (practice_id, campaign_id) WHERE campaign_id IS NOT NULL;
+    `,
+  },
 ];
 
 /** Lock id serialising migrations across processes (PostgreSQL advisory lock). */
