@@ -44,6 +44,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** Called after a number is put on the do-not-call list, to stop its other confirmations. */
   onOptOut?: (phone: string, exceptWorkflowId: string) => Promise<void>;
+  /** Called after a campaign's confirmation wrote its final outcome back, to tell the campaign (best effort). */
+  onCampaignConfirmationEnded?: (practiceId: string, campaignId: string) => Promise<void>;
   /** How often a waiting activity polls a room, in ms. Default 500. */
   pollIntervalMs?: number;
   /** An answered call with no agent in its room after this long gets the agent dispatched again, in ms. Default 10 000. */
@@ -381,6 +383,12 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       // Idempotent: the dial activity has usually deleted the room already.
       if (input.roomName) await telephony.hangUp(input.roomName);
       if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
+      if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
+        // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
+        await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
+          logger.warn({ workflowId: input.workflowId, error: (err as Error)?.message }, 'could not tell the campaign'),
+        );
+      }
       logger.info(
         { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome },
         'attempt finished',

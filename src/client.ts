@@ -77,8 +77,9 @@ export class ConfirmationClient {
    * practice and appointment, so a second start returns the existing confirmation (never a second
    * workflow, never a second call).
    */
-  async startConfirmation(input: unknown): Promise<StartedConfirmation> {
-    const request = validateConfirmationRequest(input, await this.now());
+  async startConfirmation(input: unknown, options: { now?: Date } = {}): Promise<StartedConfirmation> {
+    // `now`: the clock the request is checked against (a campaign passes its workflow's time).
+    const request = validateConfirmationRequest(input, options.now ?? (await this.now()));
     const workflowId = confirmationWorkflowId(request.practiceId, request.appointmentId);
     const local = DateTime.fromISO(request.appointmentStart, { setZone: true });
     // A confirmation of this appointment started under the old id scheme is the same confirmation.

@@ -145,6 +145,8 @@ export enum Phase {
   WAITING_FOR_WINDOW = 'WAITING_FOR_WINDOW',
   /** Sleeping until the per-number caps allow another call. */
   WAITING_FOR_CAP = 'WAITING_FOR_CAP',
+  /** In the calling window, waiting for a channel of the trunk (its limits, the campaign's, a pause). */
+  WAITING_FOR_CHANNEL = 'WAITING_FOR_CHANNEL',
   /** Placing the call and talking with the patient. */
   CALLING = 'CALLING',
   /** Finished: the outcome is final. */
@@ -400,6 +402,8 @@ export interface DecisionSubject {
   patientTimeZone: string;
   /** The attempt the decision is about (1-based), or 0 when no call is involved. */
   attempt: number;
+  /** Campaign that started the confirmation, if any (told when the confirmation ends). */
+  campaignId?: string;
 }
 
 /** Input of `planAttempt`. `now` is the workflow's clock, so time-skipping tests and replays agree. */
@@ -556,6 +560,11 @@ export interface FinishAttemptInput extends DecisionSubject {
   sipStatus?: string;
   /** Set when the confirmation ends: the outcome written back to the scheduling system. */
   finalOutcome?: CallOutcome;
+  /**
+   * The attempt was reserved but its call never placed (the confirmation stopped while it waited for
+   * a channel): its ledger reservation is released instead of given an outcome, and its lease too.
+   */
+  notPlaced?: boolean;
   detail?: OutcomeDetail;
   /** The workflow's current time, UTC ISO 8601. */
   now: string;
@@ -732,6 +741,8 @@ export interface CampaignWorkflowInput {
   campaignId: string;
   /** Most confirmations of this campaign running at once. Default {@link DEFAULT_MAX_OUTSTANDING}. */
   maxOutstanding?: number;
+  /** Continue as new once a run's history passes this many events. Default 2,000 (Temporal warns at 10,240). */
+  continueAsNewAfterEvents?: number;
   /** State carried over continue-as-new (absent on the first run). */
   carried?: CampaignCarry;
 }
@@ -834,6 +845,11 @@ export const cancelCampaignUpdate = defineUpdate<ControlAck, [ControlRequest]>('
 export const campaignLimitsUpdate = defineUpdate<ControlAck, [LimitsChange]>('limits');
 /** Rows were imported into the running campaign: start them in turn. */
 export const campaignRowsAddedUpdate = defineUpdate<ControlAck, [RowsAdded]>('rowsAdded');
+/**
+ * One of the campaign's confirmations ended (sent by the worker when it writes a final outcome back):
+ * the campaign counts again and starts the next ones without polling.
+ */
+export const confirmationEndedSignal = defineSignal<[]>('confirmationEnded');
 /** State, limits and the latest progress. */
 export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus');
 
@@ -841,8 +857,10 @@ export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus')
 export interface CampaignTickInput {
   practiceId: string;
   campaignId: string;
-  /** Start at most this many queued confirmations now (0 while paused or cancelled). */
-  startUpTo: number;
+  /** Keep at most this many of the campaign's confirmations running (0 while paused or cancelled: start none). */
+  maxOutstanding: number;
+  /** Start at most this many confirmations in this tick. */
+  maxStarts: number;
   /** The workflow's time, UTC ISO 8601. */
   now: string;
 }
@@ -878,7 +896,7 @@ export interface CampaignControlRecord {
 export interface CampaignActivities {
   /** The campaign's stored settings and state (the import wrote them). */
   loadCampaign(input: { practiceId: string; campaignId: string }): Promise<{ state: CampaignState; limits: CallLimits }>;
-  /** Starts up to `startUpTo` queued confirmations (soonest appointment first) and counts progress. */
+  /** Tops the campaign's running confirmations up to `maxOutstanding` (soonest appointment first) and counts progress. */
   campaignTick(input: CampaignTickInput): Promise<CampaignTickResult>;
   /** Writes state and limits to the campaigns table and appends the control to the campaign's audit log. */
   recordCampaignControl(input: CampaignControlRecord): Promise<void>;

@@ -12,7 +12,19 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
-import { AGENT_OUTCOMES, CallOutcome, MIN_RINGING_TIMEOUT_SECONDS, type ConfirmationRequest, type LateOutcomeInput, type OutcomeReport } from './contracts';
+import {
+  AGENT_OUTCOMES,
+  CallOutcome,
+  MIN_RINGING_TIMEOUT_SECONDS,
+  type CallLimits,
+  type CampaignWorkflowInput,
+  type ConfirmationRequest,
+  type ControlRequest,
+  type LateOutcomeInput,
+  type LimitsChange,
+  type OutcomeReport,
+  type RowsAdded,
+} from './contracts';
 
 /** One problem with one field. */
 export interface FieldProblem {
@@ -325,4 +337,71 @@ function single<T>(field: string, schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new ValidationError([{ field, problem: parsed.error.issues[0]!.message }]);
   return parsed.data;
+}
+
+// ------------------------------------------------------------------------------- campaigns
+
+/** Most channels a campaign or trunk limit may name (a sanity bound, far above a practice's trunk). */
+export const MAX_CHANNELS_LIMIT = 1_000;
+/** Most calls per second a limit may name. */
+export const MAX_CALLS_PER_SECOND_LIMIT = 100;
+/** Most confirmations one campaign may run at once. */
+export const MAX_OUTSTANDING_LIMIT = 2_000;
+
+const channels = z
+  .number({ error: typeError('a whole number', 'concurrent calls') })
+  .int('must be a whole number')
+  .min(1, 'must be at least 1')
+  .max(MAX_CHANNELS_LIMIT, `must be at most ${MAX_CHANNELS_LIMIT}`);
+const callsPerSecond = z
+  .number({ error: typeError('a number', 'new calls per second') })
+  .gt(0, 'must be above 0')
+  .max(MAX_CALLS_PER_SECOND_LIMIT, `must be at most ${MAX_CALLS_PER_SECOND_LIMIT}`)
+  .refine(Number.isFinite, 'must be a finite number');
+
+const controlShape = { actor: text('who asks: a user or service name'), reason: text('why', SOURCE_MAX_CHARS).optional() };
+const controlSchema = z.strictObject(controlShape);
+const limitsChangeSchema = z
+  .strictObject({ ...controlShape, channels: channels.optional(), callsPerSecond: callsPerSecond.optional() })
+  .refine((v) => v.channels !== undefined || v.callsPerSecond !== undefined, { error: 'give channels, callsPerSecond or both', path: ['channels'] });
+const rowsAddedSchema = z.strictObject({ ...controlShape, added: z.number({ error: typeError('a whole number', 'rows added') }).int().min(0).max(1_000_000) });
+export const callLimitsSchema = z.strictObject({ channels, callsPerSecond });
+const campaignInputSchema = z.strictObject({
+  practiceId: id('practice id'),
+  campaignId: id('campaign id'),
+  maxOutstanding: z.number({ error: typeError('a whole number', 'confirmations at once') }).int('must be a whole number').min(1, 'must be at least 1').max(MAX_OUTSTANDING_LIMIT, `must be at most ${MAX_OUTSTANDING_LIMIT}`).optional(),
+  continueAsNewAfterEvents: z.number({ error: typeError('a whole number', 'history events') }).int('must be a whole number').min(100, 'must be at least 100').max(10_000, 'must be at most 10000').optional(),
+  // Written by the previous run of the workflow itself (continue-as-new); checked loosely.
+  carried: z.record(z.string(), z.unknown()).optional(),
+});
+
+function parsed<T>(schema: z.ZodType<T>, input: unknown, root: string): T {
+  const result = schema.safeParse(input);
+  if (!result.success) throw new ValidationError(problemsOf(result.error, root));
+  return result.data;
+}
+
+/** Validates who asks for a campaign control, and why. */
+export function validateControlRequest(input: unknown): ControlRequest {
+  return parsed(controlSchema, input, '(control)');
+}
+
+/** Validates a change of a campaign's limits (at least one of channels, callsPerSecond). */
+export function validateLimitsChange(input: unknown): LimitsChange {
+  return parsed(limitsChangeSchema, input, '(limits)');
+}
+
+/** Validates the argument of the `rowsAdded` Update. */
+export function validateRowsAdded(input: unknown): RowsAdded {
+  return parsed(rowsAddedSchema, input, '(rowsAdded)');
+}
+
+/** Validates channel and call-rate limits. */
+export function validateCallLimits(input: unknown): CallLimits {
+  return parsed(callLimitsSchema, input, '(limits)');
+}
+
+/** Validates the campaign workflow's input (ids only). */
+export function validateCampaignInput(input: unknown): CampaignWorkflowInput {
+  return parsed(campaignInputSchema, input, '(input)') as CampaignWorkflowInput;
 }

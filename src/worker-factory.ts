@@ -2,12 +2,14 @@
  * Builds the confirmation worker from its dependencies. The worker entry (`npm run worker`), the
  * demo and the end-to-end tests all go through here, so they run the same code.
  */
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
+import { createCampaignActivities, type CampaignActivityDeps } from '../activities/campaign';
 import { bundleWorkflows } from './bundle';
 import { createDataConverter } from './codec';
-import { TASK_QUEUE } from './contracts';
+import { campaignWorkflowId, confirmationEndedSignal, TASK_QUEUE } from './contracts';
 
 export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> {
   connection: NativeConnection;
@@ -17,17 +19,37 @@ export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> 
   logger: Logger;
   /** A prebuilt bundle (tests build it once per suite); bundled here when omitted. */
   workflowBundle?: WorkflowBundleWithSourceMap;
+  /** What the campaign activities need; campaigns cannot run on a worker without them. */
+  campaigns?: Omit<CampaignActivityDeps, 'logger'>;
 }
 
-/** Creates (does not run) the worker serving confirmations. */
+/** Creates (does not run) the worker serving confirmations and campaigns. */
 export async function createConfirmationWorker(options: ConfirmationWorkerOptions): Promise<Worker> {
-  const { connection, namespace, taskQueue, payloadEncryptionKey, workflowBundle, ...deps } = options;
+  const { connection, namespace, taskQueue, payloadEncryptionKey, workflowBundle, campaigns, ...deps } = options;
+  const campaignClient = campaigns?.client;
   return Worker.create({
     connection,
     namespace: namespace ?? 'default',
     taskQueue: taskQueue ?? TASK_QUEUE,
     workflowBundle: workflowBundle ?? (await bundleWorkflows()),
-    activities: createActivities(deps),
+    activities: {
+      ...createActivities({
+        ...deps,
+        // A campaign's confirmation ended: the campaign counts again and starts the next at once.
+        onCampaignConfirmationEnded:
+          deps.onCampaignConfirmationEnded ??
+          (campaignClient &&
+            (async (practiceId, campaignId) => {
+              try {
+                await campaignClient.workflow.getHandle(campaignWorkflowId(practiceId, campaignId)).signal(confirmationEndedSignal);
+              } catch (err) {
+                // The campaign ended already (cancelled, or this was its last confirmation).
+                if (!(err instanceof WorkflowNotFoundError)) throw err;
+              }
+            })),
+      }),
+      ...(campaigns ? createCampaignActivities({ ...campaigns, logger: deps.logger }) : {}),
+    },
     dataConverter: createDataConverter(payloadEncryptionKey),
   });
 }

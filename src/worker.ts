@@ -44,11 +44,8 @@ async function run(
   connection: NativeConnection,
   clientConnection: Connection,
 ): Promise<void> {
-  const api = new ConfirmationClient({
-    client: new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config.payloadEncryptionKey) }),
-    store,
-    taskQueue: config.temporal.taskQueue,
-  });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config.payloadEncryptionKey) });
+  const api = new ConfirmationClient({ client, store, taskQueue: config.temporal.taskQueue });
   // A namespace that does not exist fails here, before polling starts, naming TEMPORAL_NAMESPACE.
   await clientConnection.workflowService.describeNamespace({ namespace: config.temporal.namespace }).catch((err: unknown) => {
     throw temporalError(err, config.temporal.address, config.temporal.namespace);
@@ -63,6 +60,8 @@ async function run(
     rules: config.rules,
     logger,
     onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+    // Campaigns start their confirmations through the same client API as single starts.
+    campaigns: { sql: store.sql, client, confirmations: api },
   });
   logger.info(
     {

@@ -28,6 +28,8 @@ import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   appointmentCancelledSignal,
   appointmentMovedSignal,
+  campaignCancelledSignal,
+  ChannelRefusal,
   attemptRoomName,
   CallCheckState,
   confirmationWorkflowId,
@@ -133,6 +135,8 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   let latestAttempt = 0;
   let optOutRequested = false;
   let cancelRequested = false;
+  /** The campaign that started this confirmation was cancelled: no further call (a call in progress ends normally). */
+  let campaignCancelRequested = false;
   let replanRequested = false;
   /** The appointment row needs (re)recording: before the first plan and after a move. */
   let appointmentChanged = true;
@@ -140,6 +144,8 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   let decisionSeq = 0;
 
   const stopRequested = (): boolean => optOutRequested || cancelRequested;
+  /** Stops every wait except a call in progress: what ends the confirmation before its next call. */
+  const stopBeforeCall = (): boolean => stopRequested() || campaignCancelRequested;
   /** Temporal cancellation (Web UI, `temporal workflow cancel`, `handle.cancel()`) was requested. */
   const root = CancellationScope.current();
   const cancellationRequested = (): boolean => root.consideredCancelled;
@@ -147,7 +153,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
    * The attempt reserved in the ledger whose outcome is not recorded yet, and its room once dialed:
    * what a cancellation must hang up and record.
    */
-  let open: { attempt: number; plan: PlanAttemptResult; roomName: string; dialedAt: string } | undefined;
+  let open: { attempt: number; plan: PlanAttemptResult; roomName: string; dialedAt: string; waitingForChannel?: true } | undefined;
   /** Room of the call placed last, until its call is over (the goodbye may outlast the recording). */
   let liveRoom: string | undefined;
 
@@ -196,6 +202,9 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   });
   setHandler(appointmentCancelledSignal, () => {
     cancelRequested = true;
+  });
+  setHandler(campaignCancelledSignal, () => {
+    campaignCancelRequested = true;
   });
   setHandler(appointmentMovedSignal, (signal) => {
     // A signal cannot be rejected; one the client API would refuse is logged (problem only, never
@@ -266,7 +275,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     const ms = untilMs - Date.now();
     if (ms <= 0) return;
     replanRequested = false;
-    await condition(() => replanRequested || stopRequested(), ms);
+    await condition(() => replanRequested || stopBeforeCall(), ms);
   }
 
   const registration = () => ({
@@ -277,6 +286,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     phone: request.phone,
     patientTimeZone: request.patientTimeZone,
     appointmentStart,
+    ...(request.campaignId ? { campaignId: request.campaignId } : {}),
   });
 
   /** Who and what an audited decision is about; each decision gets the next sequence number (idempotent audit rows). */
@@ -288,6 +298,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     practiceId: request.practiceId,
     phone: request.phone,
     patientTimeZone: request.patientTimeZone,
+    ...(request.campaignId ? { campaignId: request.campaignId } : {}),
   });
 
   /** Ends the confirmation without a call in progress (no consent, expired, opted out, cancelled, …). */
@@ -321,6 +332,8 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       if (liveRoom !== undefined) await db.hangUp({ roomName: liveRoom });
       return false;
     }
+    // Waiting for a channel: the attempt was reserved, never placed.
+    const notPlaced = open?.waitingForChannel === true;
     const heard = open !== undefined && call.attempt === open.attempt ? call.report : undefined;
     const attemptOutcome = heard?.outcome ?? CallOutcome.CONFIRMATION_CANCELLED;
     const attempt = open?.attempt ?? 0;
@@ -334,9 +347,10 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       outcome: attempt === 0 ? finalOutcome : attemptOutcome,
       finalOutcome,
       detail: heard?.detail,
+      ...(notPlaced ? { notPlaced } : {}),
       now: new Date().toISOString(),
     });
-    if (open !== undefined) {
+    if (open !== undefined && !notPlaced) {
       attempts.push({
         attempt,
         roomName: open.roomName,
@@ -386,6 +400,10 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       await endWithoutCall(CallOutcome.OPTED_OUT);
       break;
     }
+    if (campaignCancelRequested) {
+      await endWithoutCall(CallOutcome.CAMPAIGN_CANCELLED);
+      break;
+    }
     const attempt = attempts.length + 1;
     // Not cancellable: a plan that reserved the call in the ledger is always seen (and then recorded).
     const plan = await CancellationScope.nonCancellable(() => db.planAttempt({
@@ -419,6 +437,17 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     }
 
     // DIAL: the attempt is reserved in the ledger.
+    if (patched(CHANNEL_GATE_PATCH)) {
+      // A channel of the trunk first: the trunk's and the campaign's limits hold across every worker,
+      // campaign and single confirmation; a paused campaign holds here.
+      const grant = await waitForChannel(attempt, plan);
+      if (grant === 'stopped') continue; // the loop's checks end the confirmation (reservation recorded)
+      if (grant === ChannelRefusal.CAMPAIGN_CANCELLED) {
+        campaignCancelRequested = true;
+        continue;
+      }
+      if (grant === ChannelRefusal.GAVE_UP) continue; // the window closed while waiting: plan again
+    }
     // placeCall marks the attempt `open` before it awaits anything.
     const placed = await placeCall(attempt, plan);
     attempts.push(placed);
@@ -426,6 +455,69 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     if (finalOutcome !== undefined) break;
     notBeforeMs = Date.now() + backoffSeconds(policy, attempt) * 1000;
   }
+  }
+
+  /**
+   * Waits for a channel for the reserved attempt, until the calling window closes. Returns true when
+   * granted; a refusal (the activity released the reservation: no call was placed); or `stopped` when
+   * the confirmation was told to stop meanwhile (the reservation is recorded as not placed).
+   */
+  async function waitForChannel(attempt: number, plan: PlanAttemptResult): Promise<true | ChannelRefusal | 'stopped'> {
+    const giveUpAtMs = Math.min(plan.windowEndsAt ? Date.parse(plan.windowEndsAt) : deadlineMs, deadlineMs);
+    const roomName = attemptRoomName(info.workflowId, attempt);
+    // Reserved: a Temporal cancellation while waiting records this attempt (and releases its lease).
+    open = { attempt, plan, roomName, dialedAt: new Date().toISOString(), waitingForChannel: true };
+    publish({ phase: Phase.WAITING_FOR_CHANNEL });
+    setCurrentDetails(`waiting for a free channel (attempt ${attempt} of ${policy.maxAttempts})`);
+    const gate = proxyActivities<ConfirmationActivities>({
+      // Waits as long as the window is open (the activity returns at giveUpAt); a lost worker is
+      // noticed by the heartbeat, and the wait resumes on another (the lease is per attempt).
+      startToCloseTimeout: `${Math.max(60, Math.ceil((giveUpAtMs - Date.now()) / 1000) + 60)}s`,
+      heartbeatTimeout: '15s',
+      retry: { initialInterval: '1s', maximumInterval: '10s', backoffCoefficient: 2 },
+    });
+    let grant: Awaited<ReturnType<ConfirmationActivities['acquireChannel']>> | undefined;
+    const scope = new CancellationScope();
+    const waiting = scope
+      .run(() =>
+        gate.acquireChannel({
+          workflowId: info.workflowId,
+          attempt,
+          practiceId: request.practiceId,
+          campaignId: request.campaignId,
+          deadline: new Date(deadlineMs).toISOString(),
+          giveUpAt: new Date(giveUpAtMs).toISOString(),
+        }),
+      )
+      .then(
+        (g) => {
+          grant = g;
+        },
+        (err: unknown) => {
+          // Cut short by a stop below (or the confirmation's cancellation, handled by the caller).
+          if (!isCancellation(err)) throw err;
+        },
+      );
+    await condition(() => grant !== undefined || stopBeforeCall());
+    if (grant === undefined) {
+      scope.cancel();
+      await waiting;
+      // Stopped while waiting: the attempt was reserved but never placed. Its reservation is released
+      // (and a lease granted meanwhile); the loop then ends the confirmation.
+      await record({
+        ...decisionSubject(),
+        attempt,
+        outcome: CallOutcome.CALL_FAILED,
+        notPlaced: true,
+        now: new Date().toISOString(),
+      });
+      open = undefined;
+      return 'stopped';
+    }
+    await waiting;
+    open = undefined;
+    if (grant.granted) return true;
+    return grant.refusal ?? ChannelRefusal.GAVE_UP;
   }
 
   /** One call: dial, await the agent's verdict, hang up and record. Decides `finalOutcome` when it ends the confirmation. */
@@ -607,6 +699,9 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     };
   }
 }
+
+/** Marker of a run whose calls wait for a channel of the trunk (`acquireChannel`) before dialing. */
+const CHANNEL_GATE_PATCH = 'channel-gate';
 
 /** Marker of a run whose start refused its request (see {@link startRequest}). */
 const REFUSED_REQUEST_PATCH = 'refused-invalid-request';

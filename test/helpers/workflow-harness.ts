@@ -12,6 +12,7 @@ import { afterEach, beforeAll, beforeEach } from 'vitest';
 import type { Logger } from 'pino';
 import { bundleWorkflows } from '../../src/bundle';
 import { ConfirmationClient } from '../../src/client';
+import { CampaignClient } from '../../src/campaigns/client';
 import { createDataConverter } from '../../src/codec';
 import type { ConfirmationRequest } from '../../src/contracts';
 import { nextLocal } from './clock';
@@ -20,7 +21,7 @@ import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
 import { createLogger } from '../../src/logger';
 import type { CallingRules, ConfirmationStore } from '../../src/ports';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
-import { createStore } from '../../src/store';
+import { createStore, type SqlStore } from '../../src/store';
 import { createConfirmationWorker } from '../../src/worker-factory';
 
 /** Fixed key for tests and committed histories (fictional data only; never a production key). */
@@ -62,6 +63,10 @@ export interface TestContext {
   store: ConfirmationStore;
   phones: ScriptedTelephony;
   taskQueue: string;
+  /** The campaigns API on the same database and task queue. */
+  campaigns: CampaignClient;
+  /** The raw database (campaign tables), for fixtures and checks. */
+  sql: SqlStore['sql'];
 }
 
 /** Creates the suite's environment (call in `beforeAll`). */
@@ -93,11 +98,13 @@ export async function createHarness(options: { bundle?: WorkflowBundleWithSource
       }
     },
     async withWorker(fn, options) {
-      const store = options?.store ?? (await createStore({}));
+      const store = (options?.store ?? (await createStore({}))) as SqlStore;
       const phones = new ScriptedTelephony(client);
       const taskQueue = `test-${randomUUID()}`;
       // The test server's clock: the workflow checks the request against it, and so must the client.
-      const api = new ConfirmationClient({ client, store, taskQueue, now: async () => new Date(await currentTime(env)) });
+      const now = async () => new Date(await currentTime(env));
+      const api = new ConfirmationClient({ client, store, taskQueue, now });
+      const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue, now });
       const worker = await createConfirmationWorker({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
@@ -110,9 +117,10 @@ export async function createHarness(options: { bundle?: WorkflowBundleWithSource
         logger: options?.logger ?? silent,
         pollIntervalMs: 10,
         onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+        campaigns: { sql: store.sql, client, confirmations: api },
       });
       try {
-        return await worker.runUntil(fn({ client, api, store, phones, taskQueue }));
+        return await worker.runUntil(fn({ client, api, store, phones, taskQueue, campaigns, sql: store.sql }));
       } finally {
         if (!options?.store) await store.close();
       }
