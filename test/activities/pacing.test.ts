@@ -7,7 +7,7 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities } from '../../activities';
-import { CallEnd, CallOutcome, ChannelRefusal, PlanDecision } from '../../src/contracts';
+import { CallEnd, CallOutcome, ChannelRefusal, PlanDecision, type PlanAttemptResult } from '../../src/contracts';
 import { PHONES, ScriptedTelephony } from '../../src/dev/scripted-telephony';
 import { createLogger } from '../../src/logger';
 import { ChannelBroker, channelHolder } from '../../src/pacing';
@@ -111,7 +111,7 @@ describe('releases and phases', () => {
     const base = { ...subject, patientId: 'P1', deadline: '2026-12-01T14:30:00Z', appointment };
     const phase = async () => (await store.sql.query<{ phase: string; next_call_at: Date | null; campaign_id: string }>('SELECT phase, next_call_at, campaign_id FROM appointments')).rows[0];
     // 07:00 in Chicago: before the window.
-    const wait = await env().run(acts.planAttempt, { ...base, decisionSeq: 1, attempt: 1, now: '2026-11-30T13:00:00Z' });
+    const wait = (await env().run(acts.planAttempt, { ...base, decisionSeq: 1, attempt: 1, now: '2026-11-30T13:00:00Z' })) as PlanAttemptResult;
     expect(wait.decision).toBe(PlanDecision.WAIT_WINDOW);
     expect(await phase()).toEqual({ phase: 'WAITING_FOR_WINDOW', next_call_at: new Date(wait.waitUntil!), campaign_id: 'c1' });
     const dial = await env().run(acts.planAttempt, { ...base, decisionSeq: 2, attempt: 1, now: '2026-11-30T16:00:00Z' });
