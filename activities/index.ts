@@ -10,7 +10,10 @@ import {
   CallOutcome,
   ConsentState,
   DialFailureType,
+  Phase,
   PlanDecision,
+  attemptRoomName,
+  type AcquireChannelInput,
   type CallCheckResult,
   type ChannelGrant,
   type CheckCallInput,
@@ -34,7 +37,9 @@ import {
   nextLocalDayStart,
   nextWindowStart,
   toLocalIso,
+  windowEnd,
 } from '../src/rules/calling-window';
+import { channelHolder, holderOfRoom, type ChannelGate } from '../src/pacing';
 
 /** What the activities need; the worker builds these from config. */
 export interface ActivityDeps {
@@ -55,9 +60,22 @@ export interface ActivityDeps {
    * exhausted"), in ms; one try more than entries. Default [1 000, 2 000, 4 000]: four tries within ~7 s.
    */
   notPlacedRetryDelaysMs?: number[];
+  /**
+   * The channel / calls-per-second gate of the worker's trunk (`ChannelBroker`). Without it channels
+   * are granted at once and calls are not paced (tests of other parts); the worker always builds it.
+   */
+  pacing?: ChannelGate;
+  /** A dial whose lease expired before it started (or a run that never asked) waits this long for a channel, in ms. Default 60 000. */
+  dialChannelWaitMs?: number;
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
+/** Phase of the confirmation after each planning decision (final decisions: finishAttempt writes DONE). */
+const PLAN_PHASE: Partial<Record<PlanDecision, Phase>> = {
+  [PlanDecision.DIAL]: Phase.CALLING,
+  [PlanDecision.WAIT_WINDOW]: Phase.WAITING_FOR_WINDOW,
+  [PlanDecision.WAIT_CAP]: Phase.WAITING_FOR_CAP,
+};
 const RINGING_STATES = new Set(['dialing', 'ringing', 'automation']);
 /**
  * A lost dial's leg that was still ringing this close to its ringing timeout rang out (NO_ANSWER).
@@ -69,7 +87,7 @@ const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolv
 
 /** Builds the activity implementations registered on the worker. */
 export function createActivities(deps: ActivityDeps): ConfirmationActivities {
-  const { store, telephony, rules, logger } = deps;
+  const { store, telephony, rules, logger, pacing } = deps;
   const pollMs = deps.pollIntervalMs ?? 500;
   // The zone comes from the request; the tz database is the runtime's. Both go into every audit row.
   const zoneSource = `request.patientTimeZone; tzdata ${process.versions.tz ?? 'unknown'}`;
@@ -103,6 +121,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       if (input.appointment) await store.registerConfirmation(input.appointment);
       const consent = await store.consentState(input.practiceId, input.phone);
       let result: PlanAttemptResult = { decision: PlanDecision.DIAL, nowLocal: toLocalIso(now, zone), dayCount: 0, weekCount: 0 };
+      // No call starts after the window closes, nor after the deadline: the channel gate gives up then.
+      const dialUntil = (): string => new Date(Math.min(windowEnd(now, zone, rules).getTime(), deadline.getTime())).toISOString();
       let counted = false;
       const wait = (decision: PlanDecision, at: Date): PlanAttemptResult => ({
         ...result,
@@ -132,7 +152,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           counted = true;
           result.dayCount = reservation.dayCount;
           result.weekCount = reservation.weekCount;
-          if (!reservation.reserved) {
+          if (reservation.reserved) result.windowEndsAt = dialUntil();
+          else {
             // The slot opens when both caps allow a call: the next local day and/or a week after the oldest call.
             let slot = now;
             if (reservation.dayCount >= rules.maxCallsPerDay) slot = nextLocalDayStart(now, zone);
@@ -157,6 +178,10 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         sipStatus: null,
         detail: result.waitUntil ? { waitUntil: result.waitUntil, deadline: input.deadline } : { deadline: input.deadline },
       });
+      const phase = PLAN_PHASE[result.decision];
+      if (phase !== undefined) {
+        await store.recordPhase(input.practiceId, input.appointmentId, phase, result.waitUntil === undefined ? undefined : new Date(result.waitUntil));
+      }
       logger.info(
         { workflowId: input.workflowId, attempt: input.attempt, decision: result.decision, waitUntil: result.waitUntil },
         'attempt planned',
@@ -202,7 +227,18 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         }
       })();
       const delays = deps.notPlacedRetryDelaysMs ?? [1_000, 2_000, 4_000];
+      const holder = channelHolder(input.workflowId, input.attempt);
+      let unhold = (): void => {};
+      /** Whether the call may still be up (then the lease stays for checkCall / the workflow to end). */
+      let mayBeUp = false;
       try {
+        if (pacing) {
+          // The attempt's channel: renewed while this activity is with the call.
+          if (!(await pacing.ensureLease(input.workflowId, input.attempt, deps.dialChannelWaitMs ?? 60_000, ctx.cancellationSignal))) {
+            throw new DialError(DialFailureType.NOT_PLACED, 'no channel of the trunk became free for the call');
+          }
+          unhold = pacing.hold(holder);
+        }
         for (let tryNo = 0; ; tryNo += 1) {
           // Belt and braces for "one call per attempt": never dial into a room that already has a call.
           const existing = await telephony.checkCall(input.roomName);
@@ -212,14 +248,18 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           // Never place a call for a confirmation that is already cancelled.
           if (ctx.cancellationDetails?.cancelRequested === true) throw new DialError(DialFailureType.TRUNK_ERROR, 'cancelled before the call was placed');
           try {
+            // Calls per second, held across processes: the INVITE waits for its slot.
+            if (pacing) await pacing.waitForCallSlot(holder, ctx.cancellationSignal);
             progress.dialStartedAt = new Date().toISOString();
             inFlight = true;
+            mayBeUp = true;
             answered = await telephony.dial(input, ctx.cancellationSignal);
             if (ctx.cancellationSignal.aborted) hangUpOnCancel();
             break;
           } catch (err) {
             // Refused before any INVITE: certainly no call, so trying again cannot make a second one.
             if (!(err instanceof DialError && err.type === DialFailureType.NOT_PLACED) || tryNo >= delays.length) throw err;
+            mayBeUp = false;
             logger.warn({ workflowId: input.workflowId, attempt: input.attempt, try: tryNo + 1 }, 'dial refused before any INVITE; trying again');
             await ctx.sleep(delays[tryNo]!);
           } finally {
@@ -232,6 +272,10 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         clearInterval(beat);
         ctx.cancellationSignal.removeEventListener('abort', hangUpOnCancel);
         const e = err instanceof DialError ? err : new DialError(DialFailureType.UNKNOWN, (err as Error)?.message ?? String(err));
+        unhold();
+        // A known failure means no call is up: the channel is free. An unknown one may have a call
+        // up: the workflow's checkCall renews or releases the lease (else it expires).
+        if (pacing && !(mayBeUp && e.type === DialFailureType.UNKNOWN)) await releaseQuietly(holder);
         logger.info(
           { workflowId: input.workflowId, attempt: input.attempt, failure: e.type, sipStatusCode: e.sipStatusCode },
           'call not answered',
@@ -248,8 +292,11 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       try {
         const end = await stayWithCall(input);
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, end }, 'call ended');
+        // The line is down (stayWithCall deleted the room): the channel is free.
+        if (pacing) await releaseQuietly(holder);
         return { ...answered, endedAt: new Date().toISOString(), end };
       } finally {
+        unhold();
         clearInterval(beat);
         ctx.cancellationSignal.removeEventListener('abort', hangUpOnCancel);
       }
@@ -266,53 +313,60 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         },
         { once: true },
       );
+      // The orphaned call holds its attempt's channel until it ends.
+      const holder = channelHolder(input.workflowId, input.attempt);
+      const unhold = pacing?.hold(holder) ?? (() => {});
       try {
+        if (pacing) await pacing.renew(holder);
         const end = await stayWithCall(input);
         logger.info({ workflowId: input.workflowId, attempt: input.attempt, end }, 'orphaned call ended');
+        if (pacing) await releaseQuietly(holder);
         return end;
       } finally {
+        unhold();
         clearInterval(beat);
       }
     },
 
     async hangUp(input: { roomName: string }): Promise<void> {
       await telephony.hangUp(input.roomName);
+      const holder = holderOfRoom(input.roomName);
+      if (pacing && holder) await releaseQuietly(holder);
     },
 
     async checkCall(input: CheckCallInput): Promise<CallCheckResult> {
+      // A lost dial's call may still be up (its worker died): the lease is renewed while the room is
+      // looked at, kept when the call is up (watchCall takes over) and released when it is not.
+      const holder = pacing ? holderOfRoom(input.roomName) : undefined;
+      if (!holder) return checkCallOnce(input);
+      const unhold = pacing!.hold(holder);
+      try {
+        await pacing!.renew(holder);
+        const result = await checkCallOnce(input);
+        if (!(result.state === CallCheckState.ANSWERED && result.callStatus === 'active')) await releaseQuietly(holder);
+        return result;
+      } finally {
+        unhold();
+      }
+    },
+
+    async acquireChannel(input: AcquireChannelInput): Promise<ChannelGrant> {
+      if (!pacing) return { granted: true, waitedMs: 0 };
       const ctx = Context.current();
-      const until = Date.now() + (input.ringingTimeoutSeconds + 10) * 1000;
-      const ringingMs = input.ringingTimeoutSeconds * 1000;
-      const progress = input.progress;
-      // When the dial began: the lost activity's own record, else when the leg joined the room
-      // (livekit-sip adds it just before the INVITE), else when the workflow scheduled the dial.
-      let dialStart = progress?.dialStartedAt ? Date.parse(progress.dialStartedAt) : undefined;
-      let lastSeen = progress?.lastSeenAt && RINGING_STATES.has(progress.lastStatus ?? '') ? Date.parse(progress.lastSeenAt) : undefined;
-      let seenStatus = progress?.lastStatus;
-      for (;;) {
-        const found = await telephony.checkCall(input.roomName);
-        // "hangup" is only ever set on an answered leg; a leg that failed or rang out leaves still "ringing".
-        if (found.state === CallCheckState.ANSWERED || found.callStatus === 'hangup' || progress?.answeredAt !== undefined) {
-          return { ...found, state: CallCheckState.ANSWERED };
+      const beat = setInterval(() => ctx.heartbeat(), 2_000);
+      ctx.heartbeat();
+      try {
+        const grant = await pacing.acquire(input, ctx.cancellationSignal);
+        if (!grant.granted) {
+          // No call was placed: the attempt's cap reservation goes (the attempt is planned again).
+          await store.releaseReservation(input.workflowId, input.attempt);
+          logger.info({ workflowId: input.workflowId, attempt: input.attempt, refusal: grant.refusal, waitedMs: grant.waitedMs }, 'no channel for the attempt');
+        } else if (grant.waitedMs > 1_000) {
+          logger.info({ workflowId: input.workflowId, attempt: input.attempt, waitedMs: grant.waitedMs }, 'channel granted after waiting');
         }
-        if (RINGING_STATES.has(found.callStatus ?? '')) {
-          // A phone still ringing may yet be answered: watch it, don't guess.
-          seenStatus = found.callStatus;
-          lastSeen = Date.now();
-          if (dialStart === undefined && found.joinedAt) dialStart = Date.parse(found.joinedAt);
-          if (Date.now() > until) return { state: CallCheckState.UNKNOWN, callStatus: found.callStatus };
-          ctx.heartbeat();
-          await ctx.sleep(pollMs);
-          continue;
-        }
-        // The leg is gone without an answer. Still there at its ringing timeout: it rang out. Gone
-        // earlier: busy, declined, unavailable and a failed trunk all look the same in the room.
-        const start = dialStart ?? (input.dialedAt ? Date.parse(input.dialedAt) : undefined);
-        const tolerance = Math.min(RANG_OUT_TOLERANCE_MS, ringingMs / 3);
-        if (lastSeen !== undefined && start !== undefined && lastSeen >= start + ringingMs - tolerance) {
-          return { state: CallCheckState.NO_ANSWER, callStatus: seenStatus };
-        }
-        return { state: CallCheckState.UNKNOWN, callStatus: seenStatus };
+        return grant;
+      } finally {
+        clearInterval(beat);
       }
     },
 
@@ -355,46 +409,99 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       logger.warn({ workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome }, 'late agent outcome audited');
     },
 
-    // Placeholder until the channel gate lands (issue 10, pacing): grants at once.
-    async acquireChannel(): Promise<ChannelGrant> {
-      return { granted: true, waitedMs: 0 };
-    },
-
     async finishAttempt(input: FinishAttemptInput): Promise<void> {
-      const now = new Date(input.now);
-      if (input.attempt > 0) await store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode);
-      await audit(input, {
-        decidedAt: now,
-        consentState: null,
-        dayCount: null,
-        weekCount: null,
-        decision: 'OUTCOME',
-        outcome: input.outcome,
-        sipStatusCode: input.sipStatusCode ?? null,
-        sipStatus: input.sipStatus ?? null,
-        // The agent's fields first: the workflow-owned `finalOutcome` always wins.
-        detail: { ...agentDetail(input.detail), finalOutcome: input.finalOutcome ?? null },
-      });
-      const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
-      if (optedOut) await store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out');
-      if (input.finalOutcome) {
-        await store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail === undefined ? undefined : agentDetail(input.detail));
+      await finish(input);
+      if (pacing && input.attempt > 0) {
+        // Idempotent. A call still up (the goodbye after the verdict) keeps its channel: the dial
+        // activity releases it when the line is down.
+        const roomName = input.roomName ?? attemptRoomName(input.workflowId, input.attempt);
+        const down = input.roomName !== undefined || (await telephony.checkCall(roomName).then((c) => c.callStatus === undefined || c.callStatus === 'hangup'));
+        if (down) await releaseQuietly(channelHolder(input.workflowId, input.attempt));
       }
-      // Idempotent: the dial activity has usually deleted the room already.
-      if (input.roomName) await telephony.hangUp(input.roomName);
-      if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
-      if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
-        // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
-        await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
-          logger.warn({ workflowId: input.workflowId, error: (err as Error)?.message }, 'could not tell the campaign'),
-        );
-      }
-      logger.info(
-        { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome },
-        'attempt finished',
-      );
     },
   });
+
+  async function releaseQuietly(holder: string): Promise<void> {
+    // A failed release is not the call's failure: an unrenewed lease expires on its own.
+    await pacing!.release(holder).catch((err: unknown) => logger.warn({ holder, error: (err as Error)?.message }, 'releasing a channel failed'));
+  }
+
+  async function checkCallOnce(input: CheckCallInput): Promise<CallCheckResult> {
+    const ctx = Context.current();
+    const until = Date.now() + (input.ringingTimeoutSeconds + 10) * 1000;
+    const ringingMs = input.ringingTimeoutSeconds * 1000;
+    const progress = input.progress;
+    // When the dial began: the lost activity's own record, else when the leg joined the room
+    // (livekit-sip adds it just before the INVITE), else when the workflow scheduled the dial.
+    let dialStart = progress?.dialStartedAt ? Date.parse(progress.dialStartedAt) : undefined;
+    let lastSeen = progress?.lastSeenAt && RINGING_STATES.has(progress.lastStatus ?? '') ? Date.parse(progress.lastSeenAt) : undefined;
+    let seenStatus = progress?.lastStatus;
+    for (;;) {
+      const found = await telephony.checkCall(input.roomName);
+      // "hangup" is only ever set on an answered leg; a leg that failed or rang out leaves still "ringing".
+      if (found.state === CallCheckState.ANSWERED || found.callStatus === 'hangup' || progress?.answeredAt !== undefined) {
+        return { ...found, state: CallCheckState.ANSWERED };
+      }
+      if (RINGING_STATES.has(found.callStatus ?? '')) {
+        // A phone still ringing may yet be answered: watch it, don't guess.
+        seenStatus = found.callStatus;
+        lastSeen = Date.now();
+        if (dialStart === undefined && found.joinedAt) dialStart = Date.parse(found.joinedAt);
+        if (Date.now() > until) return { state: CallCheckState.UNKNOWN, callStatus: found.callStatus };
+        ctx.heartbeat();
+        await ctx.sleep(pollMs);
+        continue;
+      }
+      // The leg is gone without an answer. Still there at its ringing timeout: it rang out. Gone
+      // earlier: busy, declined, unavailable and a failed trunk all look the same in the room.
+      const start = dialStart ?? (input.dialedAt ? Date.parse(input.dialedAt) : undefined);
+      const tolerance = Math.min(RANG_OUT_TOLERANCE_MS, ringingMs / 3);
+      if (lastSeen !== undefined && start !== undefined && lastSeen >= start + ringingMs - tolerance) {
+        return { state: CallCheckState.NO_ANSWER, callStatus: seenStatus };
+      }
+      return { state: CallCheckState.UNKNOWN, callStatus: seenStatus };
+    }
+  }
+
+  async function finish(input: FinishAttemptInput): Promise<void> {
+    const now = new Date(input.now);
+    if (input.attempt > 0 && input.notPlaced) {
+      // Reserved, never placed (stopped while waiting for a channel): no call to count against the caps.
+      await store.releaseReservation(input.workflowId, input.attempt);
+      if (pacing) await releaseQuietly(channelHolder(input.workflowId, input.attempt));
+    } else if (input.attempt > 0) await store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode);
+    await audit(input, {
+      decidedAt: now,
+      consentState: null,
+      dayCount: null,
+      weekCount: null,
+      decision: 'OUTCOME',
+      outcome: input.outcome,
+      sipStatusCode: input.sipStatusCode ?? null,
+      sipStatus: input.sipStatus ?? null,
+      // The agent's fields first: the workflow-owned `finalOutcome` always wins.
+      detail: { ...agentDetail(input.detail), finalOutcome: input.finalOutcome ?? null, ...(input.notPlaced ? { notPlaced: true } : {}) },
+    });
+    const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
+    if (optedOut) await store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out');
+    if (input.finalOutcome) {
+      await store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail === undefined ? undefined : agentDetail(input.detail));
+    }
+    // Idempotent: the dial activity has usually deleted the room already.
+    if (input.roomName) await telephony.hangUp(input.roomName);
+    if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
+    await store.recordPhase(input.practiceId, input.appointmentId, input.finalOutcome ? Phase.DONE : Phase.PLANNING);
+    if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
+      // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
+      await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
+        logger.warn({ workflowId: input.workflowId, error: (err as Error)?.message }, 'could not tell the campaign'),
+      );
+    }
+    logger.info(
+      { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome },
+      'attempt finished',
+    );
+  }
 
   /**
    * Watches an answered call until it ends: hung up (agent after its goodbye, or patient); deleted

@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { EncryptionCodec } from './codec';
-import { TASK_QUEUE } from './contracts';
+import { TASK_QUEUE, type CallLimits } from './contracts';
+import { DEFAULT_TRUNK_LIMITS } from './pacing/limits';
 import type { CallingRules } from './ports';
 import { DEFAULT_CALLING_RULES, parseCallingRules } from './rules/calling-window';
 
@@ -16,6 +17,8 @@ export interface WorkerConfig {
   livekit: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string; agentName: string };
   database: { url?: string; dataDir: string };
   rules: CallingRules;
+  /** Limits inserted for the worker's trunk when the database has none (the stored row wins afterwards). */
+  trunkLimits: CallLimits;
   logLevel: string;
 }
 
@@ -77,6 +80,8 @@ const envSchema = z.object({
   MAX_CALLS_PER_WEEK: z.string().optional(),
   CALLING_RULE_SET: z.string().optional(),
   CALLING_RULE_SET_VERSION: z.string().optional(),
+  TRUNK_MAX_CHANNELS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').default(DEFAULT_TRUNK_LIMITS.channels),
+  TRUNK_MAX_CALLS_PER_SECOND: z.coerce.number({ error: 'must be a number' }).gt(0, 'must be above 0').default(DEFAULT_TRUNK_LIMITS.callsPerSecond),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -118,6 +123,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     database: { url: e.DATABASE_URL, dataDir: e.PGLITE_DATA_DIR },
     rules,
+    trunkLimits: { channels: e.TRUNK_MAX_CHANNELS, callsPerSecond: e.TRUNK_MAX_CALLS_PER_SECOND },
     logLevel: e.LOG_LEVEL,
   };
 }

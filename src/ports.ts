@@ -9,6 +9,7 @@ import type {
   CallOutcome,
   ConsentState,
   DialInput,
+  Phase,
   DialResult,
   OutcomeDetail,
   PlanDecision,
@@ -167,6 +168,14 @@ export interface ConfirmationStore {
   attemptOutcome(workflowId: string, attempt: number): Promise<CallOutcome | null>;
   /** Records what came of a reserved attempt. */
   recordAttemptOutcome(workflowId: string, attempt: number, outcome: CallOutcome, sipStatusCode?: number): Promise<void>;
+
+  /**
+   * Drops the reservation of an attempt that was never placed (no outcome recorded): it gave up
+   * waiting for a channel. Returns whether a row went.
+   */
+  releaseReservation(workflowId: string, attempt: number): Promise<boolean>;
+  /** Where the appointment's confirmation stands (progress without histories), and its next call when waiting. */
+  recordPhase(practiceId: string, appointmentId: string, phase: Phase, nextCallAt?: Date): Promise<void>;
 
   /** Appends an audit row (once per idempotency key). */
   appendAudit(entry: AuditEntry): Promise<void>;

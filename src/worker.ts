@@ -9,6 +9,7 @@ import { createDataConverter } from './codec';
 import { loadConfig, type WorkerConfig } from './config';
 import { databaseError, exitWithError, temporalError } from './errors';
 import { createLogger } from './logger';
+import { ChannelBroker } from './pacing';
 import { createStore } from './store';
 import { createLiveKitTelephony } from './telephony/livekit';
 import { createConfirmationWorker } from './worker-factory';
@@ -50,6 +51,8 @@ async function run(
   await clientConnection.workflowService.describeNamespace({ namespace: config.temporal.namespace }).catch((err: unknown) => {
     throw temporalError(err, config.temporal.address, config.temporal.namespace);
   });
+  // The trunk's channel / calls-per-second gate, shared through the database with every worker.
+  const pacing = await ChannelBroker.start(store.sql, config.livekit.sipTrunkId, { limits: config.trunkLimits, logger });
   const worker = await createConfirmationWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -62,6 +65,7 @@ async function run(
     onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
     // Campaigns start their confirmations through the same client API as single starts.
     campaigns: { sql: store.sql, client, confirmations: api },
+    pacing,
   });
   logger.info(
     {
@@ -77,6 +81,7 @@ async function run(
   try {
     await worker.run();
   } finally {
+    pacing.close();
     await connection.close();
     await clientConnection.close();
   }

@@ -16,6 +16,8 @@ import type { CallingRules } from '../ports';
 import { createStore, type SqlStore } from '../store';
 import { createLiveKitTelephony } from '../telephony/livekit';
 import { createConfirmationWorker } from '../worker-factory';
+import { ChannelBroker } from '../pacing';
+import type { CallLimits } from '../contracts';
 import { startAgentProcess, type AgentProcess } from './agent-process';
 import { startLiveKitStack, type LiveKitStack } from './livekit-stack';
 import { startTemporalDevServer, type DevServerOptions } from './temporal-dev-server';
@@ -35,6 +37,8 @@ export interface LocalSystemOptions {
   agentEcho?: (line: string) => void;
   /** Warm agent job processes to wait for (default 1). */
   agentProcesses?: number;
+  /** Limits of the trunk when the database has none yet (default: the worker's defaults). */
+  trunkLimits?: CallLimits;
   logLevel?: string;
   /**
    * PGlite data directory (default: in memory). The system owns it while it runs and serves it to
@@ -87,6 +91,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
   const api = new ConfirmationClient({ client, store, taskQueue });
   const telephony = createLiveKitTelephony({ ...livekit, sipTrunkId: trunkId, agentName: 'appointment-confirmer' });
   await telephony.verifyTrunk();
+  const pacing = await ChannelBroker.start(store.sql, trunkId, { limits: options.trunkLimits });
   const worker = await createConfirmationWorker({
     connection: await NativeConnection.connect({ address: temporal.address }),
     taskQueue,
@@ -96,6 +101,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     rules: options.rules,
     logger: createLogger(options.logLevel ?? 'silent'),
     onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+    pacing,
   });
   const running = worker.run();
   const agent = await startAgentProcess({
@@ -122,6 +128,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
       // A test may have shut the worker down already (a worker outage).
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);
+      pacing.close();
       await store.close();
       await Promise.all([temporal.stop(), stack?.stop()]);
     },

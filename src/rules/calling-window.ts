@@ -125,6 +125,17 @@ export function nextWindowStart(at: Date, zone: string, rules: CallingRules): Da
   throw new Error(`no calling window within two weeks (days: ${rules.days.join(',')})`);
 }
 
+/**
+ * When the calling window that `at` lies in closes (exclusive: no call may start then or later); for
+ * an `at` outside every window, when the next window closes.
+ */
+export function windowEnd(at: Date, zone: string, rules: CallingRules): Date {
+  const opens = nextWindowStart(at, zone, rules);
+  const w = windowOf(local(opens, zone).startOf('day'), rules);
+  if (!w) throw new Error('calling window: no window on the day it opens');
+  return w.close.toJSDate();
+}
+
 /** For operators: `Tue 2026-12-01 09:00 America/Chicago` (no health data). */
 export function formatForOperators(at: Date, zone: string): string {
   return `${local(at, zone).toFormat('ccc yyyy-LL-dd HH:mm')} ${zone}`;

@@ -2,7 +2,7 @@
  * The scheduling-system port's reference implementation and the compliance records, on embedded
  * PGlite (default) or PostgreSQL (`databaseUrl`). It never logs: its rows hold health data.
  */
-import { ConsentState, type CallOutcome, type OutcomeDetail, type RegisterConfirmationInput } from '../contracts';
+import { ConsentState, type CallOutcome, type Phase, type OutcomeDetail, type RegisterConfirmationInput } from '../contracts';
 import type {
   AuditEntry,
   AuditRow,
@@ -68,12 +68,22 @@ export class SqlStore implements ConfirmationStore {
    */
   async registerConfirmation(input: RegisterConfirmationInput): Promise<void> {
     await this.sql.query(
-      `INSERT INTO appointments (practice_id, appointment_id, patient_id, phone, time_zone, starts_at, workflow_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO appointments (practice_id, appointment_id, patient_id, phone, time_zone, starts_at, workflow_id, campaign_id, phase)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PLANNING')
        ON CONFLICT (practice_id, appointment_id) DO UPDATE SET
          patient_id = EXCLUDED.patient_id, phone = EXCLUDED.phone, time_zone = EXCLUDED.time_zone,
-         starts_at = EXCLUDED.starts_at, workflow_id = EXCLUDED.workflow_id, updated_at = now()`,
-      [input.practiceId, input.appointmentId, input.patientId, input.phone, input.patientTimeZone, new Date(input.appointmentStart), input.workflowId],
+         starts_at = EXCLUDED.starts_at, workflow_id = EXCLUDED.workflow_id,
+         campaign_id = COALESCE(EXCLUDED.campaign_id, appointments.campaign_id), updated_at = now()`,
+      [
+        input.practiceId,
+        input.appointmentId,
+        input.patientId,
+        input.phone,
+        input.patientTimeZone,
+        new Date(input.appointmentStart),
+        input.workflowId,
+        input.campaignId ?? null,
+      ],
     );
   }
 
@@ -185,6 +195,21 @@ export class SqlStore implements ConfirmationStore {
       outcome,
       sipStatusCode ?? null,
     ]);
+  }
+
+  async releaseReservation(workflowId: string, attempt: number): Promise<boolean> {
+    const { rows } = await this.sql.query<{ attempt: number }>(
+      `DELETE FROM attempt_ledger WHERE workflow_id = $1 AND attempt = $2 AND outcome IS NULL RETURNING attempt`,
+      [workflowId, attempt],
+    );
+    return rows.length > 0;
+  }
+
+  async recordPhase(practiceId: string, appointmentId: string, phase: Phase, nextCallAt?: Date): Promise<void> {
+    await this.sql.query(
+      `UPDATE appointments SET phase = $3, next_call_at = $4, updated_at = now() WHERE practice_id = $1 AND appointment_id = $2`,
+      [practiceId, appointmentId, phase, nextCallAt ?? null],
+    );
   }
 
   async appendAudit(e: AuditEntry): Promise<void> {

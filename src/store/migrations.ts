@@ -216,6 +216,52 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX appointments_by_campaign ON appointments (practice_id, campaign_id) WHERE campaign_id IS NOT NULL;
     `,
   },
+  {
+    version: 4,
+    name: 'pacing: trunk limits, channel waiters and leases',
+    sql: `
+      -- Limits of each outbound trunk, shared by every worker process. A worker inserts its trunk's
+      -- row from its config when there is none; from then on this row is the source of truth
+      -- (changed through the API/CLI, read at every grant tick).
+      CREATE TABLE trunk_limits (
+        trunk_id text PRIMARY KEY,
+        max_channels integer NOT NULL CHECK (max_channels > 0),
+        max_calls_per_second double precision NOT NULL CHECK (max_calls_per_second > 0),
+        -- Earliest instant the trunk's next call may start (its calls-per-second pacing).
+        next_call_at timestamptz,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+
+      -- Attempts waiting for a channel. holder = '<workflow id>#a<attempt>'. Kept alive by the
+      -- waiting process (alive_until); a row nobody refreshes is dropped by the next grant tick.
+      CREATE TABLE channel_waiters (
+        holder text PRIMARY KEY,
+        trunk_id text NOT NULL,
+        practice_id text NOT NULL,
+        -- With practice_id, the campaign (campaigns' key); NULL for a single confirmation.
+        campaign_id text,
+        deadline timestamptz NOT NULL,
+        enqueued_at timestamptz NOT NULL DEFAULT now(),
+        alive_until timestamptz NOT NULL
+      );
+      CREATE INDEX channel_waiters_queue ON channel_waiters (trunk_id, practice_id, campaign_id, deadline);
+
+      -- Channels leased to attempts: one row per call that is (or is about to be) up. A lease counts
+      -- while expires_at is in the future; the process holding the call renews it. Expired rows stay
+      -- a while (an attempt whose dial starts late finds what it was granted) and are then deleted.
+      CREATE TABLE channel_leases (
+        holder text PRIMARY KEY,
+        trunk_id text NOT NULL,
+        practice_id text NOT NULL,
+        campaign_id text,
+        deadline timestamptz NOT NULL,
+        granted_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX channel_leases_by_trunk ON channel_leases (trunk_id, expires_at);
+      CREATE INDEX channel_leases_by_campaign ON channel_leases (practice_id, campaign_id, expires_at) WHERE campaign_id IS NOT NULL;
+    `,
+  },
 ];
 
 /** Lock id serialising migrations across processes (PostgreSQL advisory lock). */

@@ -17,6 +17,12 @@ describe('loadConfig', () => {
     expect(config.rules).toMatchObject({ days: [1, 2, 3, 4, 5, 6], start: '09:00', end: '19:00', maxCallsPerDay: 1, maxCallsPerWeek: 3 });
   });
 
+  it('trunk limits: defaults 10 channels and 5 calls per second; bad values are named', () => {
+    expect(loadConfig(base).trunkLimits).toEqual({ channels: 10, callsPerSecond: 5 });
+    expect(loadConfig({ ...base, TRUNK_MAX_CHANNELS: '3', TRUNK_MAX_CALLS_PER_SECOND: '0.5' }).trunkLimits).toEqual({ channels: 3, callsPerSecond: 0.5 });
+    expect(() => loadConfig({ ...base, TRUNK_MAX_CHANNELS: '0', TRUNK_MAX_CALLS_PER_SECOND: 'x' })).toThrow(/TRUNK_MAX_CHANNELS: must be at least 1.*TRUNK_MAX_CALLS_PER_SECOND/);
+  });
+
   it('fails fast naming every missing or bad setting, without echoing secrets', () => {
     let error: ConfigError | undefined;
     try {

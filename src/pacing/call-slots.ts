@@ -1,0 +1,87 @@
+/**
+ * Calls per second: each INVITE takes a slot first. Slots of a trunk (and of a campaign) are handed
+ * out in one transaction holding the trunk's row (and the campaign's), spaced by the interval below,
+ * on the database's clock — the one clock every worker process shares.
+ *
+ * Why the margin. Slots k and k+R are at least R·d apart. An INVITE leaves at its slot plus some
+ * lateness j in [0, J] (timer lateness, the request to LiveKit), so R+1 consecutive INVITEs span at
+ * least R·d − J. For no 1-s window to hold R+1 of them that span must reach 1 s: d ≥ (1 s + J) / R.
+ * The dial activity enforces the bound on j: a process that wakes more than J after its slot (a GC
+ * pause, a loaded machine) does not send but takes a new slot. J = 50 ms costs 5 % of the rate
+ * (R = 5: one INVITE every 210 ms instead of 200).
+ */
+import type { Sql } from '../store/sql';
+
+/** Most an INVITE may leave after its slot; a later wake takes a new slot instead. */
+export const CALL_SLOT_LATENESS_MS = 50;
+
+/** Spacing of the slots at `callsPerSecond`, in ms (see the module comment). */
+export function slotIntervalMs(callsPerSecond: number): number {
+  return (1000 + CALL_SLOT_LATENESS_MS) / callsPerSecond;
+}
+
+/** A call slot: the INVITE may be sent at `at` (database clock), `delayMs` from now. */
+export interface CallSlot {
+  at: Date;
+  delayMs: number;
+}
+
+type Ts = Date | string | null;
+const ms = (t: Ts): number => (t === null ? -Infinity : new Date(t).getTime());
+
+/** What {@link tryTakeCallSlot} did: took a slot, or found the campaign's next slot later than the trunk's. */
+export type SlotAttempt = ({ taken: true } & CallSlot) | { taken: false; retryInMs: number };
+
+/**
+ * Takes the next call slot of the trunk, and of the campaign when given: t = max(now, trunk's next);
+ * the trunk's next moves to t + its interval, the campaign's to t + its own. One transaction, rows
+ * locked trunk first, then campaign (the grant tick locks the trunk only): slot takers never
+ * deadlock. When the campaign's next slot is later than t, nothing is taken — a call waiting for its
+ * campaign must not hold the trunk's slots (other campaigns' calls would queue behind it): the
+ * caller comes back in `retryInMs`.
+ */
+export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }): Promise<SlotAttempt> {
+  return sql.transaction(async (tx) => {
+    const { rows } = await tx.query<{ rate: number; next: Ts; now: Date | string }>(
+      `SELECT max_calls_per_second AS rate, next_call_at AS next, clock_timestamp() AS now FROM trunk_limits WHERE trunk_id = $1 FOR UPDATE`,
+      [trunkId],
+    );
+    const trunk = rows[0];
+    if (!trunk) throw new Error(`trunk ${trunkId} has no limits row (the worker inserts it at start)`);
+    const now = ms(trunk.now);
+    const at = Math.ceil(Math.max(now, ms(trunk.next)));
+    let campaignRate: number | undefined;
+    if (campaign) {
+      const { rows: c } = await tx.query<{ rate: number; next: Ts }>(
+        `SELECT max_calls_per_second AS rate, next_call_at AS next FROM campaigns WHERE practice_id = $1 AND campaign_id = $2 FOR UPDATE`,
+        [campaign.practiceId, campaign.campaignId],
+      );
+      if (c[0]) {
+        if (ms(c[0].next) > at) return { taken: false, retryInMs: Math.ceil(ms(c[0].next) - now) };
+        campaignRate = Number(c[0].rate);
+      }
+    }
+    await tx.query(`UPDATE trunk_limits SET next_call_at = $2 WHERE trunk_id = $1`, [trunkId, new Date(at + slotIntervalMs(Number(trunk.rate)))]);
+    if (campaign && campaignRate !== undefined) {
+      await tx.query(`UPDATE campaigns SET next_call_at = $3 WHERE practice_id = $1 AND campaign_id = $2`, [
+        campaign.practiceId,
+        campaign.campaignId,
+        new Date(at + slotIntervalMs(campaignRate)),
+      ]);
+    }
+    return { taken: true, at: new Date(at), delayMs: Math.max(0, at - now) };
+  });
+}
+
+/**
+ * The next call slot of the trunk (and campaign): {@link tryTakeCallSlot}, waiting out a campaign
+ * whose next slot is later. The caller sleeps `delayMs`, then sends the INVITE.
+ */
+export async function takeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }, signal?: AbortSignal): Promise<CallSlot> {
+  for (;;) {
+    const slot = await tryTakeCallSlot(sql, trunkId, campaign);
+    if (slot.taken) return { at: slot.at, delayMs: slot.delayMs };
+    signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(1, slot.retryInMs)));
+  }
+}
