@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { registerCampaignCommands } from './campaigns/cli';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
 import { ConfigError, databaseUrlSchema, payloadKeySchema } from './config';
@@ -204,5 +205,7 @@ trunk
   .command('delete <id>')
   .description('delete an outbound trunk')
   .action(async (id: string) => print(await withTrunks((t) => t.delete(id))));
+
+registerCampaignCommands(program, { openStore: () => openStore(env()) });
 
 program.parseAsync().catch((err: unknown) => exitWithError('call-campaigns', err));
