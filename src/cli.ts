@@ -32,6 +32,15 @@ function env(): ClientEnv {
   return parsed.data;
 }
 
+type DatabaseEnv = Pick<ClientEnv, 'DATABASE_URL' | 'PGLITE_DATA_DIR'>;
+
+/** The database settings alone: commands that only read the database need no Temporal settings or payload key. */
+function databaseEnv(): DatabaseEnv {
+  const parsed = clientEnv.pick({ DATABASE_URL: true, PGLITE_DATA_DIR: true }).safeParse(process.env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  return parsed.data;
+}
+
 /** A file's text, or standard input. A file that cannot be read is named, with the reason only. */
 async function readInput(file: string | undefined, option = '--file'): Promise<string> {
   if (file && file !== '-') {
@@ -56,7 +65,7 @@ function parseJson(text: string, what: string): unknown {
   }
 }
 
-async function openStore(e: ClientEnv) {
+async function openStore(e: DatabaseEnv) {
   return createStore({ databaseUrl: e.DATABASE_URL, dataDir: e.PGLITE_DATA_DIR, processName: 'cli' }).catch((err: unknown) => {
     throw databaseError(err, { url: e.DATABASE_URL, dataDir: e.PGLITE_DATA_DIR });
   });
@@ -206,6 +215,6 @@ trunk
   .description('delete an outbound trunk')
   .action(async (id: string) => print(await withTrunks((t) => t.delete(id))));
 
-registerCampaignCommands(program, { openStore: () => openStore(env()) });
+registerCampaignCommands(program, { openStore: () => openStore(databaseEnv()) });
 
 program.parseAsync().catch((err: unknown) => exitWithError('call-campaigns', err));

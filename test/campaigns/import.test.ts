@@ -132,6 +132,12 @@ describe('CSV reading (no database)', () => {
     expect(formatReport(report)).toContain('could not be read to its end');
   });
 
+  it('a row longer than 64 KB ends the read at its line (a file broken that way is no schedule past it)', async () => {
+    const lines = csvOf([row(1), row(2, { provider: `Dr. ${'x'.repeat(70_000)}` }), row(3)]).split('\n');
+    const report = await validateCsv(lines.join('\n'), PRACTICE, opts);
+    expect(report).toMatchObject({ valid: 1, incomplete: true, invalid: [{ line: 3, field: '(file)', problem: expect.stringContaining('longer than 64 KB') }] });
+  });
+
   it('a stray quote inside a field is text, not a broken file', async () => {
     const text = csvOf([row(1)]).replace('Pat 1', 'Pat "Sunny" 1');
     const report = await validateCsv(text.replace('"Pat ""Sunny"" 1"', 'Pat "Sunny" 1'), PRACTICE, opts);
