@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { registerCampaignCommands } from './campaigns/cli';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
 import { ConfigError, databaseUrlSchema, payloadKeySchema } from './config';
@@ -27,6 +28,15 @@ type ClientEnv = z.infer<typeof clientEnv>;
 
 function env(): ClientEnv {
   const parsed = clientEnv.safeParse(process.env);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  return parsed.data;
+}
+
+type DatabaseEnv = Pick<ClientEnv, 'DATABASE_URL' | 'PGLITE_DATA_DIR'>;
+
+/** The database settings alone: commands that only read the database need no Temporal settings or payload key. */
+function databaseEnv(): DatabaseEnv {
+  const parsed = clientEnv.pick({ DATABASE_URL: true, PGLITE_DATA_DIR: true }).safeParse(process.env);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   return parsed.data;
 }
@@ -55,7 +65,7 @@ function parseJson(text: string, what: string): unknown {
   }
 }
 
-async function openStore(e: ClientEnv) {
+async function openStore(e: DatabaseEnv) {
   return createStore({ databaseUrl: e.DATABASE_URL, dataDir: e.PGLITE_DATA_DIR, processName: 'cli' }).catch((err: unknown) => {
     throw databaseError(err, { url: e.DATABASE_URL, dataDir: e.PGLITE_DATA_DIR });
   });
@@ -204,5 +214,7 @@ trunk
   .command('delete <id>')
   .description('delete an outbound trunk')
   .action(async (id: string) => print(await withTrunks((t) => t.delete(id))));
+
+registerCampaignCommands(program, { openStore: () => openStore(databaseEnv()) });
 
 program.parseAsync().catch((err: unknown) => exitWithError('call-campaigns', err));
