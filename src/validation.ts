@@ -396,9 +396,24 @@ export function validateRowsAdded(input: unknown): RowsAdded {
   return parsed(rowsAddedSchema, input, '(rowsAdded)');
 }
 
-/** Validates channel and call-rate limits. */
-export function validateCallLimits(input: unknown): CallLimits {
-  return parsed(callLimitsSchema, input, '(limits)');
+/**
+ * Validates channel and call-rate limits (of a trunk, or a campaign's share): whole channels from 1
+ * to {@link MAX_CHANNELS_LIMIT}, calls per second above 0 (fractions allowed) up to
+ * {@link MAX_CALLS_PER_SECOND_LIMIT}. Fields are named under `prefix` (`limits.channels`).
+ */
+export function validateCallLimits(input: unknown, prefix?: string): CallLimits {
+  const result = callLimitsSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const problems = problemsOf(result.error, '(limits)');
+    throw new ValidationError(prefix ? problems.map((p) => ({ ...p, field: `${prefix}.${p.field}` })) : problems);
+  }
+  return result.data;
+}
+
+/** Problems of part of a set of limits (the fields given), each naming its field; empty when fine. */
+export function callLimitProblems(limits: Partial<CallLimits>): FieldProblem[] {
+  const result = callLimitsSchema.partial().safeParse(limits ?? {});
+  return result.success ? [] : problemsOf(result.error, '(limits)');
 }
 
 /** Validates the campaign workflow's input (ids only). */

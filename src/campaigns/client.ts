@@ -22,9 +22,11 @@ import {
   type LimitsChange,
 } from '../contracts';
 import type { UpdateDefinition } from '@temporalio/common';
-import type { Queryable } from '../store/sql';
+import type { Sql } from '../store/sql';
 import { validateControlRequest, validateId, validateLimitsChange, validateRowsAdded, ValidationError } from '../validation';
+import { importCsv, importJsonRows, type CsvInput, type ImportOptions, type ImportReport } from './import';
 import { campaignProgress, getCampaign, listCampaigns, type StoredCampaign } from './queue';
+import { createCampaign, type CampaignSettings } from './store';
 // Type-only: the client never loads workflow code, it names the workflow type.
 import type { campaignWorkflow } from '../../workflows';
 
@@ -58,7 +60,7 @@ export interface CampaignClientOptions {
   /** A Temporal client built with the project's data converter. */
   client: Client;
   /** The project database (campaign tables). */
-  sql: Queryable;
+  sql: Sql;
   /** Task queue of the worker. Default {@link TASK_QUEUE}. */
   taskQueue?: string;
   /** Clock (time-skipping tests). */
@@ -68,7 +70,7 @@ export interface CampaignClientOptions {
 /** Campaigns API. */
 export class CampaignClient {
   private readonly client: Client;
-  private readonly sql: Queryable;
+  private readonly sql: Sql;
   private readonly taskQueue: string;
   private readonly now: () => Date | Promise<Date>;
 
@@ -77,6 +79,52 @@ export class CampaignClient {
     this.sql = options.sql;
     this.taskQueue = options.taskQueue ?? TASK_QUEUE;
     this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Creates the campaign (idempotent), imports its contacts — CSV (`csv`) or JSON rows (`rows`) —
+   * and starts its workflow. Returns the import report (bad rows by line, field and problem; valid
+   * rows go ahead) and the workflow. A second start of the same campaign with the same file adds
+   * nothing and returns the running campaign; new rows are queued and the campaign told.
+   */
+  async start(
+    settings: CampaignSettings,
+    contacts: { csv: CsvInput } | { rows: unknown },
+    options: { maxOutstanding?: number; actor?: string; onProgress?: ImportOptions['onProgress'] } = {},
+  ): Promise<{ report: ImportReport; workflow: StartedCampaign; ignoredChanges: string[] }> {
+    const { campaign, ignoredChanges } = await createCampaign(this.sql, settings);
+    const report = await this.importInto(campaign, contacts, options.onProgress);
+    const workflow = await this.startWorkflow(campaign.practiceId, campaign.campaignId, options);
+    if (!workflow.created && workflow.status === 'RUNNING' && report.added > 0) {
+      await this.rowsAdded(campaign.practiceId, campaign.campaignId, { actor: options.actor ?? 'api', added: report.added });
+    }
+    return { report, workflow, ignoredChanges };
+  }
+
+  /**
+   * Adds rows to an existing campaign (running or not started): imported like the first ones
+   * (duplicates and appointments confirmed elsewhere are reported, not queued), then the running
+   * campaign is told, audited with `actor`.
+   */
+  async addRows(practiceId: string, campaignId: string, contacts: { csv: CsvInput } | { rows: unknown }, control: ControlRequest, options: { onProgress?: ImportOptions['onProgress'] } = {}): Promise<ImportReport> {
+    const checked = validateControlRequest(control);
+    const campaign = await this.require(practiceId, campaignId);
+    const report = await this.importInto(campaign, contacts, options.onProgress);
+    if (report.added > 0) {
+      try {
+        await this.rowsAdded(campaign.practiceId, campaign.campaignId, { ...checked, added: report.added });
+      } catch (err) {
+        // Not started yet: the rows wait in the queue for its start.
+        if (!(err instanceof CampaignControlError && /not running/.test(err.message))) throw err;
+      }
+    }
+    return report;
+  }
+
+  private async importInto(campaign: StoredCampaign, contacts: { csv: CsvInput } | { rows: unknown }, onProgress?: ImportOptions['onProgress']): Promise<ImportReport> {
+    const ids = { practiceId: campaign.practiceId, campaignId: campaign.campaignId };
+    const options: ImportOptions = { now: await this.now(), ...(onProgress ? { onProgress } : {}) };
+    return 'csv' in contacts ? importCsv(this.sql, ids, contacts.csv, options) : importJsonRows(this.sql, ids, contacts.rows, options);
   }
 
   /**

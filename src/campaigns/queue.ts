@@ -14,44 +14,14 @@ import {
   type ConfirmationRequest,
 } from '../contracts';
 import type { Queryable } from '../store/sql';
+import { campaignRow, type StoredCampaign } from './store';
 
-/** A campaign's stored settings and state. No health data. */
-export interface StoredCampaign {
-  practiceId: string;
-  campaignId: string;
-  workflowId: string;
-  practiceName: string;
-  practiceCallbackNumber: string;
-  state: CampaignState;
-  limits: CallLimits;
-  policy?: Partial<CallPolicy>;
-  createdAt: Date;
-}
+export { getCampaign, type StoredCampaign } from './store';
 
 /** A queued contact, ready to start as a confirmation. Health data. */
 export interface QueuedContact {
   workflowId: string;
   request: ConfirmationRequest;
-}
-
-function campaignRow(r: Record<string, unknown>): StoredCampaign {
-  return {
-    practiceId: r.practice_id as string,
-    campaignId: r.campaign_id as string,
-    workflowId: r.workflow_id as string,
-    practiceName: r.practice_name as string,
-    practiceCallbackNumber: r.practice_callback_number as string,
-    state: r.state as CampaignState,
-    limits: { channels: Number(r.max_channels), callsPerSecond: Number(r.max_calls_per_second) },
-    ...(r.policy ? { policy: (typeof r.policy === 'string' ? JSON.parse(r.policy) : r.policy) as Partial<CallPolicy> } : {}),
-    createdAt: new Date(r.created_at as string | Date),
-  };
-}
-
-/** The campaign's row, or undefined. */
-export async function getCampaign(sql: Queryable, practiceId: string, campaignId: string): Promise<StoredCampaign | undefined> {
-  const { rows } = await sql.query<Record<string, unknown>>(`SELECT * FROM campaigns WHERE practice_id = $1 AND campaign_id = $2`, [practiceId, campaignId]);
-  return rows[0] ? campaignRow(rows[0]) : undefined;
 }
 
 /** Campaigns, newest first (of one practice when given). */
@@ -60,7 +30,7 @@ export async function listCampaigns(sql: Queryable, practiceId?: string): Promis
     `SELECT * FROM campaigns WHERE ($1::text IS NULL OR practice_id = $1) ORDER BY created_at DESC, practice_id, campaign_id`,
     [practiceId ?? null],
   );
-  return rows.map(campaignRow);
+  return rows.map((r) => campaignRow(r)!);
 }
 
 /** Writes the campaign's state and limits (the workflow mirrors its own here; the channel gate reads them). */

@@ -8,16 +8,12 @@
  */
 import { campaignWorkflowId, DEFAULT_CAMPAIGN_LIMITS, type CallLimits, type CallPolicy, type CampaignState } from '../contracts';
 import type { Queryable, Sql } from '../store/sql';
-import { confirmationRequestSchema, validateId, validatePhone, validateText, ValidationError, type FieldProblem } from '../validation';
+import { confirmationRequestSchema, validateCallLimits, validateId, validatePhone, validateText, ValidationError, type FieldProblem } from '../validation';
 
 // ---------------------------------------------------------------------------------------------
 // Campaign settings
 // ---------------------------------------------------------------------------------------------
 
-/** Most channels a campaign may ask for (a trunk has far fewer; this only refuses typos). */
-export const MAX_CAMPAIGN_CHANNELS = 10_000;
-/** Most calls per second a campaign may ask for. */
-export const MAX_CAMPAIGN_CALLS_PER_SECOND = 1_000;
 
 /** The practice a campaign calls for: given per campaign, never per row (a row may only override the callback number). */
 export interface CampaignPractice {
@@ -110,21 +106,13 @@ export function validatePractice(practice: CampaignPractice): CampaignPractice {
   return out as CampaignPractice;
 }
 
-/** Checks channel and call-rate limits: whole channels ≥ 1, calls per second above 0 (fractions allowed). */
+/** Checks channel and call-rate limits with the shared rules ({@link validateCallLimits}); fields named `limits.*`. */
 export function validateLimits(limits: CallLimits): CallLimits {
-  const problems: FieldProblem[] = [];
-  const { channels, callsPerSecond } = (limits ?? {}) as Partial<CallLimits>;
-  if (typeof channels !== 'number' || !Number.isInteger(channels) || channels < 1 || channels > MAX_CAMPAIGN_CHANNELS) {
-    problems.push({ field: 'limits.channels', problem: `must be a whole number from 1 to ${MAX_CAMPAIGN_CHANNELS}` });
-  }
-  if (typeof callsPerSecond !== 'number' || !Number.isFinite(callsPerSecond) || callsPerSecond <= 0 || callsPerSecond > MAX_CAMPAIGN_CALLS_PER_SECOND) {
-    problems.push({ field: 'limits.callsPerSecond', problem: `must be a number above 0 and at most ${MAX_CAMPAIGN_CALLS_PER_SECOND} (0.5 = one call every 2 s)` });
-  }
-  if (problems.length > 0) throw new ValidationError(problems);
-  return { channels: channels!, callsPerSecond: callsPerSecond! };
+  return validateCallLimits(limits, 'limits');
 }
 
-function campaignRow(row: Record<string, unknown> | undefined): StoredCampaign | undefined {
+/** Maps a `campaigns` row. */
+export function campaignRow(row: Record<string, unknown> | undefined): StoredCampaign | undefined {
   if (!row) return undefined;
   return {
     practiceId: String(row.practice_id),
@@ -134,8 +122,9 @@ function campaignRow(row: Record<string, unknown> | undefined): StoredCampaign |
     practiceCallbackNumber: String(row.practice_callback_number),
     state: row.state as CampaignState,
     limits: { channels: Number(row.max_channels), callsPerSecond: Number(row.max_calls_per_second) },
-    ...(row.policy ? { policy: row.policy as Partial<CallPolicy> } : {}),
-    createdAt: row.created_at as Date,
+    // jsonb comes back parsed from both drivers; tolerate text.
+    ...(row.policy ? { policy: (typeof row.policy === 'string' ? JSON.parse(row.policy) : row.policy) as Partial<CallPolicy> } : {}),
+    createdAt: new Date(row.created_at as string | Date),
   };
 }
 

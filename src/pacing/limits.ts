@@ -3,6 +3,7 @@
  * by every worker process. A worker inserts its trunk's row from its config when there is none; the
  * API/CLI change it with {@link setTrunkLimits}; the gate reads it at every grant tick.
  */
+import { callLimitProblems } from '../validation';
 import type { CallLimits } from '../contracts';
 import { InvalidDataError } from '../ports';
 import type { Queryable } from '../store/sql';
@@ -10,16 +11,9 @@ import type { Queryable } from '../store/sql';
 /** Defaults of a trunk's limits (`TRUNK_MAX_CHANNELS`, `TRUNK_MAX_CALLS_PER_SECOND`). */
 export const DEFAULT_TRUNK_LIMITS: Readonly<CallLimits> = Object.freeze({ channels: 10, callsPerSecond: 5 });
 
-/** Problems of (part of) a set of limits, each naming the field; empty when fine. */
+/** Problems of (part of) a set of limits, each naming the field (the shared rules of src/validation.ts); empty when fine. */
 export function limitProblems(limits: Partial<CallLimits>): string[] {
-  const problems: string[] = [];
-  if (limits.channels !== undefined && !(Number.isInteger(limits.channels) && limits.channels >= 1)) {
-    problems.push('channels: must be a whole number, at least 1');
-  }
-  if (limits.callsPerSecond !== undefined && !(Number.isFinite(limits.callsPerSecond) && limits.callsPerSecond > 0)) {
-    problems.push('callsPerSecond: must be a number above 0');
-  }
-  return problems;
+  return callLimitProblems(limits).map((p) => `${p.field}: ${p.problem}`);
 }
 
 function check(limits: Partial<CallLimits>): void {
