@@ -9,7 +9,6 @@ import {
   Phase,
   type CallLimits,
   type CallOutcome,
-  type CallPolicy,
   type CampaignProgress,
   type ConfirmationRequest,
 } from '../contracts';
