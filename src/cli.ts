@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { Client, Connection, QueryNotRegisteredError, QueryRejectedError, WorkflowNotFoundError } from '@temporalio/client';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { CampaignClient } from './campaigns/client';
 import { registerCampaignCommands } from './campaigns/cli';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
@@ -215,6 +216,24 @@ trunk
   .description('delete an outbound trunk')
   .action(async (id: string) => print(await withTrunks((t) => t.delete(id))));
 
-registerCampaignCommands(program, { openStore: () => openStore(databaseEnv()) });
+registerCampaignCommands(program, {
+  openStore: () => openStore(databaseEnv()),
+  async withCampaigns(fn) {
+    const e = env();
+    const store = await openStore(e);
+    try {
+      const connection = await connectTemporal(e);
+      try {
+        const client = new Client({ connection, namespace: e.TEMPORAL_NAMESPACE, dataConverter: createDataConverter(e.PAYLOAD_ENCRYPTION_KEY) });
+        const api = new CampaignClient({ client, sql: store.sql, taskQueue: e.TEMPORAL_TASK_QUEUE });
+        return await fn(api, { webUi: process.env.TEMPORAL_UI_URL?.trim() || 'http://127.0.0.1:8233', namespace: e.TEMPORAL_NAMESPACE });
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await store.close();
+    }
+  },
+});
 
 program.parseAsync().catch((err: unknown) => exitWithError('call-campaigns', err));
