@@ -355,8 +355,12 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       const ctx = Context.current();
       const beat = setInterval(() => ctx.heartbeat(), 2_000);
       ctx.heartbeat();
+      // Progress counts calls waiting for a channel apart from calls up (older workflows send no appointment id).
+      const phase = (p: Phase) => (input.appointmentId ? store.recordPhase(input.practiceId, input.appointmentId, p) : Promise.resolve());
       try {
+        await phase(Phase.WAITING_FOR_CHANNEL);
         const grant = await pacing.acquire(input, ctx.cancellationSignal);
+        if (grant.granted) await phase(Phase.CALLING);
         if (!grant.granted) {
           // No call was placed: the attempt's cap reservation goes (the attempt is planned again).
           await store.releaseReservation(input.workflowId, input.attempt);

@@ -664,6 +664,8 @@ export interface AcquireChannelInput {
   attempt: number;
   /** Practice the call is for: practices sharing a trunk share its channels fairly. */
   practiceId: string;
+  /** The appointment (its progress phase is recorded while it waits). */
+  appointmentId?: string;
   /** Campaign the confirmation belongs to, if any: its own limits and pause apply too. */
   campaignId?: string;
   /** Calls for the appointment stop at this instant, UTC ISO 8601: sooner deadlines go first. */

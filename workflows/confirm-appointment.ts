@@ -484,6 +484,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
           workflowId: info.workflowId,
           attempt,
           practiceId: request.practiceId,
+          appointmentId: request.appointmentId,
           campaignId: request.campaignId,
           deadline: new Date(deadlineMs).toISOString(),
           giveUpAt: new Date(giveUpAtMs).toISOString(),

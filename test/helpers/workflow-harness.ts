@@ -14,7 +14,8 @@ import { bundleWorkflows } from '../../src/bundle';
 import { ConfirmationClient } from '../../src/client';
 import { CampaignClient } from '../../src/campaigns/client';
 import { createDataConverter } from '../../src/codec';
-import type { ConfirmationRequest } from '../../src/contracts';
+import type { CallLimits, ConfirmationRequest } from '../../src/contracts';
+import { ChannelBroker } from '../../src/pacing';
 import { nextLocal } from './clock';
 import { createTimeSkippingEnv } from '../../src/dev/time-skipping';
 import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
@@ -55,6 +56,8 @@ export interface WorkerOptions {
   store?: ConfirmationStore;
   /** Where the activities' log lines go (default: nowhere). */
   logger?: Logger;
+  /** Run the channel gate (the production ChannelBroker on the test's database) with these trunk limits. */
+  pacing?: { trunkLimits: CallLimits };
 }
 
 export interface TestContext {
@@ -105,6 +108,7 @@ export async function createHarness(options: { bundle?: WorkflowBundleWithSource
       const now = async () => new Date(await currentTime(env));
       const api = new ConfirmationClient({ client, store, taskQueue, now });
       const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue, now });
+      const pacing = options?.pacing ? await ChannelBroker.start(store.sql, 'test-trunk', { limits: options.pacing.trunkLimits }) : undefined;
       const worker = await createConfirmationWorker({
         connection: env.nativeConnection,
         namespace: env.namespace ?? 'default',
@@ -118,10 +122,12 @@ export async function createHarness(options: { bundle?: WorkflowBundleWithSource
         pollIntervalMs: 10,
         onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
         campaigns: { sql: store.sql, client, confirmations: api },
+        ...(pacing ? { pacing } : {}),
       });
       try {
         return await worker.runUntil(fn({ client, api, store, phones, taskQueue, campaigns, sql: store.sql }));
       } finally {
+        pacing?.close();
         if (!options?.store) await store.close();
       }
     },

@@ -194,3 +194,70 @@ describe('campaign workflow', () => {
     });
   });
 });
+
+describe('campaigns with the channel gate and the per-number rules', () => {
+  it('pause holds confirmations waiting for a channel (the call up finishes); resume dials them, one channel at a time', async () => {
+    await harness().withWorker(
+      async (ctx) => {
+        const now = await mondayAt(harness(), '10:00');
+        const list = contacts('g1', 3, now.plus({ days: 2 }));
+        await consentAll(ctx, list);
+        // Answered; nobody reports; the patient hangs up after 2 s (one attempt each: NO_OUTCOME).
+        for (const c of list) ctx.phones.script(c.phone, { kind: 'answer', hangsUpAfterMs: 2_000 });
+        await seedCampaign(ctx.sql, { campaignId: 'gated', contacts: list, limits: { channels: 1, callsPerSecond: 5 }, policy: { maxAttempts: 1 } });
+        await ctx.campaigns.startWorkflow(PRACTICE, 'gated');
+        await untilCampaign(ctx, 'gated', (v) => ctx.phones.dials.length === 1 && (v.progress.byPhase[Phase.WAITING_FOR_CHANNEL] ?? 0) === 2);
+        await ctx.campaigns.pause(PRACTICE, 'gated', { actor: 'front-desk' });
+        // The call in progress ends normally; the two waiting ones hold at the gate.
+        await untilCampaign(ctx, 'gated', (v) => (v.progress.byOutcome[CallOutcome.NO_OUTCOME] ?? 0) === 1);
+        await new Promise((r) => setTimeout(r, 3_000));
+        expect(ctx.phones.dials).toHaveLength(1);
+        const held = await ctx.campaigns.status(PRACTICE, 'gated');
+        expect(held.progress.byPhase[Phase.WAITING_FOR_CHANNEL]).toBe(2);
+        expect(held.progress.callsInProgress).toBe(0);
+
+        await ctx.campaigns.resume(PRACTICE, 'gated', { actor: 'front-desk' });
+        const summary = await ctx.campaigns.result(PRACTICE, 'gated');
+        expect(summary.byOutcome).toEqual({ [CallOutcome.NO_OUTCOME]: 3 });
+        expect(ctx.phones.dials).toHaveLength(3);
+        // No lease left behind.
+        const { rows } = await ctx.sql.query<{ n: string }>(`SELECT count(*) AS n FROM channel_leases WHERE expires_at > now()`);
+        expect(Number(rows[0]!.n)).toBe(0);
+      },
+      { pacing: { trunkLimits: { channels: 5, callsPerSecond: 5 } } },
+    );
+  });
+
+  it('an opt-out in one campaign stops the number in every campaign; the per-number caps hold across campaigns', async () => {
+    await harness().withWorker(async (ctx) => {
+      const now = await mondayAt(harness(), '10:00');
+      const shared = '+12125550150';
+      const capped = '+12125550151';
+      const a: FixtureContact[] = [
+        { appointmentId: 'oa-1', phone: shared, start: now.plus({ days: 3 }) },
+        { appointmentId: 'oa-2', phone: capped, start: now.plus({ days: 3 }) },
+      ];
+      const b: FixtureContact[] = [
+        { appointmentId: 'ob-1', phone: shared, start: now.plus({ days: 3, hours: 1 }) },
+        { appointmentId: 'ob-2', phone: capped, start: now.plus({ days: 3, hours: 1 }) },
+      ];
+      await consentAll(ctx, [...a, ...b]);
+      ctx.phones.script(shared, { kind: 'answer', agentReports: CallOutcome.OPTED_OUT });
+      ctx.phones.script(capped, { kind: 'answer', agentReports: CallOutcome.CONFIRMED }, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      await seedCampaign(ctx.sql, { campaignId: 'camp-a', contacts: a });
+      await seedCampaign(ctx.sql, { campaignId: 'camp-b', contacts: b });
+      await ctx.campaigns.startWorkflow(PRACTICE, 'camp-a');
+      await ctx.campaigns.startWorkflow(PRACTICE, 'camp-b');
+      const [ra, rb] = await Promise.all([ctx.campaigns.result(PRACTICE, 'camp-a'), ctx.campaigns.result(PRACTICE, 'camp-b')]);
+      expect(ra.byOutcome[CallOutcome.OPTED_OUT] ?? 0) .toBe(1);
+      // Campaign B's confirmation of the opted-out number ends OPTED_OUT; only one call was ever placed to it.
+      expect((await ctx.store.getAppointment(PRACTICE, 'ob-1'))?.outcome).toBe(CallOutcome.OPTED_OUT);
+      expect(ctx.phones.dialsTo(shared)).toHaveLength(1);
+      // One call a day to a number, whichever campaign asks: the second call to `capped` came on a later day.
+      const calls = (await ctx.sql.query<{ local_date: string }>(`SELECT to_char(local_date, 'YYYY-MM-DD') AS local_date FROM attempt_ledger WHERE phone = $1 ORDER BY placed_at`, [capped])).rows;
+      expect(calls).toHaveLength(2);
+      expect(calls[0]!.local_date).not.toBe(calls[1]!.local_date);
+      expect(rb.byOutcome[CallOutcome.CONFIRMED] ?? 0).toBe(1);
+    });
+  });
+});
