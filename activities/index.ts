@@ -70,6 +70,8 @@ export interface ActivityDeps {
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
+/** How long planning waits for a free channel before leaving the wait to `acquireChannel`, in ms. */
+const CHANNEL_TRY_MS = 500;
 /** Phase of the confirmation after each planning decision (final decisions: finishAttempt writes DONE). */
 const PLAN_PHASE: Partial<Record<PlanDecision, Phase>> = {
   [PlanDecision.DIAL]: Phase.CALLING,
@@ -178,6 +180,22 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         sipStatus: null,
         detail: result.waitUntil ? { waitUntil: result.waitUntil, deadline: input.deadline } : { deadline: input.deadline },
       });
+      if (result.decision === PlanDecision.DIAL && input.tryChannel) {
+        // A free channel is taken at once (one grant tick, fairly among the waiters): the common case
+        // needs no separate wait in the workflow. Otherwise the workflow waits in acquireChannel.
+        result.channelGranted = pacing
+          ? (
+              await pacing.acquire({
+                workflowId: input.workflowId,
+                attempt: input.attempt,
+                practiceId: input.practiceId,
+                ...(input.campaignId ? { campaignId: input.campaignId } : {}),
+                deadline: input.deadline,
+                giveUpAt: new Date(Date.now() + CHANNEL_TRY_MS).toISOString(),
+              })
+            ).granted
+          : true;
+      }
       const phase = PLAN_PHASE[result.decision];
       if (phase !== undefined) {
         await store.recordPhase(input.practiceId, input.appointmentId, phase, result.waitUntil === undefined ? undefined : new Date(result.waitUntil));

@@ -417,6 +417,8 @@ export interface PlanAttemptInput extends DecisionSubject {
   notBefore?: string;
   /** Set on the first plan and after a move: record the appointment row (and its workflow) first. */
   appointment?: RegisterConfirmationInput;
+  /** On DIAL, take a channel if one is free now (`channelGranted`); the workflow waits for one otherwise. */
+  tryChannel?: boolean;
 }
 
 /** Result of `planAttempt`. */
@@ -428,6 +430,8 @@ export interface PlanAttemptResult {
   waitUntilLocal?: string;
   /** For DIAL: when the calling window closes (no call may start after it), UTC ISO 8601. */
   windowEndsAt?: string;
+  /** For DIAL with `tryChannel`: a channel was free and is leased to the attempt (no wait needed). */
+  channelGranted?: boolean;
   /** `now` in the patient's time zone, ISO 8601 with offset. */
   nowLocal: string;
   /** Calls to this number counted for the caps: today (patient's day) and over the rolling week. */

@@ -405,6 +405,10 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       break;
     }
     const attempt = attempts.length + 1;
+    // Calls wait for a channel of the trunk (the trunk's and the campaign's limits across every worker,
+    // campaign and single confirmation; a paused campaign holds here). Runs started before the gate
+    // existed replay without it.
+    const gated = patched(CHANNEL_GATE_PATCH);
     // Not cancellable: a plan that reserved the call in the ledger is always seen (and then recorded).
     const plan = await CancellationScope.nonCancellable(() => db.planAttempt({
       ...decisionSubject(),
@@ -415,6 +419,8 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       notBefore: notBeforeMs === undefined ? undefined : new Date(notBeforeMs).toISOString(),
       // Recorded in the same activity as the plan: one history event fewer per confirmation.
       appointment: appointmentChanged ? registration() : undefined,
+      // A free channel is taken by the plan itself: no extra activity on the common path.
+      ...(gated ? { tryChannel: true } : {}),
     }));
     appointmentChanged = false;
 
@@ -437,9 +443,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     }
 
     // DIAL: the attempt is reserved in the ledger.
-    if (patched(CHANNEL_GATE_PATCH)) {
-      // A channel of the trunk first: the trunk's and the campaign's limits hold across every worker,
-      // campaign and single confirmation; a paused campaign holds here.
+    if (gated && !plan.channelGranted) {
       const grant = await waitForChannel(attempt, plan);
       if (grant === 'stopped') continue; // the loop's checks end the confirmation (reservation recorded)
       if (grant === ChannelRefusal.CAMPAIGN_CANCELLED) {

@@ -10,3 +10,5 @@ export async function confirmAppointmentWorkflow(request: ConfirmationRequest): 
   if (patched('pause-before-first-plan')) await sleep('1 minute');
   return current(request);
 }
+
+export { campaignWorkflow, recordLateOutcomeWorkflow } from '../../workflows';

@@ -3,7 +3,8 @@
  * PGlite) into test/histories/ by `npm run record-histories`, and replayed by test/replay.
  * Fictional data only; payloads are sealed with the test key.
  */
-import { CallOutcome, Phase } from '../../src/contracts';
+import { CallOutcome, campaignWorkflowId, Phase } from '../../src/contracts';
+import { seedCampaign } from '../helpers/campaign-fixtures';
 import { PHONES } from '../../src/dev/scripted-telephony';
 import { nextLocal } from '../helpers/clock';
 import { sampleRequest, type Harness, type TestContext } from '../helpers/workflow-harness';
@@ -11,6 +12,8 @@ import { sampleRequest, type Harness, type TestContext } from '../helpers/workfl
 export interface Scenario {
   name: string;
   rules?: { maxCallsPerDay?: number };
+  /** Run with the channel gate (trunk limits). */
+  pacing?: { trunkLimits: { channels: number; callsPerSecond: number } };
   /** Runs the scenario to completion and returns its workflow id. */
   run(h: Harness, ctx: TestContext): Promise<string>;
 }
@@ -175,6 +178,78 @@ export const SCENARIOS: Scenario[] = [
       const request = await consented(ctx, sampleRequest(now.plus({ days: 2 }), { appointmentId: 'rec-lost-unknown', policy: { maxAttempts: 1 } }));
       ctx.phones.script(request.phone, { kind: 'lost', answered: false });
       const { workflowId } = await ctx.api.startConfirmation(request);
+      await ctx.api.result(workflowId);
+      return workflowId;
+    },
+  },
+  {
+    // Through the channel gate (acquireChannel before the dial): the path of every new confirmation.
+    name: 'gated-happy-path-confirmed',
+    pacing: { trunkLimits: { channels: 2, callsPerSecond: 5 } },
+    async run(h, ctx) {
+      const now = await mondayAt(h, '10:00');
+      const request = await consented(ctx, sampleRequest(now.plus({ days: 2 }), { appointmentId: 'rec-gated' }));
+      ctx.phones.script(request.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await ctx.api.result(workflowId);
+      return workflowId;
+    },
+  },
+  {
+    // A campaign of three, one at a time, paused and resumed on the way: starts, controls, ticks, completion.
+    name: 'campaign-paused-resumed-completed',
+    pacing: { trunkLimits: { channels: 2, callsPerSecond: 5 } },
+    async run(h, ctx) {
+      const now = await mondayAt(h, '10:00');
+      const contacts = [0, 1, 2].map((i) => ({ appointmentId: `rec-camp-${i}`, phone: `+1212555${String(160 + i).padStart(4, '0')}`, start: now.plus({ days: 2, hours: i }) }));
+      for (const c of contacts) {
+        await ctx.store.recordConsent({ practiceId: 'bright-smiles', phone: c.phone, granted: true, source: 'recording' });
+        ctx.phones.script(c.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      }
+      await seedCampaign(ctx.sql, { campaignId: 'rec-week', contacts });
+      await ctx.campaigns.startWorkflow('bright-smiles', 'rec-week', { maxOutstanding: 1 });
+      await ctx.campaigns.pause('bright-smiles', 'rec-week', { actor: 'recording', reason: 'replay scenario' });
+      await ctx.campaigns.resume('bright-smiles', 'rec-week', { actor: 'recording' });
+      await ctx.campaigns.setLimits('bright-smiles', 'rec-week', { actor: 'recording', channels: 2 });
+      await ctx.campaigns.result('bright-smiles', 'rec-week');
+      return campaignWorkflowId('bright-smiles', 'rec-week');
+    },
+  },
+  {
+    // Cancelled while its confirmations wait for the window: queued ones cancelled, waiting ones end CAMPAIGN_CANCELLED.
+    name: 'campaign-cancelled',
+    async run(h, ctx) {
+      const now = await mondayAt(h, '20:00');
+      const contacts = [0, 1, 2].map((i) => ({ appointmentId: `rec-cc-${i}`, phone: `+1212555${String(170 + i).padStart(4, '0')}`, start: now.plus({ days: 3, hours: i }) }));
+      for (const c of contacts) await ctx.store.recordConsent({ practiceId: 'bright-smiles', phone: c.phone, granted: true, source: 'recording' });
+      await seedCampaign(ctx.sql, { campaignId: 'rec-cancel', contacts });
+      await ctx.campaigns.startWorkflow('bright-smiles', 'rec-cancel', { maxOutstanding: 2 });
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+        if (((await ctx.campaigns.status('bright-smiles', 'rec-cancel')).progress.byPhase[Phase.WAITING_FOR_WINDOW] ?? 0) === 2) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await ctx.campaigns.cancel('bright-smiles', 'rec-cancel', { actor: 'recording' });
+      await ctx.campaigns.result('bright-smiles', 'rec-cancel');
+      return campaignWorkflowId('bright-smiles', 'rec-cancel');
+    },
+  },
+  {
+    // A campaign's confirmation told that its campaign was cancelled while it waited for the window.
+    name: 'confirmation-campaign-cancelled',
+    async run(h, ctx) {
+      const now = await mondayAt(h, '20:00');
+      const contacts = [{ appointmentId: 'rec-cc-conf', phone: '+12125550175', start: now.plus({ days: 3 }) }];
+      await ctx.store.recordConsent({ practiceId: 'bright-smiles', phone: contacts[0]!.phone, granted: true, source: 'recording' });
+      await seedCampaign(ctx.sql, { campaignId: 'rec-cancel-one', contacts });
+      await ctx.campaigns.startWorkflow('bright-smiles', 'rec-cancel-one');
+      const workflowId = 'confirm:bright-smiles:rec-cc-conf';
+      // Started by the campaign's first tick.
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
+        const status = await ctx.api.getStatus(workflowId).catch(() => undefined);
+        if (status?.phase === Phase.WAITING_FOR_WINDOW) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await ctx.campaigns.cancel('bright-smiles', 'rec-cancel-one', { actor: 'recording' });
       await ctx.api.result(workflowId);
       return workflowId;
     },
