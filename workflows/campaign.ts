@@ -238,6 +238,7 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
       await fanOut.cancelCampaignConfirmations({ practiceId, campaignId });
       cancelSent = true;
     }
+    const tickedAt = Date.now();
     const tick = await db.campaignTick({
       practiceId,
       campaignId,
@@ -249,7 +250,7 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
     setCurrentDetails(`${progressLine(progress)} (run ${carry.run})`);
 
     const nothingLeft = progress.byStatus.QUEUED === 0 && progress.outstanding === 0;
-    if (nothingLeft && state !== CampaignState.PAUSED && !wake) {
+    if (nothingLeft && state !== CampaignState.PAUSED && !controlPending) {
       if (state === CampaignState.RUNNING) {
         state = CampaignState.COMPLETED;
         await recordControl('complete', { actor: 'campaign workflow' }, { callsPlaced: progress.callsPlaced });
@@ -280,7 +281,7 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
 
     const room = state === CampaignState.RUNNING && progress.byStatus.QUEUED > 0 ? maxOutstanding - progress.outstanding : 0;
     // Room for more and this tick could start some: the next tick at once (bounded work per tick).
-    if (room > 0 && tick.started + tick.skipped > 0 && !wake) continue;
+    if (room > 0 && tick.started + tick.skipped > 0 && !controlPending) continue;
     // Soon while there is something to do now; else until the soonest waiting call (bounded).
     const busy = tick.started > 0 || progress.callsInProgress > 0 || room > 0 || state === CampaignState.CANCELLED;
     let sleepMs = ACTIVE_TICK_MS;
@@ -288,11 +289,12 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
       const next = progress.nextCallAt ? Date.parse(progress.nextCallAt) - Date.now() : IDLE_TICK_MS;
       sleepMs = Math.min(IDLE_TICK_MS, Math.max(ACTIVE_TICK_MS, next));
     }
+    // Something that arrived during this tick (a confirmation's end, a control) is counted at once:
+    // the tick may have read the database before it.
+    if (!wake) await condition(() => wake, sleepMs);
     wake = false;
-    const sleptFrom = Date.now();
-    await condition(() => wake, sleepMs);
     // Woken by a confirmation's end: let a burst of them gather (one tick, not one per confirmation).
-    const gather = MIN_TICK_GAP_MS - (Date.now() - sleptFrom);
+    const gather = MIN_TICK_GAP_MS - (Date.now() - tickedAt);
     if (gather > 0 && !controlPending) await condition(() => controlPending, gather);
     controlPending = false;
   }

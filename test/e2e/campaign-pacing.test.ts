@@ -1,0 +1,188 @@
+/**
+ * A campaign through the production path with two real worker processes (`src/worker.ts`) sharing
+ * one trunk: livekit-server and the phone-network simulator see every INVITE. The channels and
+ * calls per second the phone network observes never exceed the limits — also when one worker is
+ * SIGKILLed mid-campaign; its channels come back and the other worker finishes the campaign.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SIPTransport } from '@livekit/protocol';
+import { Client, Connection } from '@temporalio/client';
+import { SipClient } from 'livekit-server-sdk';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CampaignClient } from '../../src/campaigns/client';
+import { createDataConverter } from '../../src/codec';
+import { CampaignState } from '../../src/contracts';
+import { readCallLog, startLiveKitStack, stopProcess, type CallLogLine, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { createStore, type SqlStore } from '../../src/store';
+import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const ROWS = 24;
+const LIMITS = { channels: 3, callsPerSecond: 2 };
+/** Fictional numbers the simulator answers; the phone hangs up after 2.5 s (nobody reports: NO_OUTCOME). */
+const numbers = Array.from({ length: ROWS }, (_, i) => `+1212555${String(130 + i).padStart(4, '0')}`);
+
+let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+let stack: LiveKitStack;
+let postgres: PostgresServer;
+let store: SqlStore;
+let env: Record<string, string>;
+const workers: ChildProcess[] = [];
+
+async function startWorker(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  workers.push(child);
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('worker started')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    if (process.env.PACING_TEST_LOG_DIR) {
+      const file = join(process.env.PACING_TEST_LOG_DIR, `worker-${child.pid}.log`);
+      child.stdout!.on('data', (d: Buffer) => appendFileSync(file, d));
+      child.stderr!.on('data', (d: Buffer) => appendFileSync(file, d));
+    }
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out.slice(-2000)}`)));
+  });
+  return child;
+}
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'campaign-pacing-'));
+  const scenarios = join(dir, 'scenarios.json');
+  writeFileSync(scenarios, JSON.stringify(numbers.map((number) => ({ number, behavior: 'answer', hangupAfterMs: 2_500 }))));
+  [temporal, stack, postgres] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true, scenarios }), startPostgres()]);
+  store = await createStore({ databaseUrl: postgres.url });
+  const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
+    'simulated carrier',
+    'sip.carrier.test',
+    ['+13125550100'],
+    { transport: SIPTransport.SIP_TRANSPORT_AUTO },
+  );
+  env = {
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_TASK_QUEUE: 'campaign-pacing',
+    PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    LIVEKIT_URL: stack.url,
+    LIVEKIT_API_KEY: stack.apiKey,
+    LIVEKIT_API_SECRET: stack.apiSecret,
+    LIVEKIT_SIP_TRUNK_ID: trunk.sipTrunkId,
+    DATABASE_URL: postgres.url,
+    CALLING_DAYS: '1,2,3,4,5,6,7',
+    TRUNK_MAX_CHANNELS: String(LIMITS.channels),
+    TRUNK_MAX_CALLS_PER_SECOND: String(LIMITS.callsPerSecond),
+    LOG_LEVEL: 'info',
+  };
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => stopProcess(w)));
+  await store?.close();
+  await Promise.all([temporal?.stop(), stack?.stop(), postgres?.stop()]);
+});
+
+/** Most calls up at once, as the phone network saw them (INVITE to end). */
+function maxConcurrent(calls: CallLogLine[]): number {
+  const edges = calls.flatMap((c) => [
+    { at: Date.parse(c.time), d: 1 },
+    { at: Date.parse(c.endedAt), d: -1 },
+  ]);
+  // An end and a start at the same instant: the end first.
+  edges.sort((a, b) => a.at - b.at || a.d - b.d);
+  let up = 0;
+  let most = 0;
+  for (const e of edges) {
+    up += e.d;
+    most = Math.max(most, up);
+  }
+  return most;
+}
+
+/** Most INVITEs in any 1-s window. */
+function maxPerSecond(calls: CallLogLine[]): number {
+  const times = calls.map((c) => Date.parse(c.time)).sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < times.length; i += 1) {
+    while (times[i]! - times[j]! >= 1_000) j += 1;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
+describe('a campaign paced across two worker processes', () => {
+  it('never exceeds the trunk channels or calls per second; a SIGKILLed worker leaks no channel and the other finishes', async () => {
+    const [first] = await Promise.all([startWorker(), startWorker()]);
+    const connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection, dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+    const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue: 'campaign-pacing' });
+    const zone = zoneInOfficeHours(10, 17);
+    for (const phone of numbers) await store.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    const rows = numbers.map((phone, i) => ({
+      appointmentId: `pace-${i}`,
+      patientId: `pat-${i}`,
+      patientName: 'Jordan Sample',
+      phone,
+      patientTimeZone: zone,
+      appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: i }).toISO({ suppressMilliseconds: true }),
+      provider: 'Dr. Rivera',
+      reason: 'cleaning',
+    }));
+    const { report, workflow } = await campaigns.start(
+      {
+        practiceId: 'bright-smiles',
+        practiceName: 'Bright Smiles Dental',
+        practiceCallbackNumber: '+13125550100',
+        campaignId: 'paced',
+        // The campaign may use the whole trunk; the trunk's limits are what is checked.
+        limits: { channels: 10, callsPerSecond: 10 },
+        policy: { maxAttempts: 1 },
+      },
+      { rows },
+    );
+    expect(report.added).toBe(ROWS);
+    expect(workflow.created).toBe(true);
+
+    // Mid-campaign, with calls up: one worker dies.
+    for (const deadline = Date.now() + 120_000; readCallLog(stack.callLogFile!).length < 6; ) {
+      if (Date.now() > deadline) throw new Error('the campaign placed no calls');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    first!.kill('SIGKILL');
+
+    const watch = setInterval(() => {
+      void campaigns.status('bright-smiles', 'paced').then(
+        (v) => process.env.PACING_TEST_LOG_DIR && process.stdout.write(`${JSON.stringify(v.progress)}\n`),
+        () => undefined,
+      );
+    }, 10_000);
+    const summary = await campaigns.result('bright-smiles', 'paced').finally(() => clearInterval(watch));
+    expect(summary.state).toBe(CampaignState.COMPLETED);
+    expect(Object.values(summary.byOutcome).reduce((a, b) => a + (b ?? 0), 0)).toBe(ROWS);
+
+    const calls = readCallLog(stack.callLogFile!).filter((c) => c.room.startsWith('confirm:bright-smiles:pace-'));
+    // At most one INVITE per attempt (room), and every contact was called or accounted for.
+    expect(new Set(calls.map((c) => c.room)).size).toBe(calls.length);
+    expect(maxConcurrent(calls)).toBeLessThanOrEqual(LIMITS.channels);
+    expect(maxPerSecond(calls)).toBeLessThanOrEqual(LIMITS.callsPerSecond);
+    // The channels actually held reached the limit (the gate is not simply serialising calls).
+    expect(maxConcurrent(calls)).toBe(LIMITS.channels);
+    // No channel leaked: every lease was released (or expired) by the end.
+    const { rows: live } = await store.sql.query<{ n: string }>(`SELECT count(*) AS n FROM channel_leases WHERE expires_at > now()`);
+    expect(Number(live[0]!.n)).toBe(0);
+    process.stdout.write(
+      `campaign pacing: ${calls.length} INVITEs, max ${maxConcurrent(calls)} concurrent (limit ${LIMITS.channels}), max ${maxPerSecond(calls)} per 1-s window (limit ${LIMITS.callsPerSecond})\n`,
+    );
+    await connection.close();
+  });
+});
