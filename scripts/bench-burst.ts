@@ -91,16 +91,22 @@ async function main(): Promise<void> {
     const calls = readCallLog(system.stack!.callLogFile!).filter((l) => ids.some((id) => l.room.startsWith(`${id}-a`)));
     const answered = calls.filter((l) => l.outcome === 'answered');
     // When each call's agent job connected to the room (the agent's own log: ids only).
-    const joined = new Map<string, number>();
-    for (const line of agentLines) {
-      if (!line.includes('connected to the room')) continue;
-      try {
-        const j = JSON.parse(line.slice(line.indexOf('{'))) as { workflowId?: string; attempt?: number; time?: number | string };
-        if (j.workflowId && j.time !== undefined) joined.set(`${j.workflowId}-a${j.attempt}`, typeof j.time === 'number' ? j.time : Date.parse(j.time));
-      } catch {
-        // not a JSON line
+    const agentTimes = (what: string) => {
+      const at = new Map<string, number>();
+      for (const line of agentLines) {
+        if (!line.includes(what)) continue;
+        try {
+          const j = JSON.parse(line.slice(line.indexOf('{'))) as { workflowId?: string; attempt?: number; time?: number | string };
+          if (j.workflowId && j.time !== undefined) at.set(`${j.workflowId}-a${j.attempt}`, typeof j.time === 'number' ? j.time : Date.parse(j.time));
+        } catch {
+          // not a JSON line
+        }
       }
-    }
+      return at;
+    };
+    const started = agentTimes('job started');
+    const joined = agentTimes('connected to the room');
+    const toJob: number[] = [];
     const toAgent: number[] = [];
     const toAudio: number[] = [];
     let heard = 0;
@@ -108,6 +114,8 @@ async function main(): Promise<void> {
       const at = Date.parse(c.answeredAt!);
       const j = joined.get(c.room);
       if (j !== undefined) toAgent.push(Math.max(0, j - at));
+      const s = started.get(c.room);
+      if (s !== undefined) toJob.push(Math.max(0, s - at));
       if (c.heard?.firstVoicedAt) {
         heard += 1;
         toAudio.push(Date.parse(c.heard.firstVoicedAt) - at);
@@ -133,6 +141,7 @@ async function main(): Promise<void> {
       `outcomes: ${[...count].map(([o, k]) => `${o} ${k}`).join(', ')}`,
       `INVITEs ${calls.length}, answered ${answered.length}`,
       `served: ${heard}/${answered.length} answered calls heard the agent (${((100 * heard) / Math.max(1, answered.length)).toFixed(0)}%); ${servedOutcomes} reported an outcome`,
+      `answer → agent job started:         ${dist(toJob)}`,
       `answer → agent in the room:         ${dist(toAgent)}`,
       `answer → agent's first audio frame:  ${dist(toAudio)}`,
       `agent job requests ${jobRequests} for ${calls.length} INVITEs (${(jobRequests / Math.max(1, calls.length)).toFixed(2)} per INVITE; ${(jobRequests / Math.max(1, answered.length)).toFixed(2)} per answered call); refused by a worker ${refused}`,
