@@ -118,7 +118,8 @@ async function main(): Promise<void> {
       if (s !== undefined) toJob.push(Math.max(0, s - at));
       if (c.heard?.firstVoicedAt) {
         heard += 1;
-        toAudio.push(Date.parse(c.heard.firstVoicedAt) - at);
+        // A machine's greeting and beep come first by design: first audio is timed on people only.
+        if (!c.to.endsWith('0111')) toAudio.push(Date.parse(c.heard.firstVoicedAt) - at);
       }
     }
     const servedOutcomes = outcomes.filter((o) => SERVED.has(o)).length;
@@ -143,7 +144,7 @@ async function main(): Promise<void> {
       `served: ${heard}/${answered.length} answered calls heard the agent (${((100 * heard) / Math.max(1, answered.length)).toFixed(0)}%); ${servedOutcomes} reported an outcome`,
       `answer → agent job started:         ${dist(toJob)}`,
       `answer → agent in the room:         ${dist(toAgent)}`,
-      `answer → agent's first audio frame:  ${dist(toAudio)}`,
+      `answer → agent's first audio frame (people; includes the 1.2 s answering-machine listening window): ${dist(toAudio)}`,
       `agent job requests ${jobRequests} for ${calls.length} INVITEs (${(jobRequests / Math.max(1, calls.length)).toFixed(2)} per INVITE; ${(jobRequests / Math.max(1, answered.length)).toFixed(2)} per answered call); refused by a worker ${refused}`,
       `most calls up at once ${maxUp} (channels ${C}); agent capacity reported: min ${Math.min(...capacity)}, max ${Math.max(...capacity)}`,
       '',
