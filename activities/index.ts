@@ -53,8 +53,16 @@ export interface ActivityDeps {
   onCampaignConfirmationEnded?: (practiceId: string, campaignId: string) => Promise<void>;
   /** How often a waiting activity polls a room, in ms. Default 500. */
   pollIntervalMs?: number;
-  /** An answered call with no agent in its room after this long gets the agent dispatched again, in ms. Default 10 000. */
+  /**
+   * An answered call's room is first checked for its agent this long after the answer, then every
+   * {@link agentCheckEveryMs} until the agent is in it; a dispatch no worker took (or whose job
+   * ended without an agent) is replaced, at most {@link maxAgentRedispatches} times. In ms; default 1 500.
+   */
   agentJoinGraceMs?: number;
+  /** Default 1 500 ms. */
+  agentCheckEveryMs?: number;
+  /** Default 5: the answered calls waiting for an agent (the backlog) are bounded in number by the channels and in time by this. */
+  maxAgentRedispatches?: number;
   /**
    * Waits before each new try of a dial LiveKit refused before any INVITE (`NOT_PLACED`, e.g. "cpu
    * exhausted"), in ms; one try more than entries. Default [1 000, 2 000, 4 000]: four tries within ~7 s.
@@ -534,7 +542,10 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     const ctx = Context.current();
     const limit = Date.now() + (input.maxCallDurationSeconds + input.outcomeMarginSeconds) * 1000;
     let hangUpAt: number | undefined;
-    let agentCheckAt: number | undefined = telephony.ensureAgent ? Date.now() + (deps.agentJoinGraceMs ?? 10_000) : undefined;
+    const startedAt = Date.now();
+    let agentCheckAt: number | undefined = telephony.ensureAgent ? startedAt + (deps.agentJoinGraceMs ?? 1_500) : undefined;
+    let redispatches = 0;
+    let waitLoggedAt = 0;
     for (;;) {
       const found = await telephony.checkCall(input.roomName);
       if (found.callStatus === undefined || found.callStatus === 'hangup') {
@@ -547,11 +558,24 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         agentCheckAt = undefined;
       }
       if (agentCheckAt !== undefined && Date.now() >= agentCheckAt) {
-        // Once: livekit-server drops a room's dispatch when no agent worker can take it then (all
-        // full); the patient would hear nothing until the longest call.
-        agentCheckAt = undefined;
-        if (await telephony.ensureAgent!(input).catch(() => false)) {
-          logger.warn({ workflowId: input.workflowId, attempt: input.attempt, room: input.roomName }, 'no agent in the call; dispatched again');
+        // livekit-server drops a dispatch when no agent worker takes it then (all full); the patient
+        // would hear nothing until the longest call. Answered calls still without an agent are the
+        // agents' backlog: logged while they wait, bounded in time by the re-dispatches allowed.
+        const presence = await telephony.ensureAgent!(input).catch(() => 'on-its-way' as const);
+        const ids = { workflowId: input.workflowId, attempt: input.attempt, room: input.roomName, waitedMs: Date.now() - startedAt };
+        if (presence === 'present') {
+          if (redispatches > 0 || waitLoggedAt > 0) logger.info(ids, 'the agent joined the call after a wait');
+          agentCheckAt = undefined;
+        } else {
+          if (presence === 'dispatched') {
+            redispatches += 1;
+            logger.warn({ ...ids, redispatches }, 'answered call without an agent: dispatched again');
+          } else if (Date.now() - startedAt >= 3_000 && Date.now() - waitLoggedAt >= 5_000) {
+            waitLoggedAt = Date.now();
+            logger.info(ids, 'answered call waiting for its agent');
+          }
+          agentCheckAt = redispatches >= (deps.maxAgentRedispatches ?? 5) ? undefined : Date.now() + (deps.agentCheckEveryMs ?? 1_500);
+          if (agentCheckAt === undefined) logger.warn(ids, 'no agent came to the answered call; giving up on it (the call ends without an outcome and is retried)');
         }
       }
       if (hangUpAt !== undefined && Date.now() >= hangUpAt) {

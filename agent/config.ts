@@ -24,8 +24,9 @@ export interface AgentConfig {
   /** Seconds the agent waits for an answer after each prompt before re-prompting. */
   answerTimeoutSeconds: number;
   /**
-   * Calls one worker takes at once. The worker reports its load as active calls / this number
-   * (not the machine's CPU, which it may share): livekit-server stops dispatching to it when full.
+   * Calls one worker takes at once. It takes a call only when a warm job process is free for it
+   * (never queues one behind a process still starting), and reports its load as the share of these
+   * calls it cannot take now (not the machine's CPU, which it may share).
    */
   maxCalls: number;
   /**
@@ -33,6 +34,11 @@ export interface AgentConfig {
    * gives up on it and starts another. The library's 10 s is not enough on a busy host. Default 60.
    */
   processInitSeconds: number;
+  /**
+   * Where the worker reports its capacity (the confirmation workers' database: DATABASE_URL, or the
+   * embedded PGLITE_DATA_DIR); unset: it reports nowhere, and dials are bounded by the trunk alone.
+   */
+  database?: { url?: string; dataDir?: string };
 }
 
 const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
@@ -54,6 +60,8 @@ const schema = z.object({
   ESPEAK_NG: z.string().trim().min(1).default('espeak-ng'),
   AGENT_ANSWER_TIMEOUT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').default(8),
   AGENT_MAX_CALLS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(10),
+  DATABASE_URL: z.string().trim().min(1).optional(),
+  PGLITE_DATA_DIR: z.string().trim().min(1).optional(),
   AGENT_PROCESS_INIT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').max(600, 'must be at most 600 seconds').default(60),
 });
 
@@ -81,5 +89,6 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     answerTimeoutSeconds: e.AGENT_ANSWER_TIMEOUT_SECONDS,
     maxCalls: e.AGENT_MAX_CALLS,
     processInitSeconds: e.AGENT_PROCESS_INIT_SECONDS,
+    database: e.DATABASE_URL ? { url: e.DATABASE_URL } : e.PGLITE_DATA_DIR ? { dataDir: e.PGLITE_DATA_DIR } : undefined,
   };
 }

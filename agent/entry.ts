@@ -7,21 +7,30 @@ import * as silero from '@livekit/agents-plugin-silero';
 import { Client, Connection } from '@temporalio/client';
 import { createDataConverter } from '../src/codec';
 import { runCall } from './call';
+import { tellWorker } from './capacity';
 import { loadAgentConfig } from './config';
 import { temporalReporter } from './reporter';
 
 export default defineAgent({
   prewarm: async (proc: JobProcess) => {
     proc.userData.vad = await silero.VAD.load();
-    // Tells whoever starts the worker that a warm process waits for a call (the demo, tests).
+    // Connected before the call: the answer's path to the patient carries no connection set-up.
+    const config = loadAgentConfig();
+    const connecting = Connection.connect({ address: config.temporal.address });
+    connecting.catch(() => undefined); // tried again at the call
+    proc.userData.temporal = connecting;
+    // Tells the worker (its capacity census) and whoever starts it (the demo, tests) that a warm process waits for a call.
+    tellWorker('ready');
     agentLog().info({ pid: proc.pid }, 'job process ready');
   },
   entry: async (ctx: JobContext) => {
+    tellWorker('busy');
     const config = loadAgentConfig();
     const logger = agentLog();
     // Ids only in logs: names, numbers and appointments stay out.
     const log = (msg: string, fields?: Record<string, unknown>) => logger.info(fields ?? {}, msg);
-    const connection = await Connection.connect({ address: config.temporal.address });
+    const warm = ctx.proc.userData.temporal as Promise<Connection> | undefined;
+    const connection = await (warm ?? Promise.reject(new Error('not warm'))).catch(() => Connection.connect({ address: config.temporal.address }));
     // Shutdown callbacks run together: the connection closes only after the call's answer is kept.
     const pending: Array<() => Promise<unknown> | undefined> = [];
     ctx.addShutdownCallback(async () => {

@@ -4,10 +4,15 @@
  *
  *   npm run agent        (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, PAYLOAD_ENCRYPTION_KEY, …)
  */
-import { cli, ServerOptions } from '@livekit/agents';
+import { cli, log as agentLog, ServerOptions } from '@livekit/agents';
 import { RoomServiceClient } from 'livekit-server-sdk';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { exitWithError, liveKitError } from '../src/errors';
+import { databaseError, exitWithError, liveKitError } from '../src/errors';
+import { AGENT_REPORT_TTL_MS, removeAgentWorker, reportAgentWorker } from '../src/pacing/agent-capacity';
+import { createStore } from '../src/store';
+import { ProcessCensus } from './capacity';
 import { loadAgentConfig, type AgentConfig } from './config';
 
 let config: AgentConfig;
@@ -29,6 +34,13 @@ process.stdout.write(
     ? `agent: offline mode (keypad input, espeak-ng speech, Silero voice activity); agent name ${config.agentName}\n`
     : `agent: cloud mode (STT ${config.models!.stt}, LLM ${config.models!.llm}, TTS ${config.models!.tts}); agent name ${config.agentName}\n`,
 );
+// Its job processes tell it when they are warm and when they take a call: what it can serve now.
+const census = await ProcessCensus.start(config.maxCalls);
+if (config.database) await reportCapacity(config, census);
+else {
+  process.stdout.write('agent: not reporting capacity (no DATABASE_URL or PGLITE_DATA_DIR): dials are bounded by the trunk\'s channels only\n');
+}
+
 // The library's CLI reads the command (`start`) from argv; `npm run agent` passes it.
 cli.runApp(
   new ServerOptions({
@@ -39,10 +51,21 @@ cli.runApp(
     apiSecret: config.livekit.apiSecret,
     numIdleProcesses: config.idleProcesses,
     initializeProcessTimeout: config.processInitSeconds * 1000,
-    // Load = share of the call slots in use. The library's default (this machine's CPU) stops
-    // dispatch whenever the host is busy — with several calls starting at once, livekit-server then
-    // dispatches no agent to a new call's room, and that call is never answered by anyone.
-    loadFunc: async (server) => Math.min(server.activeJobs.length / config.maxCalls, 1),
+    // A call is taken only when a warm process is free for it: the patient hears the agent at once.
+    // Refused, livekit-server offers the job to another worker at once (never queued here behind a
+    // process still starting: that was seconds of silence for an answered patient).
+    requestFunc: async (req) => {
+      if (census.tryReserve()) {
+        await req.accept();
+        return;
+      }
+      agentLog().warn({ jobId: req.id, ...census.counts() }, 'job refused: no warm job process free (another worker may take it)');
+      await req.reject();
+    },
+    // Load = share of the calls this worker cannot take now (1 when no warm process is free). The
+    // library's default (this machine's CPU) stops dispatch whenever the host is busy; the running
+    // jobs alone (the previous load) ignore the processes still starting.
+    loadFunc: async () => census.load(),
     loadThreshold: 1,
     // A job whose patient answered waits for the workflow's acknowledgement (or the late-outcome
     // record) before it exits: give it the reporter's whole retry budget (2 × 120 s) and a margin.
@@ -51,3 +74,60 @@ cli.runApp(
     port: Number(process.env.AGENT_HTTP_PORT ?? 0),
   }),
 );
+
+/**
+ * Writes this worker's capacity to the database every second and at every change (expiring after
+ * AGENT_REPORT_TTL_MS unless renewed): the confirmation workers' channel gate lets no more calls
+ * ring than the agents' live capacity. Removed at shutdown.
+ */
+async function reportCapacity(config: AgentConfig, census: ProcessCensus): Promise<void> {
+  const db = config.database!;
+  const store = await createStore({ databaseUrl: db.url, dataDir: db.dataDir, processName: 'agent' }).catch((err: unknown) => {
+    exitWithError('agent', databaseError(err, { url: db.url, dataDir: db.dataDir ?? '', dataDirVariable: 'PGLITE_DATA_DIR' }));
+  });
+  const workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  let stopped = false;
+  let writing = false;
+  let again = false;
+  let failedAt = 0;
+  const write = async (): Promise<void> => {
+    if (stopped) return;
+    if (writing) {
+      again = true;
+      return;
+    }
+    writing = true;
+    try {
+      const c = census.counts();
+      await reportAgentWorker(store.sql, {
+        workerId,
+        agentName: config.agentName,
+        maxCalls: config.maxCalls,
+        activeCalls: c.busy,
+        readyProcesses: Math.max(0, c.ready - c.reserved),
+        refusedJobs: c.refused,
+      });
+    } catch (err) {
+      if (Date.now() - failedAt > 30_000) agentLog().warn({ error: (err as Error).message }, 'reporting agent capacity failed; trying again');
+      failedAt = Date.now();
+    } finally {
+      writing = false;
+      if (again) {
+        again = false;
+        void write();
+      }
+    }
+  };
+  census.onChange(() => void write());
+  setInterval(() => void write(), Math.min(1_000, AGENT_REPORT_TTL_MS / 3)).unref();
+  await write();
+  process.stdout.write(`agent: reporting capacity as ${workerId} (dials are bounded by it)\n`);
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    // Shutting down takes no new calls: out of the capacity now (a killed worker's report expires).
+    void removeAgentWorker(store.sql, workerId).catch(() => undefined);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -42,9 +42,10 @@ export class DialError extends Error {
 /** Places, inspects and ends calls (LiveKit SIP in production). */
 export interface Telephony {
   /**
-   * Creates the room with the agent dispatch, then places exactly one call with
-   * `CreateSIPParticipant` (`waitUntilAnswered`). Resolves when answered; throws a
-   * {@link DialError} for SIP failures. Never retries the call itself.
+   * Creates the room, places exactly one call with `CreateSIPParticipant` (`waitUntilAnswered`) and,
+   * once the patient answered, dispatches the agent to the room (a call never answered costs no
+   * agent work). Resolves when answered; throws a {@link DialError} for SIP failures. Never retries
+   * the call itself.
    */
   dial(input: DialInput, signal?: AbortSignal): Promise<DialResult>;
   /** Looks at the attempt's room and its SIP participant. Never dials. */
@@ -52,12 +53,17 @@ export interface Telephony {
   /** Deletes the room (hangs up every leg). Succeeds when the room is already gone. */
   hangUp(roomName: string): Promise<void>;
   /**
-   * Makes sure an agent is in an answered call's room: when none is, dispatches one again (with the
-   * same metadata) and resolves true. The room's own dispatch is lost when no agent worker can take
-   * it at that moment; nobody would speak to the patient. Optional: scripted phones have no agents.
+   * Makes sure an agent serves an answered call: `present` when one is in the room; `on-its-way`
+   * when a dispatch of it has a live job, or is still being offered to the agent workers (never a
+   * duplicate job for an agent merely slow to join); else dispatches it (again, with the same
+   * metadata) and resolves `dispatched` — the dispatch is lost when no agent worker can take it at
+   * that moment. Optional: scripted phones have no agents.
    */
-  ensureAgent?(input: Pick<DialInput, 'roomName' | 'agentMetadata'>): Promise<boolean>;
+  ensureAgent?(input: Pick<DialInput, 'roomName' | 'agentMetadata'>): Promise<AgentPresence>;
 }
+
+/** What {@link Telephony.ensureAgent} found (or did). */
+export type AgentPresence = 'present' | 'on-its-way' | 'dispatched';
 
 // ------------------------------------------------------------------------------- database
 

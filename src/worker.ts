@@ -52,7 +52,12 @@ async function run(
     throw temporalError(err, config.temporal.address, config.temporal.namespace);
   });
   // The trunk's channel / calls-per-second gate, shared through the database with every worker.
-  const pacing = await ChannelBroker.start(store.sql, config.livekit.sipTrunkId, { limits: config.trunkLimits, logger });
+  const pacing = await ChannelBroker.start(store.sql, config.livekit.sipTrunkId, {
+    limits: config.trunkLimits,
+    logger,
+    // Grants are bounded by the capacity this agent's workers report (none reporting: no bound).
+    agentName: config.livekit.agentName,
+  });
   const worker = await createConfirmationWorker({
     connection,
     namespace: config.temporal.namespace,

@@ -35,8 +35,16 @@ export interface LocalSystemOptions {
   agentEnv?: Record<string, string>;
   /** Receives the agent worker's output lines. */
   agentEcho?: (line: string) => void;
-  /** Warm agent job processes to wait for (default 1). */
+  /** Warm agent job processes to wait for, per agent worker (default 1). */
   agentProcesses?: number;
+  /** Agent worker processes (default 1). */
+  agentWorkers?: number;
+  /**
+   * The agent workers report their capacity to the database and the trunk's grants are bounded by it
+   * (production's setting). Needs `dataDir` (the agents reach the embedded database through its
+   * owner). Default false: the trunk's channels alone bound the calls.
+   */
+  agentCapacity?: boolean;
   /** Limits of the trunk when the database has none yet (default: the worker's defaults). */
   trunkLimits?: CallLimits;
   logLevel?: string;
@@ -62,7 +70,10 @@ export interface LocalSystem {
   client: Client;
   api: ConfirmationClient;
   worker: Worker;
+  /** The first agent worker. */
   agent: AgentProcess;
+  /** Every agent worker. */
+  agents: AgentProcess[];
   trunkId: string;
   stop(): Promise<void>;
 }
@@ -91,7 +102,8 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
   const api = new ConfirmationClient({ client, store, taskQueue });
   const telephony = createLiveKitTelephony({ ...livekit, sipTrunkId: trunkId, agentName: 'appointment-confirmer' });
   await telephony.verifyTrunk();
-  const pacing = await ChannelBroker.start(store.sql, trunkId, { limits: options.trunkLimits });
+  if (options.agentCapacity && !options.dataDir) throw new Error('startLocalSystem: agentCapacity needs a dataDir (the agent workers report to the database through its owner)');
+  const pacing = await ChannelBroker.start(store.sql, trunkId, { limits: options.trunkLimits, agentName: 'appointment-confirmer' });
   const worker = await createConfirmationWorker({
     connection: await NativeConnection.connect({ address: temporal.address }),
     taskQueue,
@@ -104,15 +116,20 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     pacing,
   });
   const running = worker.run();
-  const agent = await startAgentProcess({
-    livekit,
-    temporalAddress: temporal.address,
-    taskQueue,
-    payloadEncryptionKey: options.payloadEncryptionKey,
-    env: options.agentEnv,
-    echo: options.agentEcho,
-    readyProcesses: options.agentProcesses,
-  });
+  const agents = await Promise.all(
+    Array.from({ length: options.agentWorkers ?? 1 }, () =>
+      startAgentProcess({
+        livekit,
+        temporalAddress: temporal.address,
+        taskQueue,
+        payloadEncryptionKey: options.payloadEncryptionKey,
+        env: { ...(options.agentCapacity ? { PGLITE_DATA_DIR: options.dataDir! } : {}), ...options.agentEnv },
+        echo: options.agentEcho,
+        readyProcesses: options.agentProcesses,
+      }),
+    ),
+  );
+  const agent = agents[0]!;
   return {
     temporal,
     stack,
@@ -122,9 +139,10 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     api,
     worker,
     agent,
+    agents,
     trunkId,
     async stop() {
-      await agent.stop();
+      await Promise.all(agents.map((a) => a.stop()));
       // A test may have shut the worker down already (a worker outage).
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running.catch(() => undefined);

@@ -14,6 +14,7 @@ import { grantTick, type TickResult, type TickTimes, type WaiterRow } from './gr
 import { channelHolder, practiceOfWorkflow } from './holder';
 import { findLease, leaveQueue, releaseLease, renewLeases, type Lease } from './leases';
 import { DEFAULT_TRUNK_LIMITS, ensureTrunkLimits } from './limits';
+import { setTrunkAgent } from './agent-capacity';
 
 /** What an attempt asks the gate for. */
 export interface ChannelRequest {
@@ -59,6 +60,12 @@ export interface BrokerOptions extends Partial<TickTimes> {
   tickMs?: number;
   /** Leases of calls up here are renewed this often, in ms. Default a sixth of the lease TTL. */
   renewEveryMs?: number;
+  /**
+   * The agent dispatched to the trunk's calls (the worker's AGENT_NAME), written to the trunk's row:
+   * grants are then bounded by the capacity the agent's workers report (./agent-capacity.ts). Null:
+   * no agent (scripted phones). Undefined: the row's current setting is left alone.
+   */
+  agentName?: string | null;
   logger?: Logger;
 }
 
@@ -69,7 +76,7 @@ export interface BrokerOptions extends Partial<TickTimes> {
  * which renews it once it finds the call up — about 20 s; 60 s leaves room for a loaded machine.
  */
 export const DEFAULT_LEASE_TTL_MS = 60_000;
-const DEFAULTS: Required<Omit<BrokerOptions, 'logger' | 'renewEveryMs'>> = {
+const DEFAULTS: Required<Omit<BrokerOptions, 'logger' | 'renewEveryMs' | 'agentName'>> = {
   tickMs: 200,
   leaseTtlMs: DEFAULT_LEASE_TTL_MS,
   waiterTtlMs: 10_000,
@@ -125,6 +132,7 @@ export class ChannelBroker implements ChannelGate {
    */
   static async start(sql: Sql, trunkId: string, options: BrokerOptions & { limits?: CallLimits } = {}): Promise<ChannelBroker> {
     await ensureTrunkLimits(sql, trunkId, options.limits ?? DEFAULT_TRUNK_LIMITS);
+    if (options.agentName !== undefined) await setTrunkAgent(sql, trunkId, options.agentName);
     return new ChannelBroker(sql, trunkId, options);
   }
 
@@ -238,6 +246,7 @@ export class ChannelBroker implements ChannelGate {
     if (refresh) this.lastRefresh = now;
     this.ticks += 1;
     this.lastTick = result;
+    this.noteAgentBound(result);
     for (const holder of result.leased) {
       const waiter = this.waiters.get(holder);
       if (!waiter) continue;
@@ -251,6 +260,27 @@ export class ChannelBroker implements ChannelGate {
       waiter.settle({ granted: false, refusal: ChannelRefusal.CAMPAIGN_CANCELLED, waitedMs: Date.now() - waiter.startedAt });
     }
   }
+
+  /** When the agent's capacity (not the trunk) holds this process's waiters back: a log line every 10 s — the backlog made visible. */
+  private noteAgentBound(result: TickResult): void {
+    const agent = result.agent;
+    const bound = agent !== undefined && this.waiters.size > 0 && agent.inUse >= agent.capacity && result.inUse < result.channels;
+    if (!bound) {
+      this.agentBoundSince = undefined;
+      return;
+    }
+    const now = Date.now();
+    this.agentBoundSince ??= now;
+    if (now - this.agentBoundLoggedAt < 10_000) return;
+    this.agentBoundLoggedAt = now;
+    this.options.logger?.info(
+      { trunkId: this.trunkId, agentName: agent.name, agentCapacity: agent.capacity, agentCallsInUse: agent.inUse, channels: result.channels, channelsInUse: result.inUse, waiting: this.waiters.size, boundForMs: now - this.agentBoundSince },
+      'calls wait for agent capacity (the agents, not the trunk, are the limit)',
+    );
+  }
+
+  private agentBoundSince: number | undefined;
+  private agentBoundLoggedAt = 0;
 
   async ensureLease(workflowId: string, attempt: number, waitMs: number, signal?: AbortSignal): Promise<boolean> {
     const holder = channelHolder(workflowId, attempt);

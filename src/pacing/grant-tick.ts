@@ -8,6 +8,7 @@
  */
 import { CampaignState } from '../contracts';
 import type { Queryable, Sql } from '../store/sql';
+import { agentRoom } from './agent-capacity';
 import { campaignKey, pickGrants, type Candidate } from './fair-share';
 
 /** A waiter as the broker keeps it (its row in `channel_waiters`). */
@@ -46,6 +47,11 @@ export interface TickResult {
   /** Channels of the trunk and live leases, after the grants. */
   channels: number;
   inUse: number;
+  /**
+   * The trunk's agent and its live capacity vs the leases of every trunk naming it (after the
+   * grants); absent when the trunk names no agent or no worker of it reports (no bound).
+   */
+  agent?: { name: string; capacity: number; inUse: number };
 }
 
 const interval = (param: string) => `(${param}::double precision * interval '1 millisecond')`;
@@ -57,9 +63,13 @@ export function grantTick(sql: Sql, input: TickInput): Promise<TickResult> {
 
 async function tick(tx: Queryable, input: TickInput): Promise<TickResult> {
   const { trunkId } = input;
-  const { rows: trunk } = await tx.query<{ max_channels: number }>(`SELECT max_channels FROM trunk_limits WHERE trunk_id = $1 FOR UPDATE`, [trunkId]);
+  const { rows: trunk } = await tx.query<{ max_channels: number; agent_name: string | null }>(
+    `SELECT max_channels, agent_name FROM trunk_limits WHERE trunk_id = $1 FOR UPDATE`,
+    [trunkId],
+  );
   if (!trunk[0]) throw new Error(`trunk ${trunkId} has no limits row (the worker inserts it at start)`);
   const channels = Number(trunk[0].max_channels);
+  const agentName = trunk[0].agent_name;
   await tx.query(`DELETE FROM channel_leases WHERE trunk_id = $1 AND expires_at < now() - ${interval('$2')}`, [trunkId, input.keepExpiredMs]);
   await tx.query(`DELETE FROM channel_waiters WHERE trunk_id = $1 AND alive_until < now()`, [trunkId]);
   if (input.upsert.length > 0) {
@@ -85,7 +95,10 @@ async function tick(tx: Queryable, input: TickInput): Promise<TickResult> {
     [trunkId],
   );
   let inUse = used.reduce((sum, r) => sum + Number(r.n), 0);
-  const free = channels - inUse;
+  // Dials never outrun the agents: the channels in use of every trunk naming the agent stay within
+  // the capacity its workers report (each leased call may be answered and need a warm process).
+  const agent = agentName ? await agentRoom(tx, agentName) : undefined;
+  const free = Math.min(channels - inUse, agent ? agent.capacity - agent.inUse : Infinity);
   const granted: string[] = [];
   if (free > 0) {
     // Per (practice, campaign), its `free` soonest eligible waiters are all any grant could need.
@@ -155,5 +168,12 @@ async function tick(tx: Queryable, input: TickInput): Promise<TickResult> {
     cancelled = mine.filter((r) => r.cancelled).map((r) => r.holder);
     if (cancelled.length > 0) await tx.query(`DELETE FROM channel_waiters WHERE holder = ANY($1::text[])`, [cancelled]);
   }
-  return { granted, leased, cancelled, channels, inUse };
+  return {
+    granted,
+    leased,
+    cancelled,
+    channels,
+    inUse,
+    ...(agent && agentName ? { agent: { name: agentName, capacity: agent.capacity, inUse: agent.inUse + granted.length } } : {}),
+  };
 }

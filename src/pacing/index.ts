@@ -6,3 +6,4 @@ export { grantTick, type TickInput, type TickResult, type WaiterRow } from './gr
 export { channelHolder, holderOfRoom, practiceOfWorkflow } from './holder';
 export { findLease, leaveQueue, liveLeaseCount, releaseLease, renewLeases, type Lease } from './leases';
 export { DEFAULT_TRUNK_LIMITS, ensureTrunkLimits, getTrunkLimits, limitProblems, setTrunkLimits } from './limits';
+export { AGENT_REPORT_TTL_MS, agentCapacity, agentRoom, removeAgentWorker, reportAgentWorker, setTrunkAgent, workerCapacity, type AgentCapacity, type AgentWorkerReport } from './agent-capacity';

@@ -262,6 +262,32 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX channel_leases_by_campaign ON channel_leases (practice_id, campaign_id, expires_at) WHERE campaign_id IS NOT NULL;
     `,
   },
+  {
+    version: 5,
+    name: 'agent capacity: agent workers report what they can serve; trunks name their agent',
+    sql: `
+      -- One row per running voice-agent worker (agent/main.ts), written by its heartbeat. capacity =
+      -- min(max calls, calls in progress + warm job processes ready for a call); a row counts while
+      -- expires_at is in the future (a killed worker's row stops counting within seconds).
+      CREATE TABLE agent_workers (
+        worker_id text PRIMARY KEY,
+        agent_name text NOT NULL,
+        max_calls integer NOT NULL CHECK (max_calls >= 0),
+        active_calls integer NOT NULL CHECK (active_calls >= 0),
+        ready_processes integer NOT NULL CHECK (ready_processes >= 0),
+        capacity integer NOT NULL CHECK (capacity >= 0),
+        -- Answered calls this worker was asked to serve and refused (no warm process): a backlog sign.
+        refused_jobs integer NOT NULL DEFAULT 0,
+        reported_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL
+      );
+      CREATE INDEX agent_workers_by_name ON agent_workers (agent_name, expires_at);
+
+      -- The agent dispatched to the trunk's calls (the worker's AGENT_NAME): the grant tick bounds the
+      -- channels in use by that agent's live capacity. NULL: no bound (scripted phones, no agent).
+      ALTER TABLE trunk_limits ADD COLUMN agent_name text;
+    `,
+  },
 ];
 
 /** Lock id serialising migrations across processes (PostgreSQL advisory lock). */

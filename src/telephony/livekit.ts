@@ -4,7 +4,7 @@
  * the workflow branches on. Never logs a phone number; never places a call twice.
  */
 import { liveKitError, UserError } from '../errors';
-import { AgentDispatchClient, RoomAgentDispatch, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
+import { AgentDispatchClient, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
 import type { Logger } from 'pino';
 import {
   CallCheckState,
@@ -14,7 +14,7 @@ import {
   type DialInput,
   type DialResult,
 } from '../contracts';
-import { DialError, type Telephony } from '../ports';
+import { DialError, type AgentPresence, type Telephony } from '../ports';
 
 /** `ParticipantInfo.Kind.AGENT` in LiveKit's protocol. */
 const PARTICIPANT_KIND_AGENT = 4;
@@ -22,6 +22,8 @@ const PARTICIPANT_KIND_AGENT = 4;
 const PARTICIPANT_KIND_SIP = 3;
 /** Extra client-side wait beyond the ringing timeout before a dial counts as ambiguous, in seconds. */
 const DIAL_TIMEOUT_MARGIN_SECONDS = 20;
+/** `JobStatus.JS_RUNNING` in LiveKit's protocol (`JS_PENDING` = 0 below it; ended jobs above). */
+const JOB_STATUS_RUNNING = 1;
 
 export interface LiveKitTelephonyConfig {
   /** LiveKit server URL (ws(s):// or http(s)://). */
@@ -32,6 +34,13 @@ export interface LiveKitTelephonyConfig {
   sipTrunkId: string;
   /** Agent dispatched to each call's room. */
   agentName: string;
+  /**
+   * A dispatch with no job yet is still being offered to the agent workers for this long, in ms
+   * (livekit-server asks them one by one; ours answer at once). Default 3 000.
+   */
+  dispatchOfferMs?: number;
+  /** A dispatch whose job was accepted has this long for the agent to join the room, in ms. Default 15 000. */
+  agentJoinMs?: number;
   logger?: Logger;
 }
 
@@ -70,7 +79,7 @@ export function classifyDialError(err: unknown): DialError {
 export interface LiveKitTelephony extends Telephony {
   /** Fails with a message naming `LIVEKIT_SIP_TRUNK_ID` when the outbound trunk does not exist. Never prints credentials. */
   verifyTrunk(): Promise<void>;
-  ensureAgent(input: Parameters<NonNullable<Telephony['ensureAgent']>>[0]): Promise<boolean>;
+  ensureAgent(input: Parameters<NonNullable<Telephony['ensureAgent']>>[0]): Promise<AgentPresence>;
 }
 
 /** Creates the LiveKit-backed Telephony. */
@@ -81,6 +90,8 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   const sip = new SipClient(host, config.apiKey, config.apiSecret, { failover: false });
   const dispatches = new AgentDispatchClient(host, config.apiKey, config.apiSecret);
   const log = config.logger;
+  const offerMs = config.dispatchOfferMs ?? 3_000;
+  const joinMs = config.agentJoinMs ?? 15_000;
 
   return {
     async verifyTrunk(): Promise<void> {
@@ -98,16 +109,12 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
     },
 
     async dial(input: DialInput): Promise<DialResult> {
-      // The dispatch is part of the room, so the agent is on its way before the phone rings.
-      await rooms.createRoom({
-        name: input.roomName,
-        emptyTimeout: 60,
-        departureTimeout: 10,
-        maxParticipants: 4,
-        agents: [new RoomAgentDispatch({ agentName: config.agentName, metadata: JSON.stringify(input.agentMetadata) })],
-      });
+      // No agent yet: it is dispatched at the answer, so busy, declined and rung-out calls cost no
+      // agent job (a warm job process is ready for each call the gate lets ring: agent capacity).
+      await rooms.createRoom({ name: input.roomName, emptyTimeout: 60, departureTimeout: 10, maxParticipants: 4 });
+      let participant;
       try {
-        const participant = await sip.createSipParticipant(config.sipTrunkId, input.phone, input.roomName, {
+        participant = await sip.createSipParticipant(config.sipTrunkId, input.phone, input.roomName, {
           participantIdentity: SIP_PARTICIPANT_IDENTITY,
           participantName: 'Patient',
           waitUntilAnswered: true,
@@ -116,16 +123,16 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
           playDialtone: false,
           timeout: input.ringingTimeoutSeconds + DIAL_TIMEOUT_MARGIN_SECONDS,
         });
-        log?.debug({ room: input.roomName, sipCallId: participant.sipCallId }, 'SIP participant answered');
-        return {
-          answered: true,
-          participantIdentity: participant.participantIdentity,
-          sipCallId: participant.sipCallId,
-          answeredAt: new Date().toISOString(),
-        };
       } catch (err) {
         throw classifyDialError(err);
       }
+      const answeredAt = new Date().toISOString();
+      log?.debug({ room: input.roomName, sipCallId: participant.sipCallId }, 'SIP participant answered');
+      // The patient answered: the agent now (one dispatch; the call's watcher makes sure it comes).
+      await dispatches
+        .createDispatch(input.roomName, config.agentName, { metadata: JSON.stringify(input.agentMetadata) })
+        .catch((err: unknown) => log?.warn({ room: input.roomName, error: (err as Error)?.message }, 'dispatching the agent failed; the call watcher dispatches it again'));
+      return { answered: true, participantIdentity: participant.participantIdentity, sipCallId: participant.sipCallId, answeredAt };
     },
 
     async checkCall(roomName: string): Promise<CallCheckResult> {
@@ -144,11 +151,23 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       return { state: CallCheckState.NOT_CONNECTED, callStatus, ...(joinedAt && { joinedAt }) };
     },
 
-    async ensureAgent(input): Promise<boolean> {
+    async ensureAgent(input): Promise<AgentPresence> {
       const participants = await rooms.listParticipants(input.roomName);
-      if (participants.some((p) => p.kind === PARTICIPANT_KIND_AGENT)) return false;
+      if (participants.some((p) => p.kind === PARTICIPANT_KIND_AGENT)) return 'present';
+      const now = Date.now();
+      const ours = (await dispatches.listDispatch(input.roomName)).filter((d) => d.agentName === config.agentName);
+      const onItsWay = ours.some((d) => {
+        const ageMs = now - Number(d.state?.createdAt ?? 0n) / 1e6;
+        const jobs = d.state?.jobs ?? [];
+        // No job yet: still offered to the workers. A job not ended: its process is joining.
+        if (jobs.length === 0) return ageMs < offerMs;
+        return jobs.some((j) => (j.state?.status ?? 0) <= JOB_STATUS_RUNNING) && ageMs < joinMs;
+      });
+      if (onItsWay) return 'on-its-way';
+      // Every earlier dispatch was refused by all workers, or its job ended without an agent: replace it.
+      for (const d of ours) await dispatches.deleteDispatch(d.id, input.roomName).catch(() => undefined);
       await dispatches.createDispatch(input.roomName, config.agentName, { metadata: JSON.stringify(input.agentMetadata) });
-      return true;
+      return 'dispatched';
     },
 
     async hangUp(roomName: string): Promise<void> {

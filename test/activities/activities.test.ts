@@ -63,16 +63,25 @@ describe('dial', () => {
     expect(phones.hangUps).toEqual(['room-4']);
   });
 
-  it('an answered call with no agent in its room gets the agent dispatched again, once', async () => {
+  it('an answered call with no agent in its room gets the agent dispatched again, at most maxAgentRedispatches times', async () => {
     // The port's check, recorded (scripted phones have no agents of their own).
     const ensured: string[] = [];
     const telephony = Object.assign(Object.create(phones) as ScriptedTelephony, {
       ensureAgent: async (input: { roomName: string }) => {
         ensured.push(input.roomName);
-        return true;
+        return 'dispatched' as const;
       },
     });
-    const watching = createActivities({ store, telephony, rules: DEFAULT_CALLING_RULES, logger: createLogger('silent'), pollIntervalMs: 5, agentJoinGraceMs: 100 });
+    const watching = createActivities({
+      store,
+      telephony,
+      rules: DEFAULT_CALLING_RULES,
+      logger: createLogger('silent'),
+      pollIntervalMs: 5,
+      agentJoinGraceMs: 100,
+      agentCheckEveryMs: 1_000,
+      maxAgentRedispatches: 1,
+    });
     phones.script('+12125550123', { kind: 'answer', hangsUpAfterMs: 400 });
     expect(await env().run(watching.dial, dialInput('room-5'))).toMatchObject({ answered: true, end: CallEnd.HUNG_UP });
     expect(ensured).toEqual(['room-5']);

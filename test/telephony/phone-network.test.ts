@@ -116,18 +116,33 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
     expect(Date.now() - t0).toBeGreaterThanOrEqual(9_900);
   });
 
-  it('an answered call whose room has no agent gets the agent dispatched again (read back with the AgentDispatch API)', async () => {
+  // livekit-server gives every room an automatic dispatch (agent name ""), which named agents never take.
+  const named = async (roomName: string) =>
+    (await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch(roomName).catch(() => [])).filter((d) => d.agentName !== '');
+
+  it('the agent is dispatched at the answer, once; a dispatch no worker took is replaced, never doubled (AgentDispatch API)', async () => {
+    const quick = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunkId, agentName: 'appointment-confirmer', dispatchOfferMs: 300 });
     const call = input('+12125550101');
-    expect((await telephony.dial(call)).answered).toBe(true);
-    const agents = new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
-    expect(await agents.listDispatch(call.roomName)).toHaveLength(1); // the room's own, which no worker took
-    expect(await telephony.ensureAgent({ roomName: call.roomName, agentMetadata: call.agentMetadata })).toBe(true);
-    const after = await agents.listDispatch(call.roomName);
-    expect(after).toHaveLength(2);
-    expect(after.map((d) => [d.agentName, JSON.parse(d.metadata).workflowId])).toEqual([
-      ['appointment-confirmer', call.workflowId],
-      ['appointment-confirmer', call.workflowId],
-    ]);
+    expect((await quick.dial(call)).answered).toBe(true);
+    const first = await named(call.roomName);
+    expect(first.map((d) => [d.agentName, JSON.parse(d.metadata).workflowId])).toEqual([['appointment-confirmer', call.workflowId]]);
+    // Still being offered to the workers: no second dispatch.
+    expect(await quick.ensureAgent({ roomName: call.roomName, agentMetadata: call.agentMetadata })).toBe('on-its-way');
+    expect(await named(call.roomName)).toHaveLength(1);
+    // No worker took it (there is none here): replaced by one new dispatch, not added to.
+    await pause(400);
+    expect(await quick.ensureAgent({ roomName: call.roomName, agentMetadata: call.agentMetadata })).toBe('dispatched');
+    const after = await named(call.roomName);
+    expect(after).toHaveLength(1);
+    expect(after[0]!.id).not.toBe(first[0]!.id);
+    expect(JSON.parse(after[0]!.metadata).workflowId).toBe(call.workflowId);
+    await quick.hangUp(call.roomName);
+  });
+
+  it('a busy call dispatches no agent', async () => {
+    const call = input('+12125550102');
+    await expect(telephony.dial(call)).rejects.toMatchObject({ type: DialFailureType.BUSY });
+    expect(await named(call.roomName)).toEqual([]);
     await telephony.hangUp(call.roomName);
   });
 

@@ -1,0 +1,151 @@
+/**
+ * What an agent worker can serve right now, counted from its job processes themselves: each one
+ * (agent/entry.ts) tells the worker over a private Unix socket when it is warm (`ready`: its model
+ * loaded, waiting for a call) and when it takes a call (`busy`); its socket closes when it exits.
+ * The library keeps its warm-process pool private, and its own load counts only running jobs — a
+ * worker that reports free while its next process is still starting gets calls it cannot serve.
+ *
+ * The worker (agent/main.ts) uses the census three ways: it accepts a job only when a warm process
+ * is free (else refuses at once, and livekit-server offers the job to another worker), it reports
+ * load = share of its calls not servable now, and it writes its capacity to the database
+ * (src/pacing/agent-capacity.ts) so the channel gate never lets more calls ring than agents can serve.
+ */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Environment variable naming the census socket (set by the worker, inherited by its job processes). */
+export const CENSUS_SOCKET_ENV = 'AGENT_CENSUS_SOCKET';
+/** An accepted job whose process has not said `busy` within this long frees its reservation, in ms. */
+const RESERVATION_MS = 15_000;
+
+type ProcState = 'starting' | 'ready' | 'busy';
+
+export interface CensusCounts {
+  /** Warm processes waiting for a call (reserved ones included). */
+  ready: number;
+  /** Processes running a call. */
+  busy: number;
+  /** Jobs accepted whose process has not started them yet. */
+  reserved: number;
+  /** Calls this worker could take now: min(maxCalls − busy, ready) − reserved, at least 0. */
+  free: number;
+  /** Jobs refused so far (no warm process free). */
+  refused: number;
+}
+
+/** The worker's side: counts its job processes. */
+export class ProcessCensus {
+  private readonly procs = new Map<Socket, ProcState>();
+  private reservations: number[] = [];
+  private refusedJobs = 0;
+  private listeners: Array<() => void> = [];
+
+  private constructor(
+    private readonly server: Server,
+    readonly path: string,
+    readonly maxCalls: number,
+  ) {}
+
+  /** Listens on a fresh socket and exports its path to the job processes started from now on. */
+  static async start(maxCalls: number): Promise<ProcessCensus> {
+    const path = join(tmpdir(), `call-campaigns-agent-${process.pid}-${randomBytes(4).toString('hex')}.sock`);
+    const server = createServer();
+    const census = new ProcessCensus(server, path, maxCalls);
+    server.on('connection', (socket) => census.track(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => resolve());
+    });
+    server.unref();
+    process.env[CENSUS_SOCKET_ENV] = path;
+    process.once('exit', () => rmSync(path, { force: true }));
+    return census;
+  }
+
+  private track(socket: Socket): void {
+    this.procs.set(socket, 'starting');
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        if (line !== 'ready' && line !== 'busy') continue;
+        if (line === 'busy' && this.procs.get(socket) !== 'busy') this.reservations.shift();
+        this.procs.set(socket, line);
+        this.changed();
+      }
+    });
+    const gone = () => {
+      if (this.procs.delete(socket)) this.changed();
+    };
+    socket.on('close', gone);
+    socket.on('error', gone);
+  }
+
+  /** Called on every change (a process warm, busy or gone; a job accepted or refused). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
+  counts(): CensusCounts {
+    const now = Date.now();
+    this.reservations = this.reservations.filter((t) => now - t < RESERVATION_MS);
+    let ready = 0;
+    let busy = 0;
+    for (const state of this.procs.values()) {
+      if (state === 'ready') ready += 1;
+      else if (state === 'busy') busy += 1;
+    }
+    const reserved = this.reservations.length;
+    const free = Math.max(0, Math.min(this.maxCalls - busy, ready) - reserved);
+    return { ready, busy, reserved, free, refused: this.refusedJobs };
+  }
+
+  /** Takes a warm process for a job being accepted; false (and counted as refused) when none is free. */
+  tryReserve(): boolean {
+    if (this.counts().free <= 0) {
+      this.refusedJobs += 1;
+      this.changed();
+      return false;
+    }
+    this.reservations.push(Date.now());
+    this.changed();
+    return true;
+  }
+
+  /** Load as livekit-server weighs workers: 1 when no call can be taken now, else the share of calls in use. */
+  load(): number {
+    const c = this.counts();
+    if (c.free <= 0) return 1;
+    return Math.min(0.99, (this.maxCalls - c.free) / this.maxCalls);
+  }
+
+  close(): void {
+    this.server.close();
+    for (const socket of this.procs.keys()) socket.destroy();
+    rmSync(this.path, { force: true });
+  }
+}
+
+let parent: Socket | undefined;
+
+/** A job process's side: tells the worker it is warm (`ready`) or running a call (`busy`). No-op outside a census. */
+export function tellWorker(state: 'ready' | 'busy'): void {
+  const path = process.env[CENSUS_SOCKET_ENV];
+  if (!path) return;
+  if (!parent) {
+    parent = createConnection(path);
+    parent.on('error', () => undefined); // the census is advice: a call never fails for it
+    parent.unref();
+  }
+  parent.write(`${state}\n`);
+}
