@@ -59,6 +59,8 @@ export type BenchWorkerMessage =
         peakRssMb: number;
         /** Most RSS sampled while the campaign ran (after the worker started). */
         sampledMaxRssMb: number;
+        /** V8 heap used and external memory when the sampled RSS peaked (the rest is native: the SDK core, buffers). */
+        atMax: { heapMb: number; externalMb: number };
       };
     };
 
@@ -174,13 +176,18 @@ async function main(): Promise<void> {
 
   const samples: [number, number, number, number][] = [];
   let sampledMaxRssMb = 0;
+  let atMax = { heapMb: 0, externalMb: 0 };
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
       const t = Date.now();
       const leases = await liveLeaseCount(store.sql, config.trunkId).catch(() => -1);
       samples.push([t, pacing.waiting, leases, phones.up]);
-      sampledMaxRssMb = Math.max(sampledMaxRssMb, process.memoryUsage().rss / 2 ** 20);
+      const m = process.memoryUsage();
+      if (m.rss / 2 ** 20 > sampledMaxRssMb) {
+        sampledMaxRssMb = m.rss / 2 ** 20;
+        atMax = { heapMb: m.heapUsed / 2 ** 20, externalMb: m.external / 2 ** 20 };
+      }
       await sleep(Math.max(0, 100 - (Date.now() - t)));
     }
   })();
@@ -192,7 +199,7 @@ async function main(): Promise<void> {
     void (async () => {
       sampling = false;
       await sampler;
-      send({ stats: { calls: phones.calls, samples, agentErrors: phones.agentErrors, peakRssMb: peakRssMb(), sampledMaxRssMb } });
+      send({ stats: { calls: phones.calls, samples, agentErrors: phones.agentErrors, peakRssMb: peakRssMb(), sampledMaxRssMb, atMax } });
       worker.shutdown();
       await running.catch(() => undefined);
       pacing.close();

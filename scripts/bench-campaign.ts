@@ -258,7 +258,7 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
   // The current run's length from the history service (visibility may lag for a running one).
   const current = await client.workflow.getHandle(campaignWf).describe();
   if (current.status.name === 'RUNNING') runs.push(current.historyLength);
-  await client.connection.close();
+  // The connection stays open: the wait for the summary may still be pending (the process exits at the end).
 
   // Pacing from the phones' side: [INVITE sent, line down] per call.
   const points = stats.calls.flatMap(([a, b]) => [[a, 1], [b, -1]] as [number, number][]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
@@ -281,7 +281,7 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
     `  wall time (start → every contact decided) ${f1(decidedS)} s  (${f1(p.callsPlaced / decidedS)} calls/s, ${f1(decided / decidedS)} confirmations/s)`,
     `  campaign runs (continue-as-new)         ${runs.length}; largest history ${Math.max(...runs)} events (all: ${runs.sort((a, b) => b - a).join(', ')})`,
     `  most confirmations outstanding          ${maxOutstanding} (sampled every 5 s; bound 300)`,
-    `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB; workflow cache ${opts.maxCached ?? "the SDK's default"}`,
+    `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB (V8 heap ${stats.atMax.heapMb.toFixed(0)} MB, external ${stats.atMax.externalMb.toFixed(0)} MB, the rest native); workflow cache ${opts.maxCached ?? "the SDK's default"}`,
     `  agent Updates refused                   ${stats.agentErrors}`,
     `  core warnings "Activity heartbeat failed" (heartbeats from the campaignTick local activity): ${localHeartbeatWarnings}`,
     `pacing (the phones' view: INVITE → line down, ${stats.calls.length} calls):`,
@@ -323,6 +323,7 @@ async function main(): Promise<void> {
     await store.close();
     await Promise.all([server.stop(), postgres.stop()]);
   }
+  process.exit(0);
 }
 
 main().catch((err: unknown) => {

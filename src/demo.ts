@@ -78,7 +78,8 @@ const CAMPAIGN_PHONES: Record<string, unknown>[] = [
   { sequence: ['busy', 'answer'], script: [press('1')] },
   { behavior: 'answer', script: [press('1')] },
   { behavior: 'answer', script: [press('2')] },
-  { behavior: 'voicemail', answerAfterMs: 1000 },
+  // No answering machine here: Robin shows that, and a machine's calls are the longest.
+  { behavior: 'answer', answerAfterMs: 1500, script: [press('1')] },
   { behavior: 'answer', answerAfterMs: 1000, script: [press('1')] },
   { behavior: 'unavailable' },
   { behavior: 'answer', script: [press('1')] },
@@ -117,17 +118,18 @@ async function runCampaign(system: LocalSystem, csv: string, ui: string, stamp: 
   say(`campaign ${campaignId}: ${report.added} patients imported from the sample schedule (${report.invalid.length} bad rows), ${CAMPAIGN_CHANNELS} channels`);
   say(`    history: ${ui}/namespaces/default/workflows/${workflow.workflowId}`);
   let last = '';
+  let progress;
   for (;;) {
     const status = await campaigns.status(PRACTICE.practiceId, campaignId);
+    progress = status.progress;
     // The estimated finish moves with every refresh; a line is printed when anything else changes.
-    const line = progressLine({ ...status.progress, estimatedFinishAt: undefined });
+    const line = progressLine({ ...progress, estimatedFinishAt: undefined });
     if (line !== last) say(`campaign: ${(last = line)}`);
-    if (status.workflowStatus !== 'RUNNING') break;
+    if (status.workflowStatus !== 'RUNNING' || (progress.byStatus.QUEUED === 0 && progress.outstanding === 0)) break;
     await new Promise((r) => setTimeout(r, 1_000));
   }
-  const summary = await campaigns.result(PRACTICE.practiceId, campaignId);
-  const outcomes = Object.entries(summary.byOutcome).map(([o, n]) => `${o} ${n}`).join(', ');
-  say(`campaign ${campaignId}: ${summary.state}, ${summary.callsPlaced} calls for ${summary.total} patients: ${outcomes}`);
+  const outcomes = Object.entries(progress.byOutcome).map(([o, n]) => `${o} ${n}`).join(', ');
+  say(`campaign ${campaignId}: every patient decided, ${progress.callsPlaced} calls for ${progress.total} patients: ${outcomes}`);
   for await (const row of campaignResults(system.store.sql, { practiceId: PRACTICE.practiceId, campaignId })) {
     say(`  ${row.appointmentId}: ${row.outcome ?? row.status} after ${row.attempts} call(s)`);
   }
@@ -155,7 +157,8 @@ const AGENT_EVENTS: Record<string, string> = {
 async function main(): Promise<void> {
   const keepRunning = process.argv.includes('--keep-running') || (process.stdout.isTTY && !process.argv.includes('--exit'));
   await mkdir(DATA_DIR, { recursive: true });
-  Runtime.install({ logger: new DefaultLogger('ERROR') }); // expected call failures (busy) are not news here
+  // Expected call failures (busy) are not news here, nor the SDK core's warnings (its own log, on stderr).
+  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
   const key = await demoKey();
   const real = realPhones();
 
