@@ -24,13 +24,14 @@
  *   npm run bench:campaign -- [--rows 10000] [--channels 50] [--cps 20] [--concurrency 50] [--overhead 300] [--max-cached N] [--no-import]
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { DateTime } from 'luxon';
-import { FAILURE_CONVERTER_PATH } from '../src/bundle';
+import { bundleWorkflows, FAILURE_CONVERTER_PATH } from '../src/bundle';
 import { CampaignClient } from '../src/campaigns/client';
 import { progressLine } from '../src/campaigns/progress-line';
 import { makeScheduleText } from '../src/campaigns/sample';
@@ -159,16 +160,18 @@ let localHeartbeatWarnings = 0;
 
 function startWorker(config: BenchWorkerConfig): Promise<{ stop(): Promise<Extract<BenchWorkerMessage, { stats: unknown }>['stats']> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-campaign-worker.ts', import.meta.url))], {
-    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
   });
   process.once('exit', () => child.kill('SIGKILL'));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   // The SDK core warns once per heartbeat of a local activity (campaignTick heartbeats): counted, not shown.
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    if (/Activity heartbeat failed/.test(line)) localHeartbeatWarnings += 1;
-    else process.stderr.write(`${line}\n`);
-  });
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      if (/Activity heartbeat failed/.test(line)) localHeartbeatWarnings += 1;
+      else process.stderr.write(`${line}\n`);
+    });
+  }
   return new Promise((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the bench worker exited (${code})`)));
     child.once('message', () =>
@@ -233,9 +236,19 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
   let done = false;
   const summaryP = campaigns.result(PRACTICE.practiceId, campaignId).finally(() => (done = true));
   let allDecidedS: number | undefined;
+  const statusErrors: string[] = [];
   while (!done) {
     await Promise.race([new Promise((r) => setTimeout(r, 5_000)), summaryP.catch(() => undefined)]);
-    const s = await campaigns.status(PRACTICE.practiceId, campaignId);
+    let s;
+    try {
+      s = await campaigns.status(PRACTICE.practiceId, campaignId);
+    } catch (err) {
+      // The campaign's status query can fail (a workflow task that fails, a busy server): counted, not fatal.
+      statusErrors.push(`${stamp()} ${(err as Error).message}`);
+      out(`${stamp()}  status failed: ${(err as Error).message}`);
+      if (statusErrors.length > 20) throw new Error(`the campaign's status failed ${statusErrors.length} times; giving up`, { cause: err });
+      continue;
+    }
     maxOutstanding = Math.max(maxOutstanding, s.progress.outstanding);
     maxCallsInProgress = Math.max(maxCallsInProgress, s.progress.callsInProgress);
     out(`${stamp()}  ${progressLine(s.progress)}`);
@@ -258,6 +271,25 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
   // The current run's length from the history service (visibility may lag for a running one).
   const current = await client.workflow.getHandle(campaignWf).describe();
   if (current.status.name === 'RUNNING') runs.push(current.historyLength);
+  // Every run's history replayed against the production bundle: a campaign must survive a worker restart.
+  const replays: string[] = [];
+  const bundle = await bundleWorkflows();
+  for await (const run of client.workflow.list({ query: `WorkflowId = "${campaignWf}"` })) {
+    const history = await client.workflow.getHandle(campaignWf, run.runId).fetchHistory();
+    try {
+      await Worker.runReplayHistory({ workflowBundle: bundle, dataConverter: createDataConverter(key) }, history);
+      replays.push(`${history.events?.length ?? 0} events: ok`);
+    } catch (err) {
+      const detail = /\[TMPRL\d+\][^"]*/.exec((err as Error).message)?.[0] ?? (err as Error).message.slice(0, 300);
+      replays.push(`${history.events?.length ?? 0} events: ${(err as Error).name}: ${detail}`);
+      // Kept for whoever debugs it: ids and counts only (payloads sealed with this run's throwaway key, written beside it).
+      const dir = `.data/bench-campaign/${campaignId}`;
+      await mkdir(dir, { recursive: true });
+      await writeFile(`${dir}/${run.runId}.json`, JSON.stringify(history));
+      await writeFile(`${dir}/payload-key`, `${key}\n`, { mode: 0o600 });
+      replays.push(`(history and key in ${dir})`);
+    }
+  }
   // The connection stays open: the wait for the summary may still be pending (the process exits at the end).
 
   // Pacing from the phones' side: [INVITE sent, line down] per call.
@@ -280,6 +312,8 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
     `  completed                               ${decided}/${p.total} decided, ${p.callsPlaced} calls placed (${outcomes}); campaign workflow ${summary ? `${summary.state} after ${f1(wallS!)} s` : `still ${final.workflowStatus} 30 s after the last decision (see workflows/campaign.ts: completes at its idle tick)`}`,
     `  wall time (start → every contact decided) ${f1(decidedS)} s  (${f1(p.callsPlaced / decidedS)} calls/s, ${f1(decided / decidedS)} confirmations/s)`,
     `  campaign runs (continue-as-new)         ${runs.length}; largest history ${Math.max(...runs)} events (all: ${runs.sort((a, b) => b - a).join(', ')})`,
+    `  replay of every campaign run          ${replays.join('; ')}`,
+    `  status errors                           ${statusErrors.length}${statusErrors.length ? ` (first: ${statusErrors[0]})` : ''}`,
     `  most confirmations outstanding          ${maxOutstanding} (sampled every 5 s; bound 300)`,
     `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB (V8 heap ${stats.atMax.heapMb.toFixed(0)} MB, external ${stats.atMax.externalMb.toFixed(0)} MB, the rest native); workflow cache ${opts.maxCached ?? "the SDK's default"}`,
     `  agent Updates refused                   ${stats.agentErrors}`,
