@@ -7,20 +7,29 @@
  *   - Alex answers and presses 1;
  *   - Sam is busy, and presses 1 when the retry calls (short demo settings: 10 s backoff);
  *   - Robin's answering machine picks up: the agent leaves one message.
- * The Web UI stays up until Ctrl-C.
+ * At the same time a small campaign runs: a dozen fictional patients from a sample schedule
+ * (src/campaigns/sample.ts, regenerated relative to now), 3 channels, with live progress, each
+ * simulated phone scripted (see CAMPAIGN_PHONES). The Web UI stays up until Ctrl-C (`--exit`: stop
+ * when done).
  *
  * With LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, LIVEKIT_SIP_TRUNK_ID and DEMO_PHONES
  * (three E.164 numbers, comma-separated) in the environment it calls real phones through that
- * LiveKit project instead.
+ * LiveKit project instead (the three single confirmations only: the campaign's fictional numbers
+ * are never dialed through a real trunk).
  */
 import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DateTime } from 'luxon';
+import { CampaignClient } from './campaigns/client';
+import { progressLine } from './campaigns/progress-line';
+import { campaignResults } from './campaigns/results';
+import { makeScheduleText } from './campaigns/sample';
 import { startCodecServer } from './codec-server';
 import { EncryptionCodec } from './codec';
 import { Phase, type ConfirmationRequest } from './contracts';
-import { startLocalSystem } from './dev/local-system';
+import { PHONE_SCENARIOS } from './dev/livekit-stack';
+import { startLocalSystem, type LocalSystem } from './dev/local-system';
 import { zoneInOfficeHours } from './dev/office-hours';
 import { freePort } from './dev/temporal-dev-server';
 import { exitWithError, UserError } from './errors';
@@ -50,6 +59,83 @@ const SAMPLES = [
   { name: 'Robin Lee', phone: '+12125550111', story: 'has an answering machine' },
 ];
 
+/** The demo campaign: its size, its channels, and the practice it calls for. */
+const CAMPAIGN_ROWS = 12;
+const CAMPAIGN_CHANNELS = 3;
+const PRACTICE = { practiceId: 'bright-smiles', practiceName: 'Bright Smiles Dental', practiceCallbackNumber: '+13125550100' };
+
+/** A key press 1.5 s after the agent's greeting starts (tools/phone-sim cue). */
+const press = (key: string) => ({ press: key, after: 'agent-audio', afterMs: 1500 });
+/**
+ * What the campaign patients' simulated phones do, by row of the sample schedule: the simulator
+ * picks a phone by the dialed number (tools/phone-sim/scenarios.json), so the demo adds one
+ * scenario per sample number to a copy of that file.
+ */
+const CAMPAIGN_PHONES: Record<string, unknown>[] = [
+  { behavior: 'answer', script: [press('1')] },
+  { behavior: 'answer', answerAfterMs: 2000, script: [press('1')] },
+  { behavior: 'answer', script: [press('3')] },
+  { sequence: ['busy', 'answer'], script: [press('1')] },
+  { behavior: 'answer', script: [press('1')] },
+  { behavior: 'answer', script: [press('2')] },
+  // No answering machine here: Robin shows that, and a machine's calls are the longest.
+  { behavior: 'answer', answerAfterMs: 1500, script: [press('1')] },
+  { behavior: 'answer', answerAfterMs: 1000, script: [press('1')] },
+  { behavior: 'unavailable' },
+  { behavior: 'answer', script: [press('1')] },
+  { sequence: ['unavailable', 'answer'], script: [press('1')] },
+  { behavior: 'answer', answerAfterMs: 2000, script: [press('1')] },
+];
+
+/** The sample schedule's numbers (fourth column), in row order. */
+const phonesOf = (csv: string): string[] => csv.trim().split('\r\n').slice(1).map((line) => line.split(',')[3]!);
+
+/** Writes the simulator's scenarios: the bundled ones and one per campaign number. */
+async function writeScenarios(csv: string): Promise<string> {
+  const base = JSON.parse(await readFile(PHONE_SCENARIOS, 'utf8')) as { number: string }[];
+  const added = phonesOf(csv).map((number, i) => ({ number, ...CAMPAIGN_PHONES[i % CAMPAIGN_PHONES.length], description: 'demo campaign patient' }));
+  const numbers = new Set(added.map((a) => a.number));
+  const file = `${DATA_DIR}/demo-phone-scenarios.json`;
+  await writeFile(file, JSON.stringify([...base.filter((b) => !numbers.has(b.number)), ...added], null, 1));
+  return file;
+}
+
+/**
+ * The campaign part: consent for each sample patient, import and start through CampaignClient (as
+ * `campaign start` does), then one progress line per refresh until it ends, and each appointment's
+ * outcome (ids only).
+ */
+async function runCampaign(system: LocalSystem, csv: string, ui: string, stamp: string): Promise<void> {
+  const campaigns = new CampaignClient({ client: system.client, sql: system.store.sql });
+  for (const phone of phonesOf(csv)) await system.api.recordConsent({ practiceId: PRACTICE.practiceId, phone, granted: true, source: 'demo intake form' });
+  const campaignId = `demo-${stamp}`;
+  const { report, workflow } = await campaigns.start(
+    // Short demo settings, as for the single confirmations: retry after 10 s, at most 2 calls.
+    { ...PRACTICE, campaignId, limits: { channels: CAMPAIGN_CHANNELS, callsPerSecond: 1 }, policy: { initialBackoffSeconds: 10, maxAttempts: 2 } },
+    { csv },
+    { actor: 'demo' },
+  );
+  say(`campaign ${campaignId}: ${report.added} patients imported from the sample schedule (${report.invalid.length} bad rows), ${CAMPAIGN_CHANNELS} channels`);
+  say(`    history: ${ui}/namespaces/default/workflows/${workflow.workflowId}`);
+  let last = '';
+  let progress;
+  for (;;) {
+    const status = await campaigns.status(PRACTICE.practiceId, campaignId);
+    progress = status.progress;
+    // The estimated finish moves with every refresh; a line is printed when anything else changes.
+    const line = progressLine({ ...progress, estimatedFinishAt: undefined });
+    if (line !== last) say(`campaign: ${(last = line)}`);
+    if (status.workflowStatus !== 'RUNNING' || (progress.byStatus.QUEUED === 0 && progress.outstanding === 0)) break;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  const outcomes = Object.entries(progress.byOutcome).map(([o, n]) => `${o} ${n}`).join(', ');
+  say(`campaign ${campaignId}: every patient decided, ${progress.callsPlaced} calls for ${progress.total} patients: ${outcomes}`);
+  for await (const row of campaignResults(system.store.sql, { practiceId: PRACTICE.practiceId, campaignId })) {
+    say(`  ${row.appointmentId}: ${row.outcome ?? row.status} after ${row.attempts} call(s)`);
+  }
+  say(`    the front desk's list: npm run cli -- campaign results ${campaignId} --practice ${PRACTICE.practiceId}  (CSV, with names: health data)`);
+}
+
 /** Real LiveKit and trunk settings, when the environment has them all. */
 function realPhones(): { livekit: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string }; phones: string[] } | undefined {
   const e = process.env;
@@ -71,9 +157,15 @@ const AGENT_EVENTS: Record<string, string> = {
 async function main(): Promise<void> {
   const keepRunning = process.argv.includes('--keep-running') || (process.stdout.isTTY && !process.argv.includes('--exit'));
   await mkdir(DATA_DIR, { recursive: true });
-  Runtime.install({ logger: new DefaultLogger('ERROR') }); // expected call failures (busy) are not news here
+  // Expected call failures (busy) are not news here, nor the SDK core's warnings (its own log, on stderr).
+  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
   const key = await demoKey();
   const real = realPhones();
+
+  // The campaign's sample schedule: every patient in a zone where it is calling hours now.
+  const zone = zoneInOfficeHours();
+  const campaignCsv = makeScheduleText({ rows: CAMPAIGN_ROWS, seed: 2026, patientZone: zone });
+  const phoneScenarios = real ? undefined : await writeScenarios(campaignCsv);
 
   const uiPort = Number(process.env.DEMO_UI_PORT ?? (await freePort()));
   const uiOrigin = `http://127.0.0.1:${uiPort}`;
@@ -88,16 +180,17 @@ async function main(): Promise<void> {
     // Every day, so the demo runs on a Sunday too; the legal 08:00–21:00 bounds still hold.
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], start: '08:00', end: '21:00', maxCallsPerDay: 3 },
     agentEnv: { AGENT_LOG_LEVEL: 'info' },
-    agentProcesses: SAMPLES.length, // one warm process per simultaneous call
+    agentProcesses: SAMPLES.length + (real ? 0 : CAMPAIGN_CHANNELS), // one warm process per simultaneous call
     // The CLI's default database: an opt-out typed in another terminal reaches this demo (see below).
     dataDir: `${DATA_DIR}/pglite`,
     livekit: real?.livekit,
+    phoneScenarios,
     agentEcho: (line) => {
       agentLog.write(`${line}\n`);
       const m = /"workflowId":"([^"]+)".*"msg":"([^"]+)"/.exec(line);
       if (!m || !(m[2]! in AGENT_EVENTS)) return;
       const detail = /"(answerer|digit|why)":"([^"]+)"/.exec(line)?.[2] ?? '';
-      say(`${byWorkflow.get(m[1]!) ?? m[1]}: agent ${AGENT_EVENTS[m[2]!]} ${detail}`);
+      say(`${byWorkflow.get(m[1]!) ?? `campaign ${m[1]!.split(':').at(-1)}`}: agent ${AGENT_EVENTS[m[2]!]} ${detail}`);
     },
   });
   const ui = system.temporal.uiUrl ?? uiOrigin;
@@ -107,7 +200,6 @@ async function main(): Promise<void> {
   );
   say(real ? `LiveKit ${real.livekit.url}, trunk ${real.livekit.sipTrunkId} (real phones)` : `LiveKit ${system.livekit.url} with the phone-network simulator; agent in offline mode`);
 
-  const zone = zoneInOfficeHours();
   say(`sample patients in ${zone} (local time ${DateTime.now().setZone(zone).toFormat('ccc HH:mm')}):`);
   const stamp = DateTime.now().toFormat('yyyyLLddHHmmss');
   const started = await Promise.all(
@@ -138,8 +230,10 @@ async function main(): Promise<void> {
     }),
   );
 
-  await Promise.all(
-    started.map(async ({ workflowId, request, label }) => {
+  const campaign = real ? Promise.resolve() : runCampaign(system, campaignCsv, ui, stamp);
+  await Promise.all([
+    campaign,
+    ...started.map(async ({ workflowId, request, label }) => {
       let last = '';
       for (;;) {
         const status = await system.api.getStatus(workflowId);
@@ -152,7 +246,7 @@ async function main(): Promise<void> {
       const row = await system.store.getAppointment(request.practiceId, request.appointmentId);
       say(`${label}: result ${result.outcome} after ${result.attempts.length} call(s): ${result.attempts.map((a) => `${a.outcome} (SIP ${a.sipStatusCode ?? '-'})`).join(', ')}; written back: ${row?.status} ${row?.outcome}`);
     }),
-  );
+  ]);
   say(`the agent's log: ${DATA_DIR}/agent.log`);
   say(`operators: find them in the Web UI with the query  PracticeId="bright-smiles"`);
 

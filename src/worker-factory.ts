@@ -21,11 +21,27 @@ export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> 
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** What the campaign activities need; campaigns cannot run on a worker without them. */
   campaigns?: Omit<CampaignActivityDeps, 'logger'>;
+  /**
+   * Activities run at once (default {@link DEFAULT_MAX_CONCURRENT_ACTIVITIES}). Attempts wait for a
+   * channel inside `acquireChannel`, holding an activity slot: with fewer slots than confirmations
+   * waiting, the dials of granted calls queue behind waiters and the trunk's channels sit idle until
+   * their leases expire.
+   */
+  maxConcurrentActivities?: number;
+  /** Workflows kept in the worker's cache (default: the SDK's, from the heap size; ~1 MB each). */
+  maxCachedWorkflows?: number;
 }
+
+/**
+ * Default activity slots: a campaign keeps up to 300 confirmations outstanding (DEFAULT_MAX_OUTSTANDING),
+ * most of them waiting for a channel in an activity, plus the calls and the campaign's own work. The
+ * waits are timers and database ticks, not CPU.
+ */
+export const DEFAULT_MAX_CONCURRENT_ACTIVITIES = 1_000;
 
 /** Creates (does not run) the worker serving confirmations and campaigns. */
 export async function createConfirmationWorker(options: ConfirmationWorkerOptions): Promise<Worker> {
-  const { connection, namespace, taskQueue, payloadEncryptionKey, workflowBundle, campaigns, ...deps } = options;
+  const { connection, namespace, taskQueue, payloadEncryptionKey, workflowBundle, campaigns, maxConcurrentActivities, maxCachedWorkflows, ...deps } = options;
   const campaignClient = campaigns?.client;
   return Worker.create({
     connection,
@@ -51,5 +67,7 @@ export async function createConfirmationWorker(options: ConfirmationWorkerOption
       ...(campaigns ? createCampaignActivities({ ...campaigns, logger: deps.logger }) : {}),
     },
     dataConverter: createDataConverter(payloadEncryptionKey),
+    maxConcurrentActivityTaskExecutions: maxConcurrentActivities ?? DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+    ...(maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows }),
   });
 }

@@ -185,7 +185,8 @@ export async function campaignProgress(sql: Queryable, campaign: StoredCampaign,
     sql.query<{ placed: string | number; recent: string | number; up: string | number }>(
       `SELECT count(*) AS placed,
               count(*) FILTER (WHERE l.placed_at > $3) AS recent,
-              count(*) FILTER (WHERE l.outcome IS NULL) AS up
+              -- Channels held now (live leases), not attempts reserved: those include calls waiting for a channel.
+              (SELECT count(*) FROM channel_leases cl WHERE cl.practice_id = $1 AND cl.campaign_id = $2 AND cl.expires_at > now()) AS up
        FROM campaign_contacts c JOIN attempt_ledger l ON l.workflow_id = c.workflow_id
        WHERE c.practice_id = $1 AND c.campaign_id = $2 AND c.status = 'STARTED'`,
       [...key, new Date(now.getTime() - PROGRESS_WINDOW_MS)],

@@ -38,6 +38,11 @@ export interface ScheduleOptions {
   practiceZone?: string;
   /** First appointment id number (`A000001`…). Default 1. */
   firstId?: number;
+  /**
+   * Every patient in this zone instead of their area code's (the demo: a zone where it is calling
+   * hours now, so the campaign calls at once whatever the hour).
+   */
+  patientZone?: string;
 }
 
 /** Small fast PRNG (mulberry32): deterministic, good enough for test data. */
@@ -85,7 +90,7 @@ export function* makeSchedule(options: ScheduleOptions): Generator<string> {
     const minutes = 8 * 60 + 15 * Math.floor(rnd() * 36);
     const start = today.plus({ days: day }).set({ hour: Math.floor(minutes / 60), minute: minutes % 60 });
     const id = String((options.firstId ?? 1) + n).padStart(6, '0');
-    const row = [`A${id}`, `P${id}`, `${pick(FIRST)} ${pick(LAST)}`, `+1${area.code}5550${number}`, area.zone, start.toISO({ suppressMilliseconds: true })!, pick(PROVIDERS), pick(REASONS)];
+    const row = [`A${id}`, `P${id}`, `${pick(FIRST)} ${pick(LAST)}`, `+1${area.code}5550${number}`, options.patientZone ?? area.zone, start.toISO({ suppressMilliseconds: true })!, pick(PROVIDERS), pick(REASONS)];
     yield `${row.join(',')}\r\n`;
   }
 }

@@ -58,6 +58,8 @@ export interface LocalSystemOptions {
    * the simulator.
    */
   livekit?: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string };
+  /** The simulator's scenarios file (default tools/phone-sim/scenarios.json). */
+  phoneScenarios?: string;
 }
 
 export interface LocalSystem {
@@ -82,7 +84,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
   const taskQueue = options.taskQueue ?? 'call-campaigns';
   const [temporal, stack] = await Promise.all([
     startTemporalDevServer(options.temporal),
-    options.livekit ? Promise.resolve(undefined) : startLiveKitStack({ phones: true }),
+    options.livekit ? Promise.resolve(undefined) : startLiveKitStack({ phones: true, scenarios: options.phoneScenarios }),
   ]);
   const livekit = options.livekit ?? { url: stack!.url, apiKey: stack!.apiKey, apiSecret: stack!.apiSecret };
   const store = await createStore({ dataDir: options.dataDir, processName: 'demo' }).catch((err: unknown) => {
@@ -114,6 +116,8 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     logger: createLogger(options.logLevel ?? 'silent'),
     onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
     pacing,
+    // As the production worker: campaigns run here too.
+    campaigns: { sql: store.sql, client, confirmations: api },
   });
   const running = worker.run();
   const agents = await Promise.all(
