@@ -237,8 +237,8 @@ export async function campaignProgress(sql: Queryable, campaign: StoredCampaign,
     byPhase,
     byOutcome,
     outstanding,
-    // Calls up: reserved attempts without an outcome, less those still waiting for a channel.
-    callsInProgress: Math.max(0, Number(c?.up ?? 0) - (byPhase[Phase.WAITING_FOR_CHANNEL] ?? 0)),
+    // Calls up: the campaign's live channel leases (a call waiting for a channel holds none).
+    callsInProgress: Number(c?.up ?? 0),
     callsPerMinute: Math.round(callsPerMinute * 10) / 10,
     callsPlaced: placed,
     ...(nextCallAt ? { nextCallAt: nextCallAt.toISOString() } : {}),
