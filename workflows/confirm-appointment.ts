@@ -405,10 +405,6 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       break;
     }
     const attempt = attempts.length + 1;
-    // Calls wait for a channel of the trunk (the trunk's and the campaign's limits across every worker,
-    // campaign and single confirmation; a paused campaign holds here). Runs started before the gate
-    // existed replay without it.
-    const gated = patched(CHANNEL_GATE_PATCH);
     // Not cancellable: a plan that reserved the call in the ledger is always seen (and then recorded).
     const plan = await CancellationScope.nonCancellable(() => db.planAttempt({
       ...decisionSubject(),
@@ -420,7 +416,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       // Recorded in the same activity as the plan: one history event fewer per confirmation.
       appointment: appointmentChanged ? registration() : undefined,
       // A free channel is taken by the plan itself: no extra activity on the common path.
-      ...(gated ? { tryChannel: true } : {}),
+      tryChannel: true,
     }));
     appointmentChanged = false;
 
@@ -443,7 +439,11 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     }
 
     // DIAL: the attempt is reserved in the ledger.
-    if (gated && !plan.channelGranted) {
+    // Calls wait for a channel of the trunk (the trunk's and the campaign's limits across every
+    // worker, campaign and single confirmation; a paused campaign holds here). The branch follows the
+    // plan's recorded result, so no patch is needed: a plan recorded before the gate existed has no
+    // `channelGranted` and replays without it.
+    if (plan.channelGranted === false) {
       const grant = await waitForChannel(attempt, plan);
       if (grant === 'stopped') continue; // the loop's checks end the confirmation (reservation recorded)
       if (grant === ChannelRefusal.CAMPAIGN_CANCELLED) {
@@ -704,9 +704,6 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     };
   }
 }
-
-/** Marker of a run whose calls wait for a channel of the trunk (`acquireChannel`) before dialing. */
-const CHANNEL_GATE_PATCH = 'channel-gate';
 
 /** Marker of a run whose start refused its request (see {@link startRequest}). */
 const REFUSED_REQUEST_PATCH = 'refused-invalid-request';
