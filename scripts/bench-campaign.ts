@@ -277,7 +277,7 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
   for await (const run of client.workflow.list({ query: `WorkflowId = "${campaignWf}"` })) {
     const history = await client.workflow.getHandle(campaignWf, run.runId).fetchHistory();
     try {
-      await Worker.runReplayHistory({ workflowBundle: bundle, dataConverter: createDataConverter(key) }, history);
+      await Worker.runReplayHistory({ workflowBundle: bundle, dataConverter: createDataConverter(key) }, history, campaignWf);
       replays.push(`${history.events?.length ?? 0} events: ok`);
     } catch (err) {
       const detail = /\[TMPRL\d+\][^"]*/.exec((err as Error).message)?.[0] ?? (err as Error).message.slice(0, 300);

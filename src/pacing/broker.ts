@@ -336,9 +336,12 @@ export class ChannelBroker implements ChannelGate {
     const lease = await findLease(this.sql, holder);
     const campaign = lease?.campaignId ? { practiceId: lease.practiceId, campaignId: lease.campaignId } : undefined;
     for (;;) {
+      // The slot's delay is counted from when it was asked for: the database's answer may come back
+      // late (a loaded machine), and that lateness must count against the bound too.
+      const askedAt = Date.now();
       const slot = await takeCallSlot(this.sql, this.trunkId, campaign, signal);
-      const wakeAt = Date.now() + slot.delayMs;
-      if (slot.delayMs > 0) await abortableSleep(slot.delayMs, signal);
+      const wakeAt = askedAt + slot.delayMs;
+      if (wakeAt > Date.now()) await abortableSleep(wakeAt - Date.now(), signal);
       // Woke too late (a stall): sending now could crowd the next slots' window; take a new slot.
       if (Date.now() - wakeAt <= CALL_SLOT_LATENESS_MS) return slot;
       this.options.logger?.warn({ trunkId: this.trunkId, lateMs: Date.now() - wakeAt }, 'woke late for a call slot; taking a new one');
