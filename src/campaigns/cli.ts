@@ -16,6 +16,7 @@ import type { Sql } from '../store/sql';
 import { validateId, ValidationError } from '../validation';
 import { formatReport, validateCsv, type ImportProgress } from './import';
 import { writeCampaignResults, type ResultFormat } from './results';
+import { registerForecastCommand } from './forecast/cli';
 
 /** What the campaign commands take from the CLI: the database, opened on demand (never for `validate`). */
 export interface CampaignCliDeps {
@@ -159,5 +160,6 @@ export function registerCampaignCommands(program: Command, deps: CampaignCliDeps
       }
     });
 
+  registerForecastCommand(campaign);
   return campaign;
 }

@@ -280,6 +280,8 @@ export interface ModelCall extends CallDraw {
   /** Wall-clock (monotonic, ms) start and end of the compressed call: the channel was held in between. */
   startedRealMs: number;
   endedRealMs?: number;
+  /** Test-server time (ms) when the line was down (the channel is released right after). */
+  endedAtMs?: number;
 }
 
 export interface ModelTelephonyOptions {
@@ -305,6 +307,7 @@ export class ModelTelephony implements Telephony {
   live = 0;
   maxLive = 0;
   private readonly rooms = new Map<string, { status: 'active' | 'hangup'; call: ModelCall }>();
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(private readonly options: ModelTelephonyOptions) {
     if (!(options.speed >= 1)) throw new Error('speed: must be at least 1');
@@ -376,5 +379,36 @@ export class ModelTelephony implements Telephony {
     if (call.endedRealMs !== undefined) return;
     call.endedRealMs = performance.now();
     this.live -= 1;
+    const ended = this.options.now().then((t) => {
+      call.endedAtMs = t;
+    }, () => undefined);
+    this.pending.add(ended);
+    void ended.finally(() => this.pending.delete(ended));
+  }
+
+  /** Waits for the end times still being read from the test server. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.pending]);
+  }
+
+  /**
+   * Most calls up at once on the test server's clock: from each call's dial (after its channel was
+   * granted) to the moment its line was down (before its channel is released).
+   */
+  peakConcurrentOnTestClock(): number {
+    const edges: [number, number][] = [];
+    for (const c of this.calls) {
+      edges.push([c.dialedAtMs, 1]);
+      edges.push([c.endedAtMs ?? Number.POSITIVE_INFINITY, -1]);
+    }
+    // Ends before starts at the same instant: a channel released and granted in the same ms is not two calls.
+    edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    let live = 0;
+    let peak = 0;
+    for (const [, d] of edges) {
+      live += d;
+      peak = Math.max(peak, live);
+    }
+    return peak;
   }
 }

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { ConfirmationClient } from '../../client';
 import { EncryptionCodec, createDataConverter } from '../../codec';
@@ -54,6 +54,8 @@ export interface ForecastOptions {
   start?: Date;
   /** Calling rules of the worker. Default {@link DEFAULT_CALLING_RULES}. */
   rules?: CallingRules;
+  /** A prebuilt workflow bundle (tests bundle once); bundled here when omitted. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
   /** Progress on the terminal (counts only). */
   onProgress?: (p: { decided: number; total: number; callsPlaced: number; at: Date }) => void;
 }
@@ -103,7 +105,7 @@ export interface ForecastReport {
   };
   channels: {
     limit: number;
-    /** Most calls up at once (exact, on the test server's clock, with calls compressed). */
+    /** Most calls up at once, on the test server's clock (calls compressed; never above the limit). */
     peakConcurrent: number;
     /** Modelled channel time (ringing and talking, uncompressed), in hours. */
     modelledChannelHours: number;
@@ -112,6 +114,8 @@ export interface ForecastReport {
     /** The busiest clock hour's modelled channel time / (channels × 1 h); above 1: calls queue for channels. */
     peakHourUtilisation: number;
     peakHour?: string;
+    /** Minutes the busiest hour's modelled calls need at the channel limit (at least; above 60 they spill into the next hour). */
+    peakHourMinutesAtLimit: number;
   };
   /** Wall-clock seconds the forecast took. */
   wallSeconds: number;
@@ -146,6 +150,7 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
   quietRuntime();
   // A throwaway key: the test server keeps nothing after the forecast.
   const key = EncryptionCodec.generateSetting('forecast');
+  const phase = (name: string) => process.env.FORECAST_DEBUG && process.stderr.write(`[forecast] ${name} at ${((performance.now() - wallStart) / 1000).toFixed(1)} s\n`);
   const env: TestWorkflowEnvironment = await createTimeSkippingEnv({ dataConverter: createDataConverter(key) });
   const store = await createStore({});
   let broker: ChannelBroker | undefined;
@@ -157,10 +162,11 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       if (ahead < 0) throw new ValidationError([{ field: 'start', problem: 'must not be in the past' }]);
       await env.sleep(ahead);
     }
+    phase('test server up');
     const taskQueue = `forecast-${randomUUID()}`;
     const confirmations = new ConfirmationClient({ client, store, taskQueue, now: testNow });
     const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue, now: testNow });
-    broker = await ChannelBroker.start(store.sql, TRUNK_ID, { limits: gateLimits, tickMs: 20 });
+    broker = await ChannelBroker.start(store.sql, TRUNK_ID, { limits: gateLimits });
     await setTrunkLimits(store.sql, TRUNK_ID, gateLimits);
 
     // Import and start through the production client. No worker polls yet: nothing runs until the
@@ -171,6 +177,7 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       { actor: 'forecast' },
     );
     const report: ImportReport = started.report;
+    phase('imported');
     const startedAt = await testNow();
 
     // The forecast assumes consent on file for every row.
@@ -183,12 +190,14 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       await store.recordConsent({ practiceId: options.practiceId, phone, granted: true, source: 'forecast: consent assumed for every row' });
     }
 
+    phase('consent recorded');
     const telephony = new ModelTelephony({ model, seed, speed, client, now: () => env.currentTimeMs(), zoneOf: (id) => zones.get(id) });
     const worker = await createConfirmationWorker({
       connection: env.nativeConnection,
       namespace: env.namespace ?? 'default',
       taskQueue,
       payloadEncryptionKey: key,
+      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
       store,
       telephony,
       rules,
@@ -199,7 +208,20 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       campaigns: { sql: store.sql, client, confirmations },
     });
 
+    phase('worker built');
     let progressTimer: NodeJS.Timeout | undefined;
+    const debugTimer = process.env.FORECAST_DEBUG
+      ? setInterval(() => {
+          void (async () => {
+            const q = async (text: string) => Number((await store.sql.query<{ n: string }>(text)).rows[0]!.n);
+            const leases = await q(`SELECT count(*) AS n FROM channel_leases WHERE expires_at > now()`);
+            const waiters = await q(`SELECT count(*) AS n FROM channel_waiters`);
+            const phases = (await store.sql.query<{ phase: string; n: string }>(`SELECT phase, count(*) AS n FROM appointments GROUP BY phase`)).rows.map((r) => `${r.phase}:${r.n}`).join(' ');
+            phase(`live ${telephony.live} waiting ${broker!.waiting} ticks ${broker!.ticks} leases ${leases} waiterRows ${waiters} | ${phases}`);
+          })().catch(ignore);
+        }, 5000)
+      : undefined;
+    debugTimer?.unref();
     if (options.onProgress) {
       const onProgress = options.onProgress;
       progressTimer = setInterval(() => {
@@ -215,14 +237,17 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       summary = await worker.runUntil(campaigns.result(options.practiceId, CAMPAIGN_ID));
     } finally {
       if (progressTimer) clearInterval(progressTimer);
+      if (debugTimer) clearInterval(debugTimer);
     }
 
+    phase('campaign done');
+    await telephony.settled();
     return await buildReport({
       sql: store.sql,
       practiceId: options.practiceId,
       summary,
       calls: telephony.calls,
-      peakConcurrent: telephony.maxLive,
+      peakConcurrent: telephony.peakConcurrentOnTestClock(),
       limits: options.limits,
       gateCallsPerSecond: gateCps,
       startedAt,
@@ -355,6 +380,7 @@ async function buildReport(r: ReportInput): Promise<ForecastReport> {
       utilisation: hours ? round(channelSeconds / capacity(hours)) : 0,
       peakHourUtilisation: peakHour ? round(channelSecondsByHour[peakHour]! / capacity(1)) : 0,
       ...(peakHour ? { peakHour } : {}),
+      peakHourMinutesAtLimit: peakHour ? round(channelSecondsByHour[peakHour]! / r.limits.channels / 60, 1) : 0,
     },
     wallSeconds: round((performance.now() - r.wallStart) / 1000, 1),
   };
@@ -387,6 +413,7 @@ export function formatForecast(f: ForecastReport): string {
     `Channels: ${f.channels.limit}; most calls up at once ${f.channels.peakConcurrent}; modelled channel time ${f.channels.modelledChannelHours} h; ` +
       `utilisation ${pct(f.channels.utilisation)} over the hours with calls, busiest hour ${pct(f.channels.peakHourUtilisation)}${f.channels.peakHour ? ` (${f.channels.peakHour})` : ''}`,
   );
+  if (f.channels.peakHour) out.push(`  The busiest hour's calls need at least ${f.channels.peakHourMinutesAtLimit} min at ${f.channels.limit} channels.`);
   if (f.channels.peakHourUtilisation > 0.8) out.push('  Warning: in the busiest hour the modelled calls need most of the channels; calls will queue for channels longer than this forecast shows.');
   out.push('');
   out.push(`Time: ${f.assumptions.time}.`);
