@@ -98,7 +98,7 @@ export interface ForecastReport {
   calls: {
     placed: number;
     byAttemptOutcome: Record<string, number>;
-    /** By the patient's local hour of the dial ("09" …). */
+    /** By the patient's local hour of the dial ("09:00" …). */
     byLocalHour: Record<string, number>;
     /** By clock hour (UTC, test-server time) of the dial. */
     byClockHour: Record<string, number>;
@@ -128,7 +128,8 @@ function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    // The SDK's own warnings (e.g. a local activity's heartbeat) are noise in a forecast's output.
+    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
   } catch {
     // Installed already (a test process).
   }
@@ -326,7 +327,7 @@ async function buildReport(r: ReportInput): Promise<ForecastReport> {
     perPatient.set(l.workflow_id, (perPatient.get(l.workflow_id) ?? 0) + 1);
     inc(byAttemptOutcome, l.outcome ?? 'NOT_RECORDED');
     const at = new Date(l.placed_at);
-    inc(byLocalHour, String(DateTime.fromJSDate(at).setZone(l.time_zone).hour).padStart(2, '0'));
+    inc(byLocalHour, `${String(DateTime.fromJSDate(at).setZone(l.time_zone).hour).padStart(2, '0')}:00`);
     inc(byClockHour, clockHour(at));
   }
   const distribution: Record<string, number> = {};
@@ -406,7 +407,7 @@ export function formatForecast(f: ForecastReport): string {
   out.push(`Calls placed: ${f.calls.placed} (${Object.entries(f.calls.byAttemptOutcome).map(([k, v]) => `${k} ${v}`).join(', ')})`);
   out.push('Calls by patient-local hour:');
   const maxCalls = Math.max(1, ...Object.values(f.calls.byLocalHour));
-  for (const [h, n] of Object.entries(f.calls.byLocalHour)) out.push(`  ${h}:00  ${String(n).padStart(6)}  ${'#'.repeat(Math.ceil((n / maxCalls) * 40))}`);
+  for (const [h, n] of Object.entries(f.calls.byLocalHour)) out.push(`  ${h}  ${String(n).padStart(6)}  ${'#'.repeat(Math.ceil((n / maxCalls) * 40))}`);
   const clock = Object.values(f.calls.byClockHour);
   out.push(`Calls per clock hour with calls: mean ${clock.length ? (clock.reduce((a, b) => a + b, 0) / clock.length).toFixed(1) : 0}, busiest ${Math.max(0, ...clock)} (${clock.length} hours)`);
   out.push(
