@@ -54,6 +54,8 @@ export interface ForecastOptions {
   start?: Date;
   /** Calling rules of the worker. Default {@link DEFAULT_CALLING_RULES}. */
   rules?: CallingRules;
+  /** Fail when no call is placed and no appointment decided for this many wall-clock seconds. Default 180. */
+  stallSeconds?: number;
   /** A prebuilt workflow bundle (tests bundle once); bundled here when omitted. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** Progress on the terminal (counts only). */
@@ -233,12 +235,35 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       }, 500);
       progressTimer.unref();
     }
+    // A stalled forecast fails with a sentence instead of running for ever: no call placed and no
+    // appointment decided for `stallSeconds` of wall time (the waits between calls are skipped in
+    // seconds, so a healthy forecast never goes that long without either).
+    let stallTimer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      let last = '';
+      let since = performance.now();
+      stallTimer = setInterval(() => {
+        void store.sql
+          .query<{ n: string | number }>(`SELECT count(*) AS n FROM appointments WHERE practice_id = $1 AND campaign_id = $2 AND status = 'DONE'`, [options.practiceId, CAMPAIGN_ID])
+          .then((r) => {
+            const now = `${String(r.rows[0]!.n)}/${telephony.calls.length}`;
+            if (now !== last) {
+              last = now;
+              since = performance.now();
+            } else if (performance.now() - since > (options.stallSeconds ?? 180) * 1000) {
+              reject(new Error(`the forecast stalled: no call placed and no appointment decided for ${options.stallSeconds ?? 180} s (${now} decided/calls); rerun with FORECAST_DEBUG=1 to see the channel gate`));
+            }
+          }, ignore);
+      }, 2_000);
+      stallTimer.unref();
+    });
     let summary: CampaignSummary;
     try {
-      summary = await worker.runUntil(campaigns.result(options.practiceId, CAMPAIGN_ID));
+      summary = await worker.runUntil(Promise.race([campaigns.result(options.practiceId, CAMPAIGN_ID), stalled]));
     } finally {
       if (progressTimer) clearInterval(progressTimer);
       if (debugTimer) clearInterval(debugTimer);
+      if (stallTimer) clearInterval(stallTimer);
     }
 
     phase('campaign done');
