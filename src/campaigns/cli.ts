@@ -23,6 +23,7 @@ import { CampaignClient, CampaignControlError, type CampaignView } from './clien
 import { formatReport, validateCsv, type ImportProgress } from './import';
 import { progressLine as campaignLine } from './progress-line';
 import { writeCampaignResults, type ResultFormat } from './results';
+import { registerForecastCommand } from './forecast/cli';
 
 /** What the campaign commands take from the CLI: the database, opened on demand (never for `validate`). */
 export interface CampaignCliDeps {
@@ -354,6 +355,7 @@ export function registerCampaignCommands(program: Command, deps: CampaignCliDeps
       }
     });
 
+  registerForecastCommand(campaign);
   return campaign;
 }
 

@@ -1,0 +1,43 @@
+/**
+ * Timing of `campaign forecast` (a printed number, not a timed test): a fictional schedule of
+ * `--rows` appointments over `--days` days, forecast at `--channels` / `--cps`.
+ *
+ *   npx tsx scripts/bench-forecast.ts [--rows 1000] [--days 3] [--channels 10] [--cps 2] [--seed 1] [--speed 200]
+ */
+import { Command } from 'commander';
+import { DateTime } from 'luxon';
+import { makeScheduleText } from '../src/campaigns/sample';
+import { formatForecast, runForecast } from '../src/campaigns/forecast/run';
+import { exitWithError } from '../src/errors';
+
+const program = new Command('bench-forecast')
+  .option('--rows <n>', 'appointments', '1000')
+  .option('--days <n>', 'over this many days', '3')
+  .option('--channels <n>', 'channels', '10')
+  .option('--cps <r>', 'calls per second', '2')
+  .option('--seed <n>', 'seed', '1')
+  .option('--speed <k>', 'calls played k times faster than modelled')
+  .option('--json', 'print the report as JSON')
+  .action(async (o: { rows: string; days: string; channels: string; cps: string; seed: string; speed?: string; json?: boolean }) => {
+    // A fixed start (next Monday 08:00 Chicago) so runs compare; the schedule is relative to it.
+    const start = DateTime.now().setZone('America/Chicago').startOf('week').plus({ weeks: 1, hours: 8 });
+    const csv = makeScheduleText({ rows: Number(o.rows), seed: Number(o.seed), days: Number(o.days), now: start.toJSDate() });
+    const t0 = performance.now();
+    const report = await runForecast({
+      practiceId: 'bench-practice',
+      practiceName: 'Bench Dental',
+      practiceCallbackNumber: '+13125550100',
+      csv,
+      limits: { channels: Number(o.channels), callsPerSecond: Number(o.cps) },
+      seed: Number(o.seed),
+      ...(o.speed ? { speed: Number(o.speed) } : {}),
+      start: start.toJSDate(),
+      onProgress: (p) => process.stderr.write(`\r${p.decided}/${p.total} decided, ${p.callsPlaced} calls, ${p.at.toISOString()}   `),
+    });
+    process.stderr.write('\n');
+    process.stdout.write(`${o.json ? JSON.stringify(report, null, 2) : formatForecast(report)}\n`);
+    const rss = process.memoryUsage().rss / 2 ** 20;
+    process.stdout.write(`\nbench-forecast: ${o.rows} rows over ${o.days} days, ${o.channels} channels, ${o.cps} cps: ${((performance.now() - t0) / 1000).toFixed(1)} s wall (including the test server's start), peak RSS ~${rss.toFixed(0)} MB\n`);
+  });
+
+program.parseAsync().catch((err: unknown) => exitWithError('bench-forecast', err));
