@@ -126,7 +126,10 @@ export class ProcessCensus {
   load(): number {
     const c = this.counts();
     if (c.free <= 0) return 1;
-    return Math.min(0.99, (this.maxCalls - c.free) / this.maxCalls);
+    // A worker with a warm process free reports at most 0.5: livekit-server offered no jobs at all to
+    // a worker reporting 0.9 (10 calls allowed, one warm process), so the share is halved — the
+    // relative order between workers, which is what the server balances on, is kept.
+    return (0.5 * (this.maxCalls - c.free)) / this.maxCalls;
   }
 
   close(): void {
