@@ -74,7 +74,11 @@ it('an answer given while no worker runs is kept, the patient hears it was taken
   await system.worker.shutdown();
 
   // The call plays out with no worker: the key press, the agent's hold-on, its closing words.
-  const call = await waitForCall(system.stack!.callLogFile!, (l) => l.room === room, 60_000);
+  const call = await waitForCall(system.stack!.callLogFile!, (l) => l.room === room, 60_000).catch((err: unknown) => {
+    // What the agent worker saw (ids only), for whoever reads a failure.
+    process.stderr.write(`agent output:\n${agentLines.slice(-60).join('\n')}\n`);
+    throw err;
+  });
   expect(call.events?.map((e) => [e.what, e.arg])).toEqual([['press', '1']]);
   expect(call.ended).toBe('hung up by the agent');
   const said = agentLines.join('\n');
