@@ -10,6 +10,9 @@ import type { Logger } from 'pino';
 import { ChannelRefusal, type CallLimits, type ChannelGrant } from '../contracts';
 import type { Sql } from '../store/sql';
 import { CALL_SLOT_LATENESS_MS, takeCallSlot, type CallSlot } from './call-slots';
+
+/** Late wakes after which a dial sends anyway (see waitForCallSlot). */
+const MAX_LATE_SLOTS = 5;
 import { grantTick, type TickResult, type TickTimes, type WaiterRow } from './grant-tick';
 import { channelHolder, practiceOfWorkflow } from './holder';
 import { findLease, leaveQueue, releaseLease, renewLeases, type Lease } from './leases';
@@ -335,16 +338,15 @@ export class ChannelBroker implements ChannelGate {
   async waitForCallSlot(holder: string, signal?: AbortSignal): Promise<CallSlot> {
     const lease = await findLease(this.sql, holder);
     const campaign = lease?.campaignId ? { practiceId: lease.practiceId, campaignId: lease.campaignId } : undefined;
-    for (;;) {
-      // The slot's delay is counted from when it was asked for: the database's answer may come back
-      // late (a loaded machine), and that lateness must count against the bound too.
-      const askedAt = Date.now();
+    for (let tries = 1; ; tries += 1) {
       const slot = await takeCallSlot(this.sql, this.trunkId, campaign, signal);
-      const wakeAt = askedAt + slot.delayMs;
-      if (wakeAt > Date.now()) await abortableSleep(wakeAt - Date.now(), signal);
-      // Woke too late (a stall): sending now could crowd the next slots' window; take a new slot.
-      if (Date.now() - wakeAt <= CALL_SLOT_LATENESS_MS) return slot;
-      this.options.logger?.warn({ trunkId: this.trunkId, lateMs: Date.now() - wakeAt }, 'woke late for a call slot; taking a new one');
+      const wakeAt = Date.now() + slot.delayMs;
+      if (slot.delayMs > 0) await abortableSleep(slot.delayMs, signal);
+      // Woke too late (a stall): sending now could crowd the next slots' window; take a new slot —
+      // a few times at most: a machine that is always late must still call (never a livelock).
+      const lateMs = Date.now() - wakeAt;
+      if (lateMs <= CALL_SLOT_LATENESS_MS || tries >= MAX_LATE_SLOTS) return slot;
+      this.options.logger?.warn({ trunkId: this.trunkId, lateMs }, 'woke late for a call slot; taking a new one');
     }
   }
 
