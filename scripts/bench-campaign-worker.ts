@@ -6,7 +6,7 @@
  * down, and samples the gate (waiters, live leases, calls up) every 100 ms; reports them to the
  * parent over IPC when told to stop. Ids and times only: nothing of a contact leaves this process.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { ConfirmationClient } from '../src/client';
@@ -40,7 +40,7 @@ export interface BenchWorkerConfig {
   ringMs: [number, number];
   /** Answered: the conversation until the agent's verdict, ms. */
   talkMs: [number, number];
-  /** The worker's workflow cache (default: the SDK's). */
+  /** The worker's workflow cache (default: the worker factory's). */
   maxCachedWorkflows?: number;
 }
 
@@ -57,6 +57,8 @@ export type BenchWorkerMessage =
         agentErrors: number;
         /** VmHWM: the whole life of the process, bundling the workflows at start included. */
         peakRssMb: number;
+        /** RSS of the idle worker 3 s after it started (bundle loaded, polling). */
+        idleRssMb: number;
         /** Most RSS sampled while the campaign ran (after the worker started). */
         sampledMaxRssMb: number;
         /** V8 heap used and external memory when the sampled RSS peaked (the rest is native: the SDK core, buffers). */
@@ -144,6 +146,19 @@ class BenchPhones implements Telephony {
   }
 }
 
+/** One line of the memory trace (BENCH_MEM_TRACE=<file>): RSS, peak, V8 heap of this thread, external, threads. */
+function memLine(phase: string): string {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kb = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+  const m = process.memoryUsage();
+  const mb = (x: number) => Math.round(x / 2 ** 20);
+  return `${JSON.stringify({ t: Date.now(), phase, rss: Math.round(kb('VmRSS')), hwm: Math.round(kb('VmHWM')), heapUsed: mb(m.heapUsed), heapTotal: mb(m.heapTotal), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers), threads: kb('Threads') * 1024 })}\n`;
+}
+const memTrace = process.env.BENCH_MEM_TRACE;
+const trace = (phase: string) => {
+  if (memTrace) appendFileSync(memTrace, memLine(phase));
+};
+
 function peakRssMb(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
   return m ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
@@ -153,6 +168,7 @@ async function main(): Promise<void> {
   // From the environment, not argv: the bench's (throwaway) payload key stays out of `ps`.
   const config = JSON.parse(process.env.BENCH_WORKER_CONFIG!) as BenchWorkerConfig;
   const send = (m: BenchWorkerMessage) => process.send!(m);
+  trace('imports');
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const store = await createStore({ databaseUrl: config.databaseUrl });
   const client = new Client({ connection: await Connection.connect({ address: config.temporalAddress }), dataConverter: createDataConverter(config.payloadEncryptionKey) });
@@ -172,7 +188,12 @@ async function main(): Promise<void> {
     campaigns: { sql: store.sql, client, confirmations: api },
     maxCachedWorkflows: config.maxCachedWorkflows,
   });
+  trace('worker created');
   const running = worker.run();
+  await sleep(3_000);
+  const idleRssMb = process.memoryUsage().rss / 2 ** 20;
+  trace('idle after start');
+  const traceTimer = setInterval(() => trace('campaign'), 10_000);
 
   const samples: [number, number, number, number][] = [];
   let sampledMaxRssMb = 0;
@@ -198,8 +219,9 @@ async function main(): Promise<void> {
     if (!m.stop) return;
     void (async () => {
       sampling = false;
+      clearInterval(traceTimer);
       await sampler;
-      send({ stats: { calls: phones.calls, samples, agentErrors: phones.agentErrors, peakRssMb: peakRssMb(), sampledMaxRssMb, atMax } });
+      send({ stats: { calls: phones.calls, samples, agentErrors: phones.agentErrors, peakRssMb: peakRssMb(), idleRssMb, sampledMaxRssMb, atMax } });
       worker.shutdown();
       await running.catch(() => undefined);
       pacing.close();

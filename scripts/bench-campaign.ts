@@ -47,7 +47,7 @@ import { ChannelBroker } from '../src/pacing';
 import type { CallingRules } from '../src/ports';
 import { DEFAULT_CALLING_RULES } from '../src/rules/calling-window';
 import { createStore, type SqlStore } from '../src/store';
-import { createConfirmationWorker } from '../src/worker-factory';
+import { createConfirmationWorker, DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from '../src/worker-factory';
 import { maxInOneSecond } from '../test/helpers/pacing-load';
 import type { BenchWorkerConfig, BenchWorkerMessage } from './bench-campaign-worker';
 
@@ -62,7 +62,7 @@ const opts = new Command('bench:campaign')
   .option('--cps <n>', "the trunk's (and the campaign's) calls per second", whole('--cps', 1), 20)
   .option('--concurrency <n>', 'client concurrency of the overhead measure', whole('--concurrency', 1), 50)
   .option('--overhead <n>', 'confirmations of the overhead measure (0: skip it)', whole('--overhead', 0), 300)
-  .option('--max-cached <n>', "the campaign worker's workflow cache (default: the SDK's, from the heap size)", whole('--max-cached', 2))
+  .option('--max-cached <n>', "the campaign worker's workflow cache (default: the worker's, DEFAULT_MAX_CACHED_WORKFLOWS)", whole('--max-cached', 2))
   .option('--no-import', 'skip the import bench')
   .parse()
   .opts<{ rows: number; channels: number; cps: number; concurrency: number; overhead: number; maxCached?: number; import: boolean }>();
@@ -158,8 +158,11 @@ async function overhead(address: string, store: SqlStore, key: string): Promise<
 
 let localHeartbeatWarnings = 0;
 
+/** The worker's heap limit, as `npm run worker` sets it (WORKER_HEAP_MB). */
+const workerHeapMb = Number(process.env.WORKER_HEAP_MB ?? DEFAULT_WORKER_HEAP_MB);
+
 function startWorker(config: BenchWorkerConfig): Promise<{ stop(): Promise<Extract<BenchWorkerMessage, { stats: unknown }>['stats']> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-campaign-worker.ts', import.meta.url))], {
+  const child = spawn(process.execPath, [`--max-old-space-size=${workerHeapMb}`, '--import', 'tsx', fileURLToPath(new URL('./bench-campaign-worker.ts', import.meta.url))], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: { ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
   });
@@ -315,7 +318,7 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
     `  replay of every campaign run          ${replays.join('; ')}`,
     `  status errors                           ${statusErrors.length}${statusErrors.length ? ` (first: ${statusErrors[0]})` : ''}`,
     `  most confirmations outstanding          ${maxOutstanding} (sampled every 5 s; bound 300)`,
-    `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB (V8 heap ${stats.atMax.heapMb.toFixed(0)} MB, external ${stats.atMax.externalMb.toFixed(0)} MB, the rest native); workflow cache ${opts.maxCached ?? "the SDK's default"}`,
+    `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB (V8 heap ${stats.atMax.heapMb.toFixed(0)} MB, external ${stats.atMax.externalMb.toFixed(0)} MB, the rest native); workflow cache ${opts.maxCached ?? DEFAULT_MAX_CACHED_WORKFLOWS}, heap limit ${workerHeapMb} MB per thread; idle after start ${stats.idleRssMb.toFixed(0)} MB`,
     `  agent Updates refused                   ${stats.agentErrors}`,
     `  core warnings "Activity heartbeat failed" (heartbeats from the campaignTick local activity): ${localHeartbeatWarnings}`,
     `pacing (the phones' view: INVITE → line down, ${stats.calls.length} calls):`,

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { EncryptionCodec } from './codec';
 import { TASK_QUEUE, type CallLimits } from './contracts';
 import { DEFAULT_TRUNK_LIMITS } from './pacing/limits';
+import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB, MIN_WORKER_HEAP_MB } from './worker-defaults';
 import type { CallingRules } from './ports';
 import { DEFAULT_CALLING_RULES, parseCallingRules } from './rules/calling-window';
 
@@ -20,6 +21,10 @@ export interface WorkerConfig {
   /** Limits inserted for the worker's trunk when the database has none (the stored row wins afterwards). */
   trunkLimits: CallLimits;
   logLevel: string;
+  /** `WORKER_MAX_CACHED_WORKFLOWS`: workflows kept in the worker's cache. */
+  maxCachedWorkflows: number;
+  /** `WORKER_HEAP_MB`: V8 heap limit of each of the worker's threads (read by `npm run worker`, which passes it to node). */
+  heapMb: number;
 }
 
 /** A configuration error listing every bad setting. */
@@ -83,6 +88,12 @@ const envSchema = z.object({
   TRUNK_MAX_CHANNELS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').default(DEFAULT_TRUNK_LIMITS.channels),
   TRUNK_MAX_CALLS_PER_SECOND: z.coerce.number({ error: 'must be a number' }).gt(0, 'must be above 0').default(DEFAULT_TRUNK_LIMITS.callsPerSecond),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(2, 'must be at least 2').default(DEFAULT_MAX_CACHED_WORKFLOWS),
+  WORKER_HEAP_MB: z.coerce
+    .number({ error: 'must be a whole number of MB' })
+    .int('must be a whole number of MB')
+    .min(MIN_WORKER_HEAP_MB, `must be at least ${MIN_WORKER_HEAP_MB}`)
+    .default(DEFAULT_WORKER_HEAP_MB),
 });
 
 /** Calling-rule fields and the variables they come from, so errors name the variable. */
@@ -125,6 +136,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rules,
     trunkLimits: { channels: e.TRUNK_MAX_CHANNELS, callsPerSecond: e.TRUNK_MAX_CALLS_PER_SECOND },
     logLevel: e.LOG_LEVEL,
+    maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
+    heapMb: e.WORKER_HEAP_MB,
   };
 }
 

@@ -6,14 +6,14 @@
  */
 import { z } from 'zod';
 import { TASK_QUEUE } from './contracts';
-import { confirmationRequestSchema, MAX_APPOINTMENT_LEAD_DAYS } from './validation';
+import { getConfirmationRequestSchema, MAX_APPOINTMENT_LEAD_DAYS } from './validation';
 
 /** Where the schema is committed, relative to the repository root. */
 export const CONFIRMATION_REQUEST_SCHEMA_PATH = 'schemas/confirmation-request.schema.json';
 
 /** The JSON Schema (draft 2020-12) of a confirmation request, as JSON text (2-space indent, trailing newline). */
 export function confirmationRequestJsonSchema(): string {
-  const schema = z.toJSONSchema(confirmationRequestSchema, { io: 'input', target: 'draft-2020-12' });
+  const schema = z.toJSONSchema(getConfirmationRequestSchema(), { io: 'input', target: 'draft-2020-12' });
   const published = {
     ...schema,
     $comment:

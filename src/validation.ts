@@ -109,11 +109,10 @@ export const ianaZone = (dataChecks = true) => {
   const shape = bounded('IANA time zone, e.g. America/Chicago', 64).regex(ZONE, { error: 'not an IANA time zone (e.g. America/Chicago)', abort: true });
   return dataChecks ? shape.refine((zone) => IANAZone.isValidZone(zone), { error: 'not an IANA time zone (e.g. America/Chicago)' }) : shape;
 };
-export const timeZone = ianaZone();
 
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 /** ISO 8601 with an explicit offset (an appointment time without one is ambiguous). */
-export const isoWithOffset = bounded('ISO 8601 with offset, e.g. 2026-12-01T10:30:00-06:00', 40)
+const isoWithOffset = bounded('ISO 8601 with offset, e.g. 2026-12-01T10:30:00-06:00', 40)
   .regex(ISO_WITH_OFFSET, { error: 'not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)', abort: true })
   .refine((value) => DateTime.fromISO(value, { setZone: true }).isValid, {
     error: 'not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)',
@@ -169,12 +168,21 @@ const requestSchema = (dataChecks: boolean) =>
     .meta({ title: 'ConfirmationRequest', description: 'Input of the confirmAppointmentWorkflow workflow (one appointment to confirm).' });
 
 /**
- * The confirmation request (`ConfirmationRequest`), as a JSON value. Exported for the published
- * JSON Schema (`schemas/confirmation-request.schema.json`); the checks that JSON Schema cannot
- * express (valid number for its country, known time zone, in the future, at most
- * {@link MAX_APPOINTMENT_LEAD_DAYS} ahead) run in {@link parseConfirmationRequest}.
+ * The confirmation request (`ConfirmationRequest`), as a JSON value. Exported (through
+ * {@link getConfirmationRequestSchema}) for the published JSON Schema
+ * (`schemas/confirmation-request.schema.json`); the checks that JSON Schema cannot express (valid
+ * number for its country, known time zone, in the future, at most {@link MAX_APPOINTMENT_LEAD_DAYS}
+ * ahead) run in {@link parseConfirmationRequest}.
  */
-export const confirmationRequestSchema = requestSchema(true);
+const confirmationRequestSchema = requestSchema(true);
+/**
+ * {@link confirmationRequestSchema}. A function, not an exported object, as every schema here: the
+ * workflow bundle preloads this module once per workflow thread (src/workflow-preload.ts) and the
+ * SDK deep-freezes the objects a preloaded module exports — zod schemas stop working when frozen.
+ */
+export function getConfirmationRequestSchema(): typeof confirmationRequestSchema {
+  return confirmationRequestSchema;
+}
 /** The same without the checks that read data shipped outside the code (phone metadata, time-zone names). */
 const requestShapeSchema = requestSchema(false);
 
@@ -365,7 +373,7 @@ const limitsChangeSchema = z
   .strictObject({ ...controlShape, channels: channels.optional(), callsPerSecond: callsPerSecond.optional() })
   .refine((v) => v.channels !== undefined || v.callsPerSecond !== undefined, { error: 'give channels, callsPerSecond or both', path: ['channels'] });
 const rowsAddedSchema = z.strictObject({ ...controlShape, added: z.number({ error: typeError('a whole number', 'rows added') }).int().min(0).max(1_000_000) });
-export const callLimitsSchema = z.strictObject({ channels, callsPerSecond });
+const callLimitsSchema = z.strictObject({ channels, callsPerSecond });
 const campaignInputSchema = z.strictObject({
   practiceId: id('practice id'),
   campaignId: id('campaign id'),

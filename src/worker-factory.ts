@@ -7,9 +7,12 @@ import { NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@tem
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createCampaignActivities, type CampaignActivityDeps } from '../activities/campaign';
-import { bundleWorkflows } from './bundle';
+import { bundleWorkflowsInChildProcess } from './bundle';
 import { createDataConverter } from './codec';
 import { campaignWorkflowId, confirmationEndedSignal, TASK_QUEUE } from './contracts';
+import { DEFAULT_MAX_CACHED_WORKFLOWS } from './worker-defaults';
+
+export { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from './worker-defaults';
 
 export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> {
   connection: NativeConnection;
@@ -17,7 +20,7 @@ export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> 
   taskQueue?: string;
   payloadEncryptionKey: string;
   logger: Logger;
-  /** A prebuilt bundle (tests build it once per suite); bundled here when omitted. */
+  /** A prebuilt bundle (tests build it once per suite); bundled in a child process when omitted. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** What the campaign activities need; campaigns cannot run on a worker without them. */
   campaigns?: Omit<CampaignActivityDeps, 'logger'>;
@@ -28,7 +31,10 @@ export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> 
    * their leases expire.
    */
   maxConcurrentActivities?: number;
-  /** Workflows kept in the worker's cache (default: the SDK's, from the heap size; ~1 MB each). */
+  /**
+   * Workflows kept in the worker's cache (default {@link DEFAULT_MAX_CACHED_WORKFLOWS}). A workflow
+   * not in the cache is replayed from its history at its next task: CPU and server reads, not errors.
+   */
   maxCachedWorkflows?: number;
 }
 
@@ -47,7 +53,7 @@ export async function createConfirmationWorker(options: ConfirmationWorkerOption
     connection,
     namespace: namespace ?? 'default',
     taskQueue: taskQueue ?? TASK_QUEUE,
-    workflowBundle: workflowBundle ?? (await bundleWorkflows()),
+    workflowBundle: workflowBundle ?? (await bundleWorkflowsInChildProcess()),
     activities: {
       ...createActivities({
         ...deps,
@@ -68,6 +74,6 @@ export async function createConfirmationWorker(options: ConfirmationWorkerOption
     },
     dataConverter: createDataConverter(payloadEncryptionKey),
     maxConcurrentActivityTaskExecutions: maxConcurrentActivities ?? DEFAULT_MAX_CONCURRENT_ACTIVITIES,
-    ...(maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows }),
+    maxCachedWorkflows: maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
   });
 }

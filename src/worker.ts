@@ -2,6 +2,7 @@
  * Worker entry: `npm run worker`. Configuration comes from the environment (see the README's table)
  * and is validated before anything connects; a bad setting stops the process with every problem named.
  */
+import { getHeapStatistics } from 'node:v8';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ConfirmationClient } from './client';
@@ -71,7 +72,16 @@ async function run(
     // Campaigns start their confirmations through the same client API as single starts.
     campaigns: { sql: store.sql, client, confirmations: api },
     pacing,
+    maxCachedWorkflows: config.maxCachedWorkflows,
   });
+  // WORKER_HEAP_MB reaches V8 as a node flag (`npm run worker` passes it): say so when it did not.
+  const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
+  if (heapLimitMb > config.heapMb * 1.5) {
+    logger.warn(
+      { heapLimitMb, WORKER_HEAP_MB: config.heapMb },
+      'the V8 heap limit is not WORKER_HEAP_MB: start the worker with `npm run worker` (or node --max-old-space-size=<WORKER_HEAP_MB>), or its memory grows far beyond what it uses',
+    );
+  }
   logger.info(
     {
       temporal: config.temporal.address,
@@ -80,6 +90,8 @@ async function run(
       database: config.database.url ? 'postgresql' : `pglite:${config.database.dataDir}`,
       livekit: config.livekit.url,
       agentName: config.livekit.agentName,
+      maxCachedWorkflows: config.maxCachedWorkflows,
+      heapLimitMb,
     },
     'worker started',
   );

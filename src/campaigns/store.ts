@@ -8,7 +8,7 @@
  */
 import { campaignWorkflowId, DEFAULT_CAMPAIGN_LIMITS, type CallLimits, type CallPolicy, type CampaignState } from '../contracts';
 import type { Queryable, Sql } from '../store/sql';
-import { confirmationRequestSchema, validateCallLimits, validateId, validatePhone, validateText, ValidationError, type FieldProblem } from '../validation';
+import { getConfirmationRequestSchema, validateCallLimits, validateId, validatePhone, validateText, ValidationError, type FieldProblem } from '../validation';
 
 // ---------------------------------------------------------------------------------------------
 // Campaign settings
@@ -76,7 +76,7 @@ export function validateCampaignSettings(settings: CampaignSettings): Required<O
   const limits = check(() => validateLimits(s?.limits ?? DEFAULT_CAMPAIGN_LIMITS));
   let policy: Partial<CallPolicy> | undefined;
   if (s?.policy !== undefined) {
-    const parsed = confirmationRequestSchema.shape.policy.safeParse(s.policy);
+    const parsed = getConfirmationRequestSchema().shape.policy.safeParse(s.policy);
     if (parsed.success) policy = parsed.data as Partial<CallPolicy>;
     else problems.push(...parsed.error.issues.map((i) => ({ field: ['policy', ...i.path].join('.'), problem: i.message })));
   }

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config';
+import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from '../../src/worker-defaults';
 
 const base = {
   PAYLOAD_ENCRYPTION_KEY: 'k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=',
@@ -21,6 +23,14 @@ describe('loadConfig', () => {
     expect(loadConfig(base).trunkLimits).toEqual({ channels: 10, callsPerSecond: 5 });
     expect(loadConfig({ ...base, TRUNK_MAX_CHANNELS: '3', TRUNK_MAX_CALLS_PER_SECOND: '0.5' }).trunkLimits).toEqual({ channels: 3, callsPerSecond: 0.5 });
     expect(() => loadConfig({ ...base, TRUNK_MAX_CHANNELS: '0', TRUNK_MAX_CALLS_PER_SECOND: 'x' })).toThrow(/TRUNK_MAX_CHANNELS: must be at least 1.*TRUNK_MAX_CALLS_PER_SECOND/);
+  });
+
+  it('worker memory: workflow cache and heap limit, defaults and bad values named; `npm run worker` passes the same heap default to node', () => {
+    expect(loadConfig(base)).toMatchObject({ maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS, heapMb: DEFAULT_WORKER_HEAP_MB });
+    expect(loadConfig({ ...base, WORKER_MAX_CACHED_WORKFLOWS: '800', WORKER_HEAP_MB: '512' })).toMatchObject({ maxCachedWorkflows: 800, heapMb: 512 });
+    expect(() => loadConfig({ ...base, WORKER_MAX_CACHED_WORKFLOWS: '1', WORKER_HEAP_MB: 'lots' })).toThrow(/WORKER_MAX_CACHED_WORKFLOWS: must be at least 2.*WORKER_HEAP_MB: must be a whole number of MB/);
+    const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.worker).toContain(`--max-old-space-size=\${WORKER_HEAP_MB:-${DEFAULT_WORKER_HEAP_MB}}`);
   });
 
   it('fails fast naming every missing or bad setting, without echoing secrets', () => {
