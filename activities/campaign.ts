@@ -113,7 +113,6 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
             }
           }),
         );
-        Context.current().heartbeat();
       }
       const progress = await campaignProgress(sql, c, now);
       if (started + skipped > 0) logger.info({ campaign: c.workflowId, started, skipped, queued: progress.byStatus.QUEUED }, 'campaign confirmations started');

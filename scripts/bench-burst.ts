@@ -19,7 +19,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { EncryptionCodec } from '../src/codec';
 import { CallOutcome } from '../src/contracts';
-import { readCallLog } from '../src/dev/livekit-stack';
+import { maxConcurrentCalls, readCallLog } from '../src/dev/livekit-stack';
 import { startLocalSystem } from '../src/dev/local-system';
 import { zoneInOfficeHours } from '../src/dev/office-hours';
 import { agentCapacity } from '../src/pacing';
@@ -125,14 +125,7 @@ async function main(): Promise<void> {
     const servedOutcomes = outcomes.filter((o) => SERVED.has(o)).length;
     const jobRequests = agentLines.filter((l) => l.includes('received job request')).length;
     const refused = agentLines.filter((l) => l.includes('job refused')).length;
-    const edges = calls.flatMap((c) => [
-      { at: Date.parse(c.time), d: 1 },
-      { at: Date.parse(c.endedAt), d: -1 },
-    ]);
-    edges.sort((a, b) => a.at - b.at || a.d - b.d);
-    let up = 0;
-    let maxUp = 0;
-    for (const e of edges) maxUp = Math.max(maxUp, (up += e.d));
+    const maxUp = maxConcurrentCalls(calls);
     const count = new Map<string, number>();
     for (const o of outcomes) count.set(o, (count.get(o) ?? 0) + 1);
 

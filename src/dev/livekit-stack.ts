@@ -72,6 +72,30 @@ export function readCallLog(file: string): CallLogLine[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as CallLogLine);
 }
 
+/** Most calls up at once in the phone network's log (INVITE to the line going down; an end before a start at the same instant). */
+export function maxConcurrentCalls(calls: Pick<CallLogLine, 'time' | 'endedAt'>[]): number {
+  const edges = calls.flatMap((c) => [
+    { at: Date.parse(c.time), d: 1 },
+    { at: Date.parse(c.endedAt), d: -1 },
+  ]);
+  edges.sort((a, b) => a.at - b.at || a.d - b.d);
+  let up = 0;
+  let most = 0;
+  for (const e of edges) most = Math.max(most, (up += e.d));
+  return most;
+}
+
+/** Most INVITEs in any 1-s window of the phone network's log. */
+export function maxInvitesPerSecond(calls: Pick<CallLogLine, 'time'>[]): number {
+  const times = calls.map((c) => Date.parse(c.time)).sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < times.length; i += 1) {
+    while (times[i]! - times[j]! >= 1_000) j += 1;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
 /** Waits until the call log has a line matching `match` (a call's line is written when it is over). */
 export async function waitForCall(file: string, match: (line: CallLogLine) => boolean, timeoutMs = 15_000): Promise<CallLogLine> {
   const deadline = Date.now() + timeoutMs;

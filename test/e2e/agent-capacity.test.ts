@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallOutcome, type ConfirmationRequest } from '../../src/contracts';
-import { readCallLog } from '../../src/dev/livekit-stack';
+import { maxConcurrentCalls, readCallLog } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
 import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { agentCapacity } from '../../src/pacing';
@@ -68,16 +68,7 @@ async function confirm(phone: string): Promise<string> {
 
 /** Most calls up at once, from the simulator's log (INVITE → end). */
 function maxConcurrent(rooms: string[]): number {
-  const calls = readCallLog(system.stack!.callLogFile!).filter((l) => rooms.some((r) => l.room.startsWith(r)));
-  const edges = calls.flatMap((c) => [
-    { at: Date.parse(c.time), d: 1 },
-    { at: Date.parse(c.endedAt), d: -1 },
-  ]);
-  edges.sort((a, b) => a.at - b.at || a.d - b.d);
-  let up = 0;
-  let max = 0;
-  for (const e of edges) max = Math.max(max, (up += e.d));
-  return max;
+  return maxConcurrentCalls(readCallLog(system.stack!.callLogFile!).filter((l) => rooms.some((r) => l.room.startsWith(r))));
 }
 
 describe('agent capacity and dispatch at the answer', () => {

@@ -4,11 +4,10 @@
  * calls per second the phone network observes never exceed the limits — also when one worker is
  * SIGKILLed mid-campaign; its channels come back and the other worker finishes the campaign.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SIPTransport } from '@livekit/protocol';
 import { Client, Connection } from '@temporalio/client';
 import { SipClient } from 'livekit-server-sdk';
@@ -17,14 +16,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignClient } from '../../src/campaigns/client';
 import { createDataConverter } from '../../src/codec';
 import { CampaignState } from '../../src/contracts';
-import { readCallLog, startLiveKitStack, stopProcess, type CallLogLine, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { maxConcurrentCalls, maxInvitesPerSecond, readCallLog, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createStore, type SqlStore } from '../../src/store';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+import { startWorkerProcess } from '../helpers/worker-process';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const ROWS = 24;
 const LIMITS = { channels: 3, callsPerSecond: 2 };
 /** Fictional numbers the simulator answers; the phone hangs up after 2.5 s (nobody reports: NO_OUTCOME). */
@@ -38,23 +37,9 @@ let env: Record<string, string>;
 const workers: ChildProcess[] = [];
 
 async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logDir = process.env.PACING_TEST_LOG_DIR;
+  const child = await startWorkerProcess(env, logDir ? { logFile: join(logDir, `worker-${Date.now()}.log`) } : {});
   workers.push(child);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('worker started')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    if (process.env.PACING_TEST_LOG_DIR) {
-      const file = join(process.env.PACING_TEST_LOG_DIR, `worker-${child.pid}.log`);
-      child.stdout!.on('data', (d: Buffer) => appendFileSync(file, d));
-      child.stderr!.on('data', (d: Buffer) => appendFileSync(file, d));
-    }
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out.slice(-2000)}`)));
-  });
   return child;
 }
 
@@ -91,34 +76,6 @@ afterAll(async () => {
   await store?.close();
   await Promise.all([temporal?.stop(), stack?.stop(), postgres?.stop()]);
 });
-
-/** Most calls up at once, as the phone network saw them (INVITE to end). */
-function maxConcurrent(calls: CallLogLine[]): number {
-  const edges = calls.flatMap((c) => [
-    { at: Date.parse(c.time), d: 1 },
-    { at: Date.parse(c.endedAt), d: -1 },
-  ]);
-  // An end and a start at the same instant: the end first.
-  edges.sort((a, b) => a.at - b.at || a.d - b.d);
-  let up = 0;
-  let most = 0;
-  for (const e of edges) {
-    up += e.d;
-    most = Math.max(most, up);
-  }
-  return most;
-}
-
-/** Most INVITEs in any 1-s window. */
-function maxPerSecond(calls: CallLogLine[]): number {
-  const times = calls.map((c) => Date.parse(c.time)).sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < times.length; i += 1) {
-    while (times[i]! - times[j]! >= 1_000) j += 1;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
 
 describe('a campaign paced across two worker processes', () => {
   it('never exceeds the trunk channels or calls per second; a SIGKILLed worker leaks no channel and the other finishes', async () => {
@@ -173,15 +130,15 @@ describe('a campaign paced across two worker processes', () => {
     const calls = readCallLog(stack.callLogFile!).filter((c) => c.room.startsWith('confirm:bright-smiles:pace-'));
     // At most one INVITE per attempt (room), and every contact was called or accounted for.
     expect(new Set(calls.map((c) => c.room)).size).toBe(calls.length);
-    expect(maxConcurrent(calls)).toBeLessThanOrEqual(LIMITS.channels);
-    expect(maxPerSecond(calls)).toBeLessThanOrEqual(LIMITS.callsPerSecond);
+    expect(maxConcurrentCalls(calls)).toBeLessThanOrEqual(LIMITS.channels);
+    expect(maxInvitesPerSecond(calls)).toBeLessThanOrEqual(LIMITS.callsPerSecond);
     // The channels actually held reached the limit (the gate is not simply serialising calls).
-    expect(maxConcurrent(calls)).toBe(LIMITS.channels);
+    expect(maxConcurrentCalls(calls)).toBe(LIMITS.channels);
     // No channel leaked: every lease was released (or expired) by the end.
     const { rows: live } = await store.sql.query<{ n: string }>(`SELECT count(*) AS n FROM channel_leases WHERE expires_at > now()`);
     expect(Number(live[0]!.n)).toBe(0);
     process.stdout.write(
-      `campaign pacing: ${calls.length} INVITEs, max ${maxConcurrent(calls)} concurrent (limit ${LIMITS.channels}), max ${maxPerSecond(calls)} per 1-s window (limit ${LIMITS.callsPerSecond})\n`,
+      `campaign pacing: ${calls.length} INVITEs, max ${maxConcurrentCalls(calls)} concurrent (limit ${LIMITS.channels}), max ${maxInvitesPerSecond(calls)} per 1-s window (limit ${LIMITS.callsPerSecond})\n`,
     );
     await connection.close();
   });

@@ -4,8 +4,7 @@
  * looking at the room, and the phone network saw exactly one INVITE for it.
  */
 import { cpus, loadavg } from 'node:os';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { SIPTransport } from '@livekit/protocol';
 import { Client, Connection } from '@temporalio/client';
 import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
@@ -21,8 +20,8 @@ import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import type { ConfirmationStore } from '../../src/ports';
 import { createStore } from '../../src/store';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+import { startWorkerProcess } from '../helpers/worker-process';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
 let stack: LiveKitStack;
 let postgres: PostgresServer;
@@ -32,18 +31,8 @@ const workers: ChildProcess[] = [];
 
 /** Starts `npm run worker`'s entry as its own process, configured from the environment like production. */
 async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = await startWorkerProcess(env);
   workers.push(child);
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('worker started')) resolve();
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
-  });
   return child;
 }
 
