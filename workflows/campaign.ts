@@ -165,45 +165,28 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
   });
   setHandler(campaignStatusQuery, () => ({ state, limits, run: carry.run, ...(progress ? { progress } : {}) }));
 
-  setHandler(
-    pauseCampaignUpdate,
-    async (control) => {
-      state = CampaignState.PAUSED;
-      return recordControl('pause', control);
-    },
-    {
-      validator: (control) => {
-        checked(validateControlRequest, control);
-        if (state !== CampaignState.RUNNING) throw refuse(`state: the campaign is ${state}; only a RUNNING campaign can be paused`);
+  /**
+   * A control that moves the campaign to `to`: validated (who asks; the state it may come from),
+   * then mirrored and audited. Refused controls never reach history.
+   */
+  function stateControl(update: typeof pauseCampaignUpdate, action: string, to: CampaignState, allowed: () => boolean, refusal: () => string): void {
+    setHandler(
+      update,
+      async (control) => {
+        state = to;
+        return recordControl(action, control);
       },
-    },
-  );
-  setHandler(
-    resumeCampaignUpdate,
-    async (control) => {
-      state = CampaignState.RUNNING;
-      return recordControl('resume', control);
-    },
-    {
-      validator: (control) => {
-        checked(validateControlRequest, control);
-        if (state !== CampaignState.PAUSED) throw refuse(`state: the campaign is ${state}; only a PAUSED campaign can be resumed`);
+      {
+        validator: (control) => {
+          checked(validateControlRequest, control);
+          if (!allowed()) throw refuse(refusal());
+        },
       },
-    },
-  );
-  setHandler(
-    cancelCampaignUpdate,
-    async (control) => {
-      state = CampaignState.CANCELLED;
-      return recordControl('cancel', control);
-    },
-    {
-      validator: (control) => {
-        checked(validateControlRequest, control);
-        if (ended()) throw refuse(`state: the campaign is already ${state}`);
-      },
-    },
-  );
+    );
+  }
+  stateControl(pauseCampaignUpdate, 'pause', CampaignState.PAUSED, () => state === CampaignState.RUNNING, () => `state: the campaign is ${state}; only a RUNNING campaign can be paused`);
+  stateControl(resumeCampaignUpdate, 'resume', CampaignState.RUNNING, () => state === CampaignState.PAUSED, () => `state: the campaign is ${state}; only a PAUSED campaign can be resumed`);
+  stateControl(cancelCampaignUpdate, 'cancel', CampaignState.CANCELLED, () => !ended(), () => `state: the campaign is already ${state}`);
   setHandler(
     campaignLimitsUpdate,
     async (change) => {

@@ -12,7 +12,7 @@ import {
   type CampaignProgress,
   type ConfirmationRequest,
 } from '../contracts';
-import type { Queryable } from '../store/sql';
+import { json, type Queryable } from '../store/sql';
 import { campaignRow, type StoredCampaign } from './store';
 
 export { getCampaign, type StoredCampaign } from './store';
@@ -76,7 +76,7 @@ export async function listCampaignEvents(sql: Queryable, practiceId: string, cam
     actor: r.actor as string,
     ...(r.reason ? { reason: r.reason as string } : {}),
     at: new Date(r.at as string | Date),
-    ...(r.detail ? { detail: (typeof r.detail === 'string' ? JSON.parse(r.detail) : r.detail) as Record<string, unknown> } : {}),
+    ...(r.detail ? { detail: json<Record<string, unknown>>(r.detail)! } : {}),
   }));
 }
 

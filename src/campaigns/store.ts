@@ -7,7 +7,7 @@
  * queries (progress, controls) belong in their own sections.
  */
 import { campaignWorkflowId, DEFAULT_CAMPAIGN_LIMITS, type CallLimits, type CallPolicy, type CampaignState } from '../contracts';
-import type { Queryable, Sql } from '../store/sql';
+import { json, type Queryable, type Sql } from '../store/sql';
 import { getConfirmationRequestSchema, validateCallLimits, validateId, validatePhone, validateText, ValidationError, type FieldProblem } from '../validation';
 
 // ---------------------------------------------------------------------------------------------
@@ -122,8 +122,7 @@ export function campaignRow(row: Record<string, unknown> | undefined): StoredCam
     practiceCallbackNumber: String(row.practice_callback_number),
     state: row.state as CampaignState,
     limits: { channels: Number(row.max_channels), callsPerSecond: Number(row.max_calls_per_second) },
-    // jsonb comes back parsed from both drivers; tolerate text.
-    ...(row.policy ? { policy: (typeof row.policy === 'string' ? JSON.parse(row.policy) : row.policy) as Partial<CallPolicy> } : {}),
+    ...(row.policy ? { policy: json<Partial<CallPolicy>>(row.policy)! } : {}),
     createdAt: new Date(row.created_at as string | Date),
   };
 }

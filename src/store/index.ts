@@ -12,7 +12,7 @@ import type {
   StoredAppointment,
 } from '../ports';
 import { migrate } from './migrations';
-import { openPglite, openPostgres, type Queryable, type Sql } from './sql';
+import { json, openPglite, openPostgres, type Queryable, type Sql } from './sql';
 
 export { MIGRATIONS, type Migration } from './migrations';
 export type { Sql, Queryable } from './sql';
@@ -292,10 +292,4 @@ function appointmentRow(r: Record<string, unknown> | undefined): StoredAppointme
     outcome: (r.outcome as CallOutcome | null) ?? null,
     outcomeDetail: json<OutcomeDetail>(r.outcome_detail),
   };
-}
-
-/** jsonb comes back parsed from both drivers; tolerate text for safety. */
-function json<T>(value: unknown): T | null {
-  if (value === null || value === undefined) return null;
-  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
 }

@@ -301,3 +301,9 @@ export async function openPostgres(target: string | pg.PoolConfig): Promise<Sql>
     },
   };
 }
+
+/** jsonb comes back parsed from both drivers; tolerate text for safety. */
+export function json<T>(value: unknown): T | null {
+  if (value === null || value === undefined) return null;
+  return (typeof value === 'string' ? JSON.parse(value) : value) as T;
+}
