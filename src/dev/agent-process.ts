@@ -75,7 +75,12 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   const deadline = Date.now() + timeoutMs;
   let ready = 0;
   child.stdout.on('data', (d: Buffer) => (ready += d.toString().split('job process ready').length - 1));
-  while (!/registered worker/i.test(out) || ready < (options.readyProcesses ?? 1)) {
+  // Ready = registered, its warm processes up, and not marked full: a worker whose first process
+  // warmed after its first load report (2.5 s) says `full` until the next one, and livekit-server
+  // drops a dispatch that finds every worker full (the call watcher dispatches again; a test that
+  // stops the watcher's worker would get no agent).
+  const markedFull = () => out.lastIndexOf('marking as unavailable') > out.lastIndexOf('marking as available');
+  while (!/registered worker/i.test(out) || ready < (options.readyProcesses ?? 1) || markedFull()) {
     if (child.exitCode !== null) throw new Error(`agent worker exited (${child.exitCode}): ${out.trim().slice(-3_000)}`);
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
