@@ -4,7 +4,8 @@
  *
  *   npm run agent        (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, PAYLOAD_ENCRYPTION_KEY, …)
  */
-import { cli, log as agentLog, ServerOptions } from '@livekit/agents';
+import { cli, log as agentLog, ServerOptions, type AgentServer } from '@livekit/agents';
+import { WorkerMessage, WorkerStatus } from '@livekit/protocol';
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -41,6 +42,25 @@ else {
   process.stdout.write('agent: not reporting capacity (no DATABASE_URL or PGLITE_DATA_DIR): dials are bounded by the trunk\'s channels only\n');
 }
 
+// livekit-server picks a worker for each job by the status and load each worker last sent. The
+// library sends them every 2.5 s: between two sends a worker that just took its last warm process
+// still looks available (it gets the next job and must refuse it), and one whose process just
+// warmed still looks full (it is never asked) — a refused job then waits for the call watcher's
+// re-dispatch, seconds of silence for an answered patient. So every change of the census is sent at
+// once, on the library's own channel to the server (the server instance arrives with the first load
+// request). Not while draining: the library then reports full, and so does this.
+let server: AgentServer | undefined;
+let draining = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (draining = true));
+census.onChange(() => {
+  if (!server || draining) return;
+  const load = census.load();
+  server.event.emit(
+    'worker_msg',
+    new WorkerMessage({ message: { case: 'updateWorker', value: { load, status: load >= 1 ? WorkerStatus.WS_FULL : WorkerStatus.WS_AVAILABLE } } }),
+  );
+});
+
 // The library's CLI reads the command (`start`) from argv; `npm run agent` passes it.
 cli.runApp(
   new ServerOptions({
@@ -65,7 +85,10 @@ cli.runApp(
     // Load = share of the calls this worker cannot take now (1 when no warm process is free). The
     // library's default (this machine's CPU) stops dispatch whenever the host is busy; the running
     // jobs alone (the previous load) ignore the processes still starting.
-    loadFunc: async () => census.load(),
+    loadFunc: async (worker) => {
+      server ??= worker;
+      return census.load();
+    },
     loadThreshold: 1,
     // A job whose patient answered waits for the workflow's acknowledgement (or the late-outcome
     // record) before it exits: give it the reporter's whole retry budget (2 × 120 s) and a margin.

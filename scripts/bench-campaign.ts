@@ -117,8 +117,10 @@ async function overhead(address: string, store: SqlStore, key: string): Promise<
   });
   const runs = [full.run(), bare.run()];
   const zone = 'America/Chicago';
-  const phone = (i: number) => `+1312555${String(100 + (i % 100)).padStart(4, '0')}`;
-  for (let i = 0; i < 100; i += 1) await store.recordConsent({ practiceId: 'bench', phone: phone(i), granted: true, source: 'bench' });
+  // Fictional numbers (555-0100…0199) in ten Chicago-area codes: 1,000 numbers, so the caps (3 a day) never bind.
+  const areaCodes = ['312', '773', '872', '630', '708', '847', '224', '331', '779', '815'];
+  const phone = (i: number) => `+1${areaCodes[Math.floor(i / 100) % 10]}555${String(100 + (i % 100)).padStart(4, '0')}`;
+  for (let i = 0; i < 1000; i += 1) await store.recordConsent({ practiceId: 'bench', phone: phone(i), granted: true, source: 'bench' });
   const tag = Date.now();
   const confirm = async (i: number) => {
     phones.script(phone(i), { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
@@ -142,18 +144,29 @@ async function overhead(address: string, store: SqlStore, key: string): Promise<
   // Warm both paths (bundles loaded, connections up) before measuring.
   await rate(Math.min(20, n), c, (i) => confirm(1_000_000 + i));
   await rate(20, c, (i) => bareOne(1_000_000 + i));
-  const fullRate = await rate(n, c, confirm);
-  const bareRate = await rate(n * 2, c, bareOne);
+  // Three rounds, alternating, so drift on a shared machine (and the server's growing tables) hits both alike.
+  const rounds: { full: { perSecond: number; seconds: number }; bare: { perSecond: number; seconds: number } }[] = [];
+  for (let r = 0; r < 3; r += 1) {
+    const fullR = await rate(n, c, (i) => confirm(r * n + i));
+    const bareR = await rate(n * 2, c, (i) => bareOne(r * n * 2 + i));
+    rounds.push({ full: fullR, bare: bareR });
+  }
+  const sum = (k: 'full' | 'bare', count: number) => {
+    const seconds = rounds.reduce((t, x) => t + x[k].seconds, 0);
+    return { perSecond: (count * rounds.length) / seconds, seconds };
+  };
+  const fullRate = sum('full', n);
+  const bareRate = sum('bare', n * 2);
   full.shutdown();
   bare.shutdown();
   await Promise.all(runs);
   pacing.close();
   await client.connection.close();
   return [
-    `overhead (same dev server, client concurrency ${c}, ${n} confirmations / ${n * 2} bare workflows):`,
+    `overhead (same dev server, client concurrency ${c}, 3 alternating rounds of ${n} confirmations / ${n * 2} bare workflows):`,
     `  full confirmation workflow (plan, channel, dial, Update, finish)  ${f1(fullRate.perSecond)} /s  (${f1(fullRate.seconds)} s)`,
     `  bare one-activity workflow                                     ${f1(bareRate.perSecond)} /s  (${f1(bareRate.seconds)} s)`,
-    `  ratio                                                          ${(fullRate.perSecond / bareRate.perSecond).toFixed(2)}  (goal >= 0.5)`,
+    `  ratio                                                          ${(fullRate.perSecond / bareRate.perSecond).toFixed(2)}  (goal >= 0.5; by round: ${rounds.map((x) => (x.full.perSecond / x.bare.perSecond).toFixed(2)).join(', ')})`,
   ];
 }
 

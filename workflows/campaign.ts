@@ -73,7 +73,7 @@ const ACTIVE_TICK_MS = 5_000;
 /** Ticks woken by ended confirmations are at least this far apart. */
 const MIN_TICK_GAP_MS = 2_000;
 /** Longest sleep while every confirmation waits (for a window, a backoff): progress stays fresh. */
-const IDLE_TICK_MS = 10 * 60_000;
+const IDLE_TICK_MS = 60 * 60_000;
 /**
  * Continue as new past this many events: far below Temporal's 10,240-event warning (a tick is about
  * 6 events; the controls of one run, and their activities, fit many times over).

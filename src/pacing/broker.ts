@@ -15,7 +15,7 @@ import { CALL_SLOT_LATENESS_MS, takeCallSlot, type CallSlot } from './call-slots
 const MAX_LATE_SLOTS = 5;
 import { grantTick, type TickResult, type TickTimes, type WaiterRow } from './grant-tick';
 import { channelHolder, practiceOfWorkflow } from './holder';
-import { findLease, leaveQueue, releaseLease, renewLeases, type Lease } from './leases';
+import { findLease, leaveQueue, releaseLease, renewIfLive, renewLeases, type Lease } from './leases';
 import { DEFAULT_TRUNK_LIMITS, ensureTrunkLimits } from './limits';
 import { setTrunkAgent } from './agent-capacity';
 
@@ -107,6 +107,8 @@ export class ChannelBroker implements ChannelGate {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly held = new Map<string, number>();
+  /** The campaign of each lease this process's dials hold (null: none), read by ensureLease; dropped when the dial lets go. */
+  private readonly campaignOf = new Map<string, { practiceId: string; campaignId: string } | null>();
   private readonly renewTimer: NodeJS.Timeout;
   private closed = false;
   /** Ticks run, for tests and the benchmark. */
@@ -287,8 +289,13 @@ export class ChannelBroker implements ChannelGate {
 
   async ensureLease(workflowId: string, attempt: number, waitMs: number, signal?: AbortSignal): Promise<boolean> {
     const holder = channelHolder(workflowId, attempt);
+    // The common case in one statement: the lease is live (granted moments ago) and now renewed.
+    const live = await renewIfLive(this.sql, holder, this.times.leaseTtlMs);
+    if (live) {
+      this.campaignOf.set(holder, live.campaignId ? { practiceId: live.practiceId, campaignId: live.campaignId } : null);
+      return true;
+    }
     const lease = await findLease(this.sql, holder);
-    if (lease?.live && (await this.renew(holder))) return true;
     // Expired (the dial started long after the grant) or never granted (a run from before the gate):
     // wait for a channel like any attempt, as urgent as its old deadline.
     const grant = await this.acquire(
@@ -312,7 +319,10 @@ export class ChannelBroker implements ChannelGate {
       if (done) return;
       done = true;
       const n = (this.held.get(holder) ?? 1) - 1;
-      if (n <= 0) this.held.delete(holder);
+      if (n <= 0) {
+        this.held.delete(holder);
+        this.campaignOf.delete(holder);
+      }
       else this.held.set(holder, n);
     };
   }
@@ -331,13 +341,18 @@ export class ChannelBroker implements ChannelGate {
   }
 
   async release(holder: string): Promise<void> {
+    this.campaignOf.delete(holder);
     const had = await releaseLease(this.sql, holder);
     if (had && this.waiters.size > 0) this.kick();
   }
 
   async waitForCallSlot(holder: string, signal?: AbortSignal): Promise<CallSlot> {
-    const lease = await findLease(this.sql, holder);
-    const campaign = lease?.campaignId ? { practiceId: lease.practiceId, campaignId: lease.campaignId } : undefined;
+    // The lease's campaign (its calls-per-second limit), as ensureLease read it moments ago.
+    let campaign = this.campaignOf.get(holder) ?? undefined;
+    if (!this.campaignOf.has(holder)) {
+      const lease = await findLease(this.sql, holder);
+      campaign = lease?.campaignId ? { practiceId: lease.practiceId, campaignId: lease.campaignId } : undefined;
+    }
     for (let tries = 1; ; tries += 1) {
       const slot = await takeCallSlot(this.sql, this.trunkId, campaign, signal);
       const wakeAt = Date.now() + slot.delayMs;

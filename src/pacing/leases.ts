@@ -57,6 +57,20 @@ export async function renewLeases(sql: Queryable, holders: readonly string[], tt
   return rows.map((r) => r.holder);
 }
 
+/**
+ * Extends the holder's lease to now + `ttlMs` if it is still live, in one statement (the dial's
+ * check-and-renew). Returns the lease's campaign when it was live, undefined when expired or absent.
+ */
+export async function renewIfLive(sql: Queryable, holder: string, ttlMs: number): Promise<{ practiceId: string; campaignId?: string } | undefined> {
+  const { rows } = await sql.query<{ practice_id: string; campaign_id: string | null }>(
+    `UPDATE channel_leases SET expires_at = now() + ($2::double precision * interval '1 millisecond')
+     WHERE holder = $1 AND expires_at > now() RETURNING practice_id, campaign_id`,
+    [holder, ttlMs],
+  );
+  const r = rows[0];
+  return r ? { practiceId: r.practice_id, ...(r.campaign_id ? { campaignId: r.campaign_id } : {}) } : undefined;
+}
+
 /** Ends the holder's lease (idempotent). Returns whether there was one. */
 export async function releaseLease(sql: Queryable, holder: string): Promise<boolean> {
   const { rows } = await sql.query<{ holder: string }>(`DELETE FROM channel_leases WHERE holder = $1 RETURNING holder`, [holder]);
