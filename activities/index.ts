@@ -265,6 +265,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           }
           unhold = pacing.hold(holder);
         }
+        // Before the call slot: nothing of variable latency between the slot and the INVITE.
+        await telephony.prepareCall?.(input);
         for (let tryNo = 0; ; tryNo += 1) {
           // Belt and braces for "one call per attempt": never dial into a room that already has a call.
           const existing = await telephony.checkCall(input.roomName);

@@ -48,6 +48,12 @@ export interface Telephony {
    * the call itself.
    */
   dial(input: DialInput, signal?: AbortSignal): Promise<DialResult>;
+  /**
+   * Work before the call that must not sit between its calls-per-second slot and the INVITE (the
+   * room's creation: a request whose latency varies with the server's load). Optional; `dial` does
+   * it itself when it was not done.
+   */
+  prepareCall?(input: DialInput): Promise<void>;
   /** Looks at the attempt's room and its SIP participant. Never dials. */
   checkCall(roomName: string): Promise<CallCheckResult>;
   /** Deletes the room (hangs up every leg). Succeeds when the room is already gone. */

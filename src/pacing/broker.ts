@@ -355,11 +355,12 @@ export class ChannelBroker implements ChannelGate {
     }
     for (let tries = 1; ; tries += 1) {
       const slot = await takeCallSlot(this.sql, this.trunkId, campaign, signal);
-      const wakeAt = Date.now() + slot.delayMs;
-      if (slot.delayMs > 0) await abortableSleep(slot.delayMs, signal);
-      // Woke too late (a stall): sending now could crowd the next slots' window; take a new slot —
-      // a few times at most: a machine that is always late must still call (never a livelock).
-      const lateMs = Date.now() - wakeAt;
+      const waitMs = slot.localAt - Date.now();
+      if (waitMs > 0) await abortableSleep(waitMs, signal);
+      // Woke too late (a stall), or the slot's place on this clock is too uncertain: sending now
+      // could crowd the next slots' window; take a new slot — a few times at most: a machine that
+      // is always late must still call (never a livelock).
+      const lateMs = Date.now() - slot.localAt + slot.uncertaintyMs;
       if (lateMs <= CALL_SLOT_LATENESS_MS || tries >= MAX_LATE_SLOTS) return slot;
       this.options.logger?.warn({ trunkId: this.trunkId, lateMs }, 'woke late for a call slot; taking a new one');
     }

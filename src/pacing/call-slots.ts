@@ -7,7 +7,9 @@
  * lateness j in [0, J] (timer lateness, the request to LiveKit), so R+1 consecutive INVITEs span at
  * least R·d − J. For no 1-s window to hold R+1 of them that span must reach 1 s: d ≥ (1 s + J) / R.
  * The dial activity enforces the bound on j: a process that wakes more than J after its slot (a GC
- * pause, a loaded machine) does not send but takes a new slot. J = 75 ms costs 7.5 % of the rate
+ * pause, a loaded machine, an answer from the database handled late) does not send but takes a new
+ * slot. The slot is placed on the process's clock from the round trip that read the database's
+ * clock, and that round trip's uncertainty counts as lateness. J = 75 ms costs 7.5 % of the rate
  * (R = 5: one INVITE every 215 ms instead of 200); a bench at load 10 on 2 cores showed 50 ms was
  * not enough between the check and the request leaving.
  */
@@ -25,6 +27,14 @@ export function slotIntervalMs(callsPerSecond: number): number {
 export interface CallSlot {
   at: Date;
   delayMs: number;
+  /**
+   * The slot on this process's clock (`Date.now()` ms): `at` less the database's time, added to the
+   * middle of the round trip that read the database's time — not to when the answer was handled,
+   * which a busy event loop delays by varying amounts (that delay bunched INVITEs past the limit).
+   */
+  localAt: number;
+  /** How far `localAt` may be off: half that round trip, in ms. */
+  uncertaintyMs: number;
 }
 
 type Ts = Date | string | null;
@@ -43,13 +53,18 @@ export type SlotAttempt = ({ taken: true } & CallSlot) | { taken: false; retryIn
  */
 export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }): Promise<SlotAttempt> {
   return sql.transaction(async (tx) => {
-    const { rows } = await tx.query<{ rate: number; next: Ts; now: Date | string }>(
-      `SELECT max_calls_per_second AS rate, next_call_at AS next, clock_timestamp() AS now FROM trunk_limits WHERE trunk_id = $1 FOR UPDATE`,
+    const { rows } = await tx.query<{ rate: number; next: Ts }>(
+      `SELECT max_calls_per_second AS rate, next_call_at AS next FROM trunk_limits WHERE trunk_id = $1 FOR UPDATE`,
       [trunkId],
     );
     const trunk = rows[0];
     if (!trunk) throw new Error(`trunk ${trunkId} has no limits row (the worker inserts it at start)`);
-    const now = ms(trunk.now);
+    // The database's clock read on its own, the row lock held: this round trip has no lock wait in
+    // it, so its middle places the database's time on this process's clock closely.
+    const sentAt = Date.now();
+    const clock = await tx.query<{ now: Date | string }>(`SELECT clock_timestamp() AS now`);
+    const receivedAt = Date.now();
+    const now = ms(clock.rows[0]!.now);
     const at = Math.ceil(Math.max(now, ms(trunk.next)));
     let campaignRate: number | undefined;
     if (campaign) {
@@ -70,7 +85,8 @@ export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { pr
         new Date(at + slotIntervalMs(campaignRate)),
       ]);
     }
-    return { taken: true, at: new Date(at), delayMs: Math.max(0, at - now) };
+    const uncertaintyMs = (receivedAt - sentAt) / 2;
+    return { taken: true, at: new Date(at), delayMs: Math.max(0, at - now), localAt: sentAt + uncertaintyMs + (at - now), uncertaintyMs };
   });
 }
 
@@ -81,7 +97,7 @@ export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { pr
 export async function takeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }, signal?: AbortSignal): Promise<CallSlot> {
   for (;;) {
     const slot = await tryTakeCallSlot(sql, trunkId, campaign);
-    if (slot.taken) return { at: slot.at, delayMs: slot.delayMs };
+    if (slot.taken) return { at: slot.at, delayMs: slot.delayMs, localAt: slot.localAt, uncertaintyMs: slot.uncertaintyMs };
     signal?.throwIfAborted();
     await new Promise((resolve) => setTimeout(resolve, Math.max(1, slot.retryInMs)));
   }

@@ -22,6 +22,8 @@ const PARTICIPANT_KIND_AGENT = 4;
 const PARTICIPANT_KIND_SIP = 3;
 /** Extra client-side wait beyond the ringing timeout before a dial counts as ambiguous, in seconds. */
 const DIAL_TIMEOUT_MARGIN_SECONDS = 20;
+/** A room made by prepareCall is used as is for this long (livekit-server deletes an empty room after its 60-s emptyTimeout). */
+const PREPARED_ROOM_FRESH_MS = 30_000;
 /** `JobStatus.JS_RUNNING` in LiveKit's protocol (`JS_PENDING` = 0 below it; ended jobs above). */
 const JOB_STATUS_RUNNING = 1;
 
@@ -93,6 +95,9 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   const offerMs = config.dispatchOfferMs ?? 3_000;
   const joinMs = config.agentJoinMs ?? 15_000;
 
+  /** Rooms made by prepareCall, and when (dropped at the dial). */
+  const prepared = new Map<string, number>();
+  const createCallRoom = (name: string) => rooms.createRoom({ name, emptyTimeout: 60, departureTimeout: 10, maxParticipants: 4 });
   return {
     async verifyTrunk(): Promise<void> {
       let trunks;
@@ -108,10 +113,22 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       }
     },
 
+    async prepareCall(input: DialInput): Promise<void> {
+      await createCallRoom(input.roomName);
+      const now = Date.now();
+      // Rooms prepared for dials that never came (cancelled before the INVITE) are forgotten.
+      if (prepared.size > 1_000) for (const [room, at] of prepared) if (now - at > PREPARED_ROOM_FRESH_MS) prepared.delete(room);
+      prepared.set(input.roomName, now);
+    },
+
     async dial(input: DialInput): Promise<DialResult> {
       // No agent yet: it is dispatched at the answer, so busy, declined and rung-out calls cost no
       // agent job (a warm job process is ready for each call the gate lets ring: agent capacity).
-      await rooms.createRoom({ name: input.roomName, emptyTimeout: 60, departureTimeout: 10, maxParticipants: 4 });
+      // The room comes from prepareCall, before the call slot (an empty room lives 60 s): between
+      // the slot and the INVITE there is only CreateSIPParticipant.
+      const preparedAt = prepared.get(input.roomName);
+      prepared.delete(input.roomName);
+      if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_ROOM_FRESH_MS) await createCallRoom(input.roomName);
       let participant;
       try {
         participant = await sip.createSipParticipant(config.sipTrunkId, input.phone, input.roomName, {
