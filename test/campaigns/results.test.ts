@@ -17,7 +17,9 @@ import { campaignResults, csvCell, RESULTS_CSV_HEADER, writeCampaignResults, typ
 import { makeScheduleText } from '../../src/campaigns/sample';
 import { createCampaign } from '../../src/campaigns/store';
 import { UserError } from '../../src/errors';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createStore, type SqlStore } from '../../src/store';
+import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 import { csvOf, NOW, PRACTICE, row } from './helpers';
 
 const campaign = { practiceId: PRACTICE.practiceId, campaignId: 'results' };
@@ -220,6 +222,33 @@ describe('campaign CLI', () => {
     expect(badOption.stderr).toMatch(/--practice: must be .*; --callback: not a valid phone number/);
     // Nothing was stored: validate never opens the database.
     expect(() => statSync(join(dir, 'db'))).toThrow();
+  });
+
+  it('start: imports and starts the campaign, prints its id, the report and the Web UI link; the same file again adds nothing and names the running campaign', async () => {
+    const temporal = await startTemporalDevServer();
+    try {
+      const env = { TEMPORAL_ADDRESS: temporal.address, PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, PGLITE_DATA_DIR: join(dir, 'start-db'), TEMPORAL_UI_URL: 'http://ui.example:8233' };
+      const file = join(dir, 'start.csv');
+      writeFileSync(file, makeScheduleText({ rows: 6, seed: 7 }));
+      const first = await cli(['campaign', 'start', file, ...practice, '--campaign', 'cli-start', '--channels', '2', '--cps', '1'], env);
+      expect(first.stderr).toBe('');
+      expect(first.code).toBe(0);
+      expect(first.stdout).toContain('campaign cli-start of p1: started (workflow campaign:p1:cli-start)');
+      expect(first.stdout).toContain('6 rows read, 6 added, 0 already imported, 0 duplicates, 0 already being confirmed, 0 invalid rows');
+      expect(first.stdout).toContain('watch it: npm run cli -- campaign status cli-start --practice p1');
+      expect(first.stdout).toContain('Web UI: http://ui.example:8233/namespaces/default/workflows/campaign%3Ap1%3Acli-start');
+
+      const again = await cli(['campaign', 'start', file, ...practice, '--campaign', 'cli-start', '--json'], env);
+      expect(again.code).toBe(0);
+      const json = JSON.parse(again.stdout) as { campaignId: string; report: { added: number }; workflow: { created: boolean; status: string } };
+      expect(json).toMatchObject({ campaignId: 'cli-start', report: { added: 0 }, workflow: { created: false, status: 'RUNNING' } });
+      // No name or number of the schedule in anything printed.
+      const schedule = readFileSync(file, 'utf8');
+      const names = schedule.split('\r\n').slice(1, 3).map((line) => line.split(',')[2]!).filter(Boolean);
+      for (const name of names) expect(first.stdout + again.stdout).not.toContain(name);
+    } finally {
+      await temporal.stop();
+    }
   });
 
   it('results: CSV to a private file, JSON to standard output; an unknown campaign is named', async () => {
