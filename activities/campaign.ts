@@ -9,9 +9,11 @@ import type { Logger } from 'pino';
 import type { ConfirmationClient } from '../src/client';
 import {
   campaignCancelledSignal,
+  Phase,
   SearchAttr,
   type CampaignActivities,
   type CampaignControlRecord,
+  type CampaignProgress,
   type CampaignTickInput,
   type CampaignTickResult,
 } from '../src/contracts';
@@ -23,7 +25,6 @@ import {
   markSkipped,
   markStarted,
   nextQueued,
-  outstandingCount,
   runningConfirmations,
   setCampaignState,
   type StoredCampaign,
@@ -89,8 +90,9 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
       const now = new Date(input.now);
       let started = 0;
       let skipped = 0;
-      const running = input.maxOutstanding > 0 ? await outstandingCount(sql, c.practiceId, c.campaignId) : 0;
-      const queue = await nextQueued(sql, c, Math.min(input.maxStarts, input.maxOutstanding - running));
+      // Counted once, before the starts (it holds the outstanding count); the starts are added below.
+      const before = await campaignProgress(sql, c, now);
+      const queue = input.maxOutstanding > 0 ? await nextQueued(sql, c, Math.min(input.maxStarts, input.maxOutstanding - before.outstanding)) : [];
       // A few starts at once: each is a round trip to Temporal and one to the database.
       for (let i = 0; i < queue.length; i += concurrency) {
         await Promise.all(
@@ -114,7 +116,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
           }),
         );
       }
-      const progress = await campaignProgress(sql, c, now);
+      const progress = withStarts(before, started, skipped);
       if (started + skipped > 0) logger.info({ campaign: c.workflowId, started, skipped, queued: progress.byStatus.QUEUED }, 'campaign confirmations started');
       return { started, skipped, progress };
     },
@@ -155,5 +157,20 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
       logger.info({ campaign: `${practiceId}:${campaignId}`, signalled, cancelledQueued }, 'campaign cancelled');
       return { signalled, cancelledQueued };
     },
+  };
+}
+
+/**
+ * The progress counted before a tick's starts, with its starts and skips added: each started
+ * contact is outstanding and planning (its workflow has not registered a plan yet) — what a
+ * recount would find, without a second pass over every contact of the campaign.
+ */
+function withStarts(before: CampaignProgress, started: number, skipped: number): CampaignProgress {
+  if (started + skipped === 0) return before;
+  return {
+    ...before,
+    byStatus: { ...before.byStatus, QUEUED: before.byStatus.QUEUED - started - skipped, STARTED: before.byStatus.STARTED + started, SKIPPED: before.byStatus.SKIPPED + skipped },
+    byPhase: { ...before.byPhase, ...(started > 0 ? { [Phase.PLANNING]: (before.byPhase[Phase.PLANNING] ?? 0) + started } : {}) },
+    outstanding: before.outstanding + started,
   };
 }

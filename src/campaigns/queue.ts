@@ -148,17 +148,6 @@ export async function runningConfirmations(sql: Queryable, practiceId: string, c
   return rows.map((r) => r.workflow_id);
 }
 
-/** How many of the campaign's confirmations have started and not ended. */
-export async function outstandingCount(sql: Queryable, practiceId: string, campaignId: string): Promise<number> {
-  const { rows } = await sql.query<{ n: string | number }>(
-    `SELECT count(*) AS n FROM campaign_contacts c
-     LEFT JOIN appointments a ON a.practice_id = c.practice_id AND a.appointment_id = c.appointment_id
-     WHERE c.practice_id = $1 AND c.campaign_id = $2 AND c.status = 'STARTED' AND (a.status IS NULL OR a.status <> 'DONE')`,
-    [practiceId, campaignId],
-  );
-  return Number(rows[0]?.n ?? 0);
-}
-
 const PROGRESS_WINDOW_MS = 5 * 60 * 1000;
 
 /**
