@@ -8,14 +8,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallOutcome, type ConfirmationRequest } from '../../src/contracts';
+import { CallOutcome } from '../../src/contracts';
 import { maxConcurrentCalls, readCallLog } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { agentCapacity } from '../../src/pacing';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { e2eRequest } from '../helpers/fixtures';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
 let system: LocalSystem;
@@ -47,21 +46,7 @@ afterAll(async () => {
 let n = 0;
 async function confirm(phone: string): Promise<string> {
   n += 1;
-  const zone = zoneInOfficeHours();
-  const request: ConfirmationRequest = {
-    appointmentId: `cap-${n}-${Date.now().toString(36)}`,
-    patientId: `pat-cap-${n}`,
-    patientName: 'Jordan Sample',
-    phone,
-    patientTimeZone: zone,
-    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: 0, second: 0, millisecond: 0 }).toISO()!,
-    practiceId: 'bright-smiles',
-    practiceName: 'Bright Smiles Dental',
-    practiceCallbackNumber: '+13125550100',
-    provider: 'Dr. Rivera',
-    reason: 'cleaning',
-    policy: { maxAttempts: 1, ringingTimeoutSeconds: 15 },
-  };
+  const request = e2eRequest(`cap-${n}`, phone, { ringingTimeoutSeconds: 15 });
   await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'agent-capacity test' });
   return (await system.api.startConfirmation(request)).workflowId;
 }

@@ -4,13 +4,12 @@
  * livekit-server with Redis, and the phone-network simulator as livekit-server's SIP service.
  */
 import { RoomServiceClient } from 'livekit-server-sdk';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallOutcome, ConsentState, Phase, type CallPolicy, type ConfirmationRequest } from '../../src/contracts';
 import { readCallLog, waitForCall } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { e2eRequest } from '../helpers/fixtures';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
 const FRONT_DESK = '+13125550199';
@@ -34,21 +33,7 @@ afterAll(async () => {
 let n = 0;
 async function confirm(phone: string, policy: Partial<CallPolicy> = {}): Promise<{ workflowId: string; request: ConfirmationRequest }> {
   n += 1;
-  const zone = zoneInOfficeHours();
-  const request: ConfirmationRequest = {
-    appointmentId: `fs-${n}-${Date.now().toString(36)}`,
-    patientId: `pat-fs-${n}`,
-    patientName: 'Jordan Sample',
-    phone,
-    patientTimeZone: zone,
-    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: 0, second: 0, millisecond: 0 }).toISO()!,
-    practiceId: 'bright-smiles',
-    practiceName: 'Bright Smiles Dental',
-    practiceCallbackNumber: '+13125550100',
-    provider: 'Dr. Rivera',
-    reason: 'cleaning',
-    policy: { maxAttempts: 1, ...policy },
-  };
+  const request = e2eRequest(`fs-${n}`, phone, policy);
   await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'full-stack test' });
   const { workflowId } = await system.api.startConfirmation(request);
   return { workflowId, request };

@@ -6,16 +6,15 @@
  */
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { RoomServiceClient } from 'livekit-server-sdk';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CallOutcome, type ConfirmationRequest } from '../../src/contracts';
+import { CallOutcome } from '../../src/contracts';
 import { waitForCall } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
 import { createLogger } from '../../src/logger';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
 import { createConfirmationWorker } from '../../src/worker-factory';
+import { e2eRequest } from '../helpers/fixtures';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
 const QUEUE = 'pending-ack';
@@ -44,21 +43,7 @@ afterAll(async () => {
 });
 
 it('an answer given while no worker runs is kept, the patient hears it was taken, and the workflow records it when a worker returns', async () => {
-  const zone = zoneInOfficeHours();
-  const request: ConfirmationRequest = {
-    appointmentId: `pa-${Date.now().toString(36)}`,
-    patientId: 'pat-pa',
-    patientName: 'Jordan Sample',
-    phone: '+12125550113', // presses 1, 1.5 s after the agent's greeting starts
-    patientTimeZone: zone,
-    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: 0, second: 0, millisecond: 0 }).toISO()!,
-    practiceId: 'bright-smiles',
-    practiceName: 'Bright Smiles Dental',
-    practiceCallbackNumber: '+13125550100',
-    provider: 'Dr. Rivera',
-    reason: 'cleaning',
-    policy: { maxAttempts: 1 },
-  };
+  const request = e2eRequest('pa', '+12125550113'); // presses 1, 1.5 s after the agent's greeting starts
   await system.api.recordConsent({ practiceId: request.practiceId, phone: request.phone, granted: true, source: 'pending-ack test' });
   const { workflowId } = await system.api.startConfirmation(request);
   const room = `${workflowId}-a1`;

@@ -1,5 +1,7 @@
 /** Shared test data (fictional: 555-01xx numbers, made-up practice). */
-import type { DialInput } from '../../src/contracts';
+import { DateTime } from 'luxon';
+import type { CallPolicy, ConfirmationRequest, DialInput } from '../../src/contracts';
+import { zoneInOfficeHours } from '../../src/dev/office-hours';
 
 /** A dial request for `roomName` (workflow `confirm-p1-A1`, attempt 1) with sensible call settings. */
 export function sampleDialInput(roomName: string, overrides: Partial<DialInput> = {}): DialInput {
@@ -27,5 +29,27 @@ export function sampleDialInput(roomName: string, overrides: Partial<DialInput> 
       voicemailAllowed: true,
     },
     ...overrides,
+  };
+}
+
+/**
+ * A confirmation request for the end-to-end suites (local system, patient zone in office hours now,
+ * appointment at 11:00 in two days): `tag` makes the ids unique per suite and call.
+ */
+export function e2eRequest(tag: string, phone: string, policy: Partial<CallPolicy> = {}): ConfirmationRequest {
+  const zone = zoneInOfficeHours();
+  return {
+    appointmentId: `${tag}-${Date.now().toString(36)}`,
+    patientId: `pat-${tag}`,
+    patientName: 'Jordan Sample',
+    phone,
+    patientTimeZone: zone,
+    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: 0, second: 0, millisecond: 0 }).toISO()!,
+    practiceId: 'bright-smiles',
+    practiceName: 'Bright Smiles Dental',
+    practiceCallbackNumber: '+13125550100',
+    provider: 'Dr. Rivera',
+    reason: 'cleaning',
+    policy: { maxAttempts: 1, ...policy },
   };
 }
