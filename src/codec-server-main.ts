@@ -42,7 +42,7 @@ const envSchema = z.object({
 /** Reads and validates the codec server's settings; throws a {@link ConfigError} naming every problem. */
 export function loadCodecServerConfig(env: Record<string, string | undefined> = process.env): CodecServerConfig {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`));
   const e = parsed.data;
   const problems: string[] = [];
   const scope = e.CODEC_AUTH_REQUIRED_SCOPE;
