@@ -20,6 +20,7 @@ const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
 const MARK_BYTES = Buffer.from(PUBLIC_TEXT_MARK, 'utf8');
+const CURRENT_DETAILS_BYTES = Buffer.from('"currentDetails"', 'utf8');
 const isPublicString = (v: unknown): boolean =>
   typeof v === 'string' && v.startsWith(PUBLIC_TEXT_MARK) && v.length <= PUBLIC_TEXT_MAX_LENGTH;
 
@@ -33,8 +34,8 @@ export function isPublicPayload(payload: Payload): boolean {
   const encoding = payload.metadata?.encoding;
   if (!encoding || fromUtf8.decode(encoding) !== 'json/plain' || !payload.data) return false;
   const data = Buffer.from(payload.data);
-  // Cheap test first: most payloads never contain the mark.
-  if (data.length > 64 * 1024 || data.indexOf(MARK_BYTES) < 0) return false;
+  // Cheap test first: most payloads contain neither the mark nor the metadata query's field.
+  if (data.length > 64 * 1024 || (data.indexOf(MARK_BYTES) < 0 && data.indexOf(CURRENT_DETAILS_BYTES) < 0)) return false;
   let value: unknown;
   try {
     value = JSON.parse(fromUtf8.decode(data));
