@@ -3,10 +3,11 @@
  * configured from the environment like the worker. It refuses to start without authentication
  * unless `CODEC_LOCAL_DEVELOPMENT=true` says it runs for local development (then loopback only).
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, payloadKeySchema } from './config';
 import { DEFAULT_MAX_BODY_BYTES, startCodecServer, type CodecAuth, type CodecServerOptions } from './codec-server';
-import { exitWithError, UserError } from './errors';
+import { errorCode, exitWithError, UserError } from './errors';
 import { createLogger } from './logger';
 
 /** The codec server's settings, read from the environment. */
@@ -35,6 +36,8 @@ const envSchema = z.object({
   CODEC_AUTH_HS256_SECRET: optional.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
   CODEC_AUTH_REQUIRED_SCOPE: optional,
   CODEC_LOCAL_DEVELOPMENT: z.enum(['true', 'false', ''], { error: 'must be true or false' }).optional(),
+  CODEC_TLS_CERT_FILE: optional,
+  CODEC_TLS_KEY_FILE: optional,
   CODEC_MAX_BODY_BYTES: z.coerce.number({ error: 'must be a whole number of bytes' }).int('must be a whole number of bytes').min(1024, 'must be at least 1024').default(DEFAULT_MAX_BODY_BYTES),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -67,6 +70,15 @@ export function loadCodecServerConfig(env: Record<string, string | undefined> = 
       'authentication: not configured; set CODEC_AUTH_JWKS_URL with CODEC_AUTH_ISSUER and CODEC_AUTH_AUDIENCE (tokens of your identity provider), or CODEC_AUTH_HS256_SECRET (a shared secret), or CODEC_LOCAL_DEVELOPMENT=true for a loopback-only development server',
     );
   }
+  let tls: CodecServerConfig['tls'];
+  if (Boolean(e.CODEC_TLS_CERT_FILE) !== Boolean(e.CODEC_TLS_KEY_FILE)) problems.push('CODEC_TLS_CERT_FILE and CODEC_TLS_KEY_FILE: set both (PEM files) or neither');
+  else if (e.CODEC_TLS_CERT_FILE && e.CODEC_TLS_KEY_FILE) {
+    try {
+      tls = { cert: readFileSync(e.CODEC_TLS_CERT_FILE), key: readFileSync(e.CODEC_TLS_KEY_FILE) };
+    } catch (err) {
+      problems.push(`CODEC_TLS_CERT_FILE / CODEC_TLS_KEY_FILE: cannot read the files (${errorCode(err)})`);
+    }
+  }
   if (problems.length > 0 || !auth) throw new ConfigError(problems);
   return {
     encryptionKey: e.PAYLOAD_ENCRYPTION_KEY,
@@ -76,6 +88,7 @@ export function loadCodecServerConfig(env: Record<string, string | undefined> = 
     allowedHosts: e.CODEC_ALLOWED_HOSTS,
     auth,
     maxBodyBytes: e.CODEC_MAX_BODY_BYTES,
+    ...(tls ? { tls } : {}),
     logLevel: e.LOG_LEVEL,
   };
 }
@@ -91,7 +104,7 @@ async function main(): Promise<void> {
     throw err;
   });
   logger.info(
-    { url: server.url, auth: config.auth.mode, allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts ?? 'localhost, 127.0.0.1 and [::1] on the port', maxBodyBytes: config.maxBodyBytes },
+    { url: server.url, tls: Boolean(config.tls), auth: config.auth.mode, allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts ?? 'localhost, 127.0.0.1 and [::1] on the port', maxBodyBytes: config.maxBodyBytes },
     'codec server listening',
   );
   if (config.auth.mode === 'local-development') logger.warn('codec server: no authentication (CODEC_LOCAL_DEVELOPMENT=true): any local process can decrypt');

@@ -15,7 +15,8 @@
  * anyone who reaches it seal data under the project's key (forged inputs the worker would trust).
  * Logs name the outcome and counts only: never a token, a key or a payload.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
@@ -47,12 +48,17 @@ export interface CodecServerOptions {
   port?: number;
   /** Address to bind; default 127.0.0.1. */
   host?: string;
+  /**
+   * Serve HTTPS with this certificate and key (PEM). The Web UI sends the operator's token only to
+   * an https:// codec endpoint: terminate TLS here, or in a proxy in front of it.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   logger?: Logger;
 }
 
 /** A running codec server. */
 export interface CodecServer {
-  /** `http://<host>:<port>` — the codec endpoint to give the Web UI. */
+  /** `http(s)://<host>:<port>` — the codec endpoint to give the Web UI. */
   url: string;
   port: number;
   server: Server;
@@ -200,7 +206,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     return { payloads: out.length };
   };
 
-  const server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     const started = Date.now();
     handle(req, res).then(
       ({ payloads }) => log?.info({ method: req.method, status: res.statusCode, payloads, ms: Date.now() - started }, 'codec request'),
@@ -215,7 +221,8 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
         if (refusal.status === 413) res.once('finish', () => req.destroy());
       },
     );
-  });
+  };
+  const server: Server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, listener) : createServer(listener);
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
@@ -229,7 +236,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   if (hosts.size === 0) hosts = new Set(['localhost', '127.0.0.1', '[::1]'].map((h) => `${h}:${port}`));
   const urlHost = bindHost.includes(':') ? `[${bindHost}]` : bindHost === '0.0.0.0' ? '127.0.0.1' : bindHost;
   return {
-    url: `http://${urlHost}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${urlHost}:${port}`,
     port,
     server,
     close: () => new Promise<void>((resolve) => {
