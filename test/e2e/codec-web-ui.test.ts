@@ -104,6 +104,7 @@ async function openHistory(storage: Record<string, string>, ready: string, settl
   const context = await browser.createBrowserContext();
   try {
     const page = await context.newPage();
+    const pageText = () => page.evaluate('document.body.innerText') as Promise<string>;
     if (token) {
       // The UI (passAccessToken) sends `Authorization: Bearer <its operator's token>` to the codec;
       // with no login in the dev server's UI that token is "undefined", so put a real one in its place.
@@ -116,20 +117,19 @@ async function openHistory(storage: Record<string, string>, ready: string, settl
     }
     // localStorage belongs to the UI's origin: set it there, then open the history page.
     await page.goto(`${temporal.uiUrl}/`, { waitUntil: 'domcontentloaded' });
-    await page.evaluate((entries: Record<string, string>) => {
-      for (const [k, v] of Object.entries(entries)) localStorage.setItem(k, v);
-    }, storage);
+    // Browser-side code as text: the project's TypeScript has no DOM types.
+    await page.evaluate(`for (const [k, v] of Object.entries(${JSON.stringify(storage)})) localStorage.setItem(k, v)`);
     await page.goto(`${temporal.uiUrl}/namespaces/default/workflows/${encodeURIComponent(workflowId)}/${runId}/history`, { waitUntil: 'domcontentloaded', timeout: 90_000 });
     try {
-      await page.waitForFunction((text: string) => document.body.innerText.includes(text), { timeout: 60_000, polling: 250 }, ready);
+      await page.waitForFunction(`document.body.innerText.includes(${JSON.stringify(ready)})`, { timeout: 60_000, polling: 250 });
     } catch (err) {
       // What the page did show, to see why (fictional data only).
       await page.screenshot({ path: join(tmpdir(), 'codec-web-ui-failure.png'), fullPage: true });
-      const shown = (await page.evaluate(() => document.body.innerText)).slice(0, 3000);
+      const shown = (await pageText()).slice(0, 3000);
       throw new Error(`the history page never showed the expected text; codec answers ${JSON.stringify(codecLog.map((l) => [l.status, (l as { reason?: string }).reason]))}; page: ${shown}`, { cause: err });
     }
     await new Promise((r) => setTimeout(r, settleMs));
-    return await page.evaluate(() => document.body.innerText);
+    return await pageText();
   } finally {
     await context.close();
   }
