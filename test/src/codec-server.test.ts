@@ -4,7 +4,10 @@
  * JWTs: RS256 ones verified through an identity provider's JWKS document (served over HTTP, as a
  * provider publishes it) and HS256 ones with a shared secret.
  */
+import { spawn } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -13,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionCodec } from '../../src/codec';
 import { startCodecServer, type CodecServer } from '../../src/codec-server';
 import { loadCodecServerConfig } from '../../src/codec-server-main';
+import { freePort } from '../../src/dev/temporal-dev-server';
 import { createLogger } from '../../src/logger';
 
 const KEY = EncryptionCodec.generateSetting('k1');
@@ -231,5 +235,47 @@ describe('codec server configuration (npm run codec-server)', () => {
     expect(message).not.toContain(short);
     expect(() => loadCodecServerConfig({ PAYLOAD_ENCRYPTION_KEY: KEY, CODEC_AUTH_HS256_SECRET: HS_SECRET })).toThrow(/CODEC_ALLOWED_ORIGINS: required/);
     expect(() => loadCodecServerConfig({ ...base, CODEC_ALLOWED_ORIGINS: 'http://localhost:8080/path', CODEC_AUTH_HS256_SECRET: HS_SECRET })).toThrow(/CODEC_ALLOWED_ORIGINS: each must be an origin/);
+  });
+});
+
+describe('npm run codec-server (the entry point, as a process)', () => {
+  const TSX = createRequire(import.meta.url).resolve('tsx');
+  const MAIN = join(import.meta.dirname, '../../src/codec-server-main.ts');
+  /** Runs the entry point until it exits or `until` matches its output; returns what it printed. */
+  const start = (env: Record<string, string>, until?: RegExp) =>
+    new Promise<{ code: number | null; out: string; kill: () => void }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', TSX, MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      const kill = () => child.kill('SIGTERM');
+      const seen = (d: Buffer) => {
+        out += d.toString();
+        if (until?.test(out)) resolve({ code: null, out, kill });
+      };
+      child.stdout.on('data', seen);
+      child.stderr.on('data', seen);
+      child.on('exit', (code) => resolve({ code, out, kill }));
+    });
+
+  it('refuses to start without authentication: exit 2, one sentence naming the settings, no key echoed', async () => {
+    const { code, out } = await start({ PAYLOAD_ENCRYPTION_KEY: KEY, CODEC_ALLOWED_ORIGINS: UI });
+    expect(code).toBe(2);
+    expect(out).toMatch(/^codec-server: invalid configuration: authentication: not configured; set CODEC_AUTH_JWKS_URL/);
+    expect(out).not.toContain(KEY.split(':')[1]!);
+    expect(out).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('starts with a shared secret and decodes for a valid token only', async () => {
+    const port = String(await freePort());
+    const server = await start({ PAYLOAD_ENCRYPTION_KEY: KEY, CODEC_ALLOWED_ORIGINS: UI, CODEC_AUTH_HS256_SECRET: HS_SECRET, CODEC_SERVER_PORT: port }, /codec server listening/);
+    try {
+      expect(server.code).toBeNull();
+      expect(server.out).not.toContain(HS_SECRET);
+      const target = { port: Number(port) } as CodecServer;
+      const valid = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(new TextEncoder().encode(HS_SECRET));
+      expect((await send(target, { headers: json(valid), body: sealedBody })).status).toBe(200);
+      expect((await send(target, { headers: json(), body: sealedBody })).status).toBe(401);
+    } finally {
+      server.kill();
+    }
   });
 });
