@@ -95,6 +95,10 @@ fi
 
 # ---- the phones' audio clips (scripts/phone-audio.sh: espeak-ng and sox, encoded by opusenc), generated, not committed
 apt_install espeak-ng sox opus-tools
+
+# ---- headless Chromium (Debian), for the Web UI tests (the codec server through the real UI)
+apt_install chromium
+chromium_bin="${CHROMIUM:-$(command -v chromium)}"
 audio_hash=$(sha256sum "$repo/scripts/phone-audio.sh" | cut -c1-12)
 audio_dir="$CACHE/phone-audio-$audio_hash"; audio_how="cache"
 if [ ! -f "$audio_dir/voicemail-greeting.ogg" ]; then
@@ -132,7 +136,8 @@ cat > "$tools_json" <<JSON
   "composeCheck": "$compose_bin",
   "phoneSim": "$sim_bin",
   "phoneAudio": "$audio_dir",
-  "espeakNg": "$espeak_bin"
+  "espeakNg": "$espeak_bin",
+  "chromium": "$chromium_bin"
 }
 JSON
 
@@ -145,4 +150,5 @@ say "compose-check       $compose_bin ($compose_how)"
 say "phone-sim           $sim_bin ($sim_how)"
 say "phone audio clips   $audio_dir ($audio_how)"
 say "espeak-ng           $espeak_bin"
+say "chromium            $chromium_bin"
 say "done in $(( $(date +%s) - started )) s (tool list: $tools_json)"

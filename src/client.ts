@@ -3,7 +3,6 @@
  * Everything is validated here, before it reaches Temporal, with errors that name the field.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { DateTime } from 'luxon';
 import {
   appointmentCancelledSignal,
   appointmentMovedSignal,
@@ -11,6 +10,7 @@ import {
   legacyConfirmationWorkflowId,
   optOutSignal,
   Phase,
+  publicText,
   SearchAttr,
   statusQuery,
   TASK_QUEUE,
@@ -81,7 +81,6 @@ export class ConfirmationClient {
     // `now`: the clock the request is checked against (a campaign passes its workflow's time).
     const request = validateConfirmationRequest(input, options.now ?? (await this.now()));
     const workflowId = confirmationWorkflowId(request.practiceId, request.appointmentId);
-    const local = DateTime.fromISO(request.appointmentStart, { setZone: true });
     // A confirmation of this appointment started under the old id scheme is the same confirmation.
     const legacy = await this.findLegacy(request.practiceId, request.appointmentId);
     if (legacy) return { workflowId: legacy.workflowId, runId: legacy.runId, created: false, status: legacy.status };
@@ -98,9 +97,12 @@ export class ConfirmationClient {
           ...(request.campaignId ? [{ key: SearchAttr.CampaignId, value: request.campaignId }] : []),
           { key: SearchAttr.Phase, value: Phase.PLANNING },
         ],
-        // Shown in the Web UI: ids, practice and local time only — no patient name, no number.
-        staticSummary: `Confirm appointment ${request.appointmentId} at ${request.practiceName}, ${local.toFormat('ccc yyyy-LL-dd HH:mm')} ${request.patientTimeZone}`,
-        staticDetails: `Practice ${request.practiceId}${request.campaignId ? `, campaign ${request.campaignId}` : ''}. Patient details are encrypted in the workflow input.`,
+        // Readable in the Web UI without the codec (marked public, left unencrypted): ids and the
+        // practice only — no patient name, no number, no appointment time (health data).
+        staticSummary: publicText(`Confirm appointment ${request.appointmentId} for ${request.practiceName}`),
+        staticDetails: publicText(
+          `Practice ${request.practiceId}${request.campaignId ? `, campaign ${request.campaignId}` : ''}. Phase, attempt and next call time: current details and search attributes. Patient and appointment details are encrypted in the workflow input.`,
+        ),
       });
       return { workflowId, runId: handle.firstExecutionRunId, created: true, status: 'RUNNING' };
     } catch (err) {

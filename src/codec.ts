@@ -9,6 +9,7 @@ import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 // @temporalio/proto is CommonJS: a default import works under both Node ESM and bundlers.
 import proto from '@temporalio/proto';
 import { FAILURE_CONVERTER_PATH } from './bundle';
+import { PUBLIC_TEXT_MARK, PUBLIC_TEXT_MAX_LENGTH } from './contracts';
 
 const { temporal } = proto;
 
@@ -17,6 +18,37 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
+
+const MARK_BYTES = Buffer.from(PUBLIC_TEXT_MARK, 'utf8');
+const CURRENT_DETAILS_BYTES = Buffer.from('"currentDetails"', 'utf8');
+const isPublicString = (v: unknown): boolean =>
+  typeof v === 'string' && v.startsWith(PUBLIC_TEXT_MARK) && v.length <= PUBLIC_TEXT_MAX_LENGTH;
+
+/**
+ * True for a payload operators may read without the codec: a `json/plain` string the project marked
+ * with {@link PUBLIC_TEXT_MARK} (workflow summaries and details), or the SDK's workflow-metadata
+ * query result (handler names and the current-details line) whose current details are marked or
+ * empty. Everything else — inputs, results, Update arguments, failures — is encrypted.
+ */
+export function isPublicPayload(payload: Payload): boolean {
+  const encoding = payload.metadata?.encoding;
+  if (!encoding || fromUtf8.decode(encoding) !== 'json/plain' || !payload.data) return false;
+  const data = Buffer.from(payload.data);
+  // Cheap test first: most payloads contain neither the mark nor the metadata query's field.
+  if (data.length > 64 * 1024 || (data.indexOf(MARK_BYTES) < 0 && data.indexOf(CURRENT_DETAILS_BYTES) < 0)) return false;
+  let value: unknown;
+  try {
+    value = JSON.parse(fromUtf8.decode(data));
+  } catch {
+    return false;
+  }
+  if (isPublicString(value)) return true;
+  // `__temporal_workflow_metadata`: exactly { definition, currentDetails } (see @temporalio/workflow).
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value).sort().join(',');
+  const details = (value as { currentDetails?: unknown }).currentDetails;
+  return keys === 'currentDetails,definition' && (details === '' || isPublicString(details));
+}
 
 /** AES-256-GCM codec with key ids, so keys can be rotated (old payloads keep decrypting). */
 export class EncryptionCodec implements PayloadCodec {
@@ -55,6 +87,8 @@ export class EncryptionCodec implements PayloadCodec {
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const key = this.keys.get(this.currentKeyId)!;
     return payloads.map((payload) => {
+      // Marked summaries stay readable in the Web UI without decryption rights (no health data in them).
+      if (isPublicPayload(payload)) return payload;
       const plain = temporal.api.common.v1.Payload.encode(payload).finish();
       const iv = randomBytes(IV_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, iv);

@@ -912,3 +912,25 @@ export interface CampaignActivities {
    */
   cancelCampaignConfirmations(input: { practiceId: string; campaignId: string }): Promise<{ signalled: number; cancelledQueued: number }>;
 }
+
+/**
+ * Marks text that operators may read without decryption rights: the first character of every
+ * workflow summary, details text and current-details line the project writes (U+2063, invisible in
+ * the Web UI). The payload codec leaves such payloads unencrypted (see `isPublicPayload` in
+ * src/codec.ts), so the Web UI shows them without the codec server. Only the project's own code
+ * marks text, and only text built from ids, phases, attempt numbers, the practice and the next call
+ * time — never a patient name, a phone number or an appointment time.
+ */
+export const PUBLIC_TEXT_MARK = '\u2063';
+
+/** Longest text that may be marked public (a summary line, not a document). */
+export const PUBLIC_TEXT_MAX_LENGTH = 400;
+
+/**
+ * `text` marked as readable without the codec (see {@link PUBLIC_TEXT_MARK}), cut to
+ * {@link PUBLIC_TEXT_MAX_LENGTH} characters (cut, not thrown: a workflow task must not fail on it).
+ */
+export function publicText(text: string): string {
+  const marked = text.startsWith(PUBLIC_TEXT_MARK) ? text : `${PUBLIC_TEXT_MARK}${text}`;
+  return marked.slice(0, PUBLIC_TEXT_MAX_LENGTH);
+}

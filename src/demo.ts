@@ -169,7 +169,9 @@ async function main(): Promise<void> {
 
   const uiPort = Number(process.env.DEMO_UI_PORT ?? (await freePort()));
   const uiOrigin = `http://127.0.0.1:${uiPort}`;
-  const codecServer = await startCodecServer({ encryptionKey: key, allowedOrigin: uiOrigin });
+  // Local development: loopback only, no login in the dev server's UI, so no token to check (the
+  // Host and Origin checks still hold). Production runs `npm run codec-server` with authentication.
+  const codecServer = await startCodecServer({ encryptionKey: key, allowedOrigins: [uiOrigin], auth: { mode: 'local-development' } });
   say(`starting Temporal (dev server + Web UI), the database, the worker, the voice agent (offline mode)${real ? '' : ' and the local LiveKit stack with the phone-network simulator'}…`);
   const byWorkflow = new Map<string, string>();
   // The agent worker's full log (ids only, never names or numbers), for anyone who wants the detail.
@@ -258,7 +260,7 @@ async function main(): Promise<void> {
     });
   }
   await system.stop();
-  codecServer.server.close();
+  await codecServer.close();
   say('stopped');
 }
 

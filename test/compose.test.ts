@@ -16,7 +16,7 @@ describe('docker-compose.yml', () => {
   it('is a valid Compose project with the production services', async () => {
     const { stdout } = await check(file, 'POSTGRES_PASSWORD=example', 'LIVEKIT_API_KEY=APIexample', 'LIVEKIT_API_SECRET=example-secret');
     const services = /services (\S+)/.exec(stdout)![1]!.split(',').sort();
-    expect(services).toEqual(['agent', 'livekit', 'livekit-sip', 'postgresql', 'redis', 'temporal', 'temporal-search-attributes', 'temporal-ui', 'worker']);
+    expect(services).toEqual(['agent', 'codec-server', 'livekit', 'livekit-sip', 'postgresql', 'redis', 'temporal', 'temporal-search-attributes', 'temporal-ui', 'worker']);
   });
 
   it('refuses to start without the database password and LiveKit keys (no default credentials)', async () => {

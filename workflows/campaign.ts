@@ -28,6 +28,7 @@ import {
   confirmationEndedSignal,
   DEFAULT_MAX_OUTSTANDING,
   pauseCampaignUpdate,
+  publicText,
   resumeCampaignUpdate,
   SearchAttr,
   type CallLimits,
@@ -230,7 +231,7 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
       now: new Date().toISOString(),
     });
     progress = { ...tick.progress, state, limits };
-    setCurrentDetails(`${progressLine(progress)} (run ${carry.run})`);
+    setCurrentDetails(publicText(`${progressLine(progress)} (run ${carry.run})`));
 
     const nothingLeft = progress.byStatus.QUEUED === 0 && progress.outstanding === 0;
     if (nothingLeft && state !== CampaignState.PAUSED && !controlPending) {

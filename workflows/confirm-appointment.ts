@@ -56,6 +56,7 @@ import {
   type OutcomeDetail,
   type OutcomeReport,
   type PlanAttemptResult,
+  publicText,
 } from '../src/contracts';
 import {
   INVALID_REPORT_FAILURE,
@@ -362,7 +363,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     }
     open = undefined;
     publish({ phase: Phase.DONE, outcome: finalOutcome });
-    setCurrentDetails(`cancelled: ${finalOutcome}`);
+    setCurrentDetails(publicText(`cancelled: ${finalOutcome}`));
     return true;
   }
 
@@ -378,7 +379,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   }
 
   publish({ phase: Phase.DONE, outcome: finalOutcome });
-  setCurrentDetails(`done: ${finalOutcome}`);
+  setCurrentDetails(publicText(`done: ${finalOutcome}`));
   return {
     appointmentId: request.appointmentId,
     outcome: finalOutcome!,
@@ -430,9 +431,11 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       const waitPhase = plan.decision === PlanDecision.WAIT_CAP ? Phase.WAITING_FOR_CAP : Phase.WAITING_FOR_WINDOW;
       publish({ phase: waitPhase, nextCallAt: until });
       setCurrentDetails(
-        plan.decision === PlanDecision.WAIT_CAP
-          ? `waiting for the per-number call limit to allow attempt ${attempt} until ${plan.waitUntilLocal}`
-          : `waiting for calling window until ${plan.waitUntilLocal} (attempt ${attempt} of ${policy.maxAttempts})`,
+        publicText(
+          plan.decision === PlanDecision.WAIT_CAP
+            ? `waiting for the per-number call limit to allow attempt ${attempt} until ${plan.waitUntilLocal}`
+            : `waiting for calling window until ${plan.waitUntilLocal} (attempt ${attempt} of ${policy.maxAttempts})`,
+        ),
       );
       await waitUntil(Date.parse(until));
       continue;
@@ -472,7 +475,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     // Reserved: a Temporal cancellation while waiting records this attempt (and releases its lease).
     open = { attempt, plan, roomName, dialedAt: new Date().toISOString(), waitingForChannel: true };
     publish({ phase: Phase.WAITING_FOR_CHANNEL });
-    setCurrentDetails(`waiting for a free channel (attempt ${attempt} of ${policy.maxAttempts})`);
+    setCurrentDetails(publicText(`waiting for a free channel (attempt ${attempt} of ${policy.maxAttempts})`));
     const gate = proxyActivities<ConfirmationActivities>({
       // Waits as long as the window is open (the activity returns at giveUpAt); a lost worker is
       // noticed by the heartbeat, and the wait resumes on another (the lease is per attempt).
@@ -535,7 +538,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     latestAttempt = attempt;
     call.report = undefined;
     publish({ phase: Phase.CALLING });
-    setCurrentDetails(`calling: attempt ${attempt} of ${policy.maxAttempts}`);
+    setCurrentDetails(publicText(`calling: attempt ${attempt} of ${policy.maxAttempts}`));
 
     // At most one call per attempt: no retries, and an ambiguous end is resolved by looking, never by
     // redialing. The dial activity stays with the call until it ends (heartbeating), so the workflow

@@ -11,6 +11,7 @@ import {
   campaignWorkflowId,
   cancelCampaignUpdate,
   pauseCampaignUpdate,
+  publicText,
   resumeCampaignUpdate,
   SearchAttr,
   TASK_QUEUE,
@@ -145,8 +146,8 @@ export class CampaignClient {
           { key: SearchAttr.CampaignId, value: campaign.campaignId },
         ],
         // Shown in the Web UI without the codec: ids and the practice only.
-        staticSummary: `Campaign ${campaign.campaignId} of ${campaign.practiceName}`,
-        staticDetails: `Practice ${campaign.practiceId}. Contacts are in the database (campaign_contacts), not in this history; each confirmation carries the CampaignId search attribute.`,
+        staticSummary: publicText(`Campaign ${campaign.campaignId} of ${campaign.practiceName}`),
+        staticDetails: publicText(`Practice ${campaign.practiceId}. Contacts are in the database (campaign_contacts), not in this history; each confirmation carries the CampaignId search attribute.`),
       });
       return { workflowId, runId: handle.firstExecutionRunId, created: true, status: 'RUNNING' };
     } catch (err) {

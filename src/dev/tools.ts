@@ -8,7 +8,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Tools `scripts/setup.sh` installs. */
-export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim' | 'phoneAudio' | 'espeakNg';
+export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim' | 'phoneAudio' | 'espeakNg' | 'chromium';
 
 const ENV: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI',
@@ -20,12 +20,14 @@ const ENV: Record<ToolName, string> = {
   phoneSim: 'PHONE_SIM',
   phoneAudio: 'PHONE_SIM_AUDIO_DIR',
   espeakNg: 'ESPEAK_NG',
+  chromium: 'CHROMIUM',
 };
 const ON_PATH: Partial<Record<ToolName, string>> = {
   temporal: 'temporal',
   livekitServer: 'livekit-server',
   redisServer: 'redis-server',
   espeakNg: 'espeak-ng',
+  chromium: 'chromium',
 };
 
 const usable = (path: string): boolean => {

@@ -6,6 +6,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
 import { EncryptionCodec } from '../../src/codec';
+import { PUBLIC_TEXT_MARK, PUBLIC_TEXT_MAX_LENGTH, publicText } from '../../src/contracts';
 
 const { temporal } = proto;
 
@@ -30,6 +31,23 @@ describe('EncryptionCodec', () => {
 
   it('rejects keys of the wrong size', () => {
     expect(() => EncryptionCodec.fromSetting('k:AAEC')).toThrow(/must be 32 bytes/);
+  });
+
+  it('leaves only text marked public in clear: summaries and the current-details query result', async () => {
+    const codec = EncryptionCodec.fromSetting(EncryptionCodec.generateSetting('k1'));
+    const encoding = async (value: unknown) => Buffer.from((await codec.encode([defaultPayloadConverter.toPayload(value)]))[0]!.metadata!.encoding!).toString();
+    // Readable without the codec (the Web UI without the codec server).
+    expect(await encoding(publicText('Confirm appointment A-1 for Bright Smiles Dental'))).toBe('json/plain');
+    expect(await encoding({ definition: { type: 'confirmAppointmentWorkflow', queryDefinitions: [] }, currentDetails: publicText('calling: attempt 1 of 3') })).toBe('json/plain');
+    expect(await encoding({ definition: { type: 'confirmAppointmentWorkflow' }, currentDetails: '' })).toBe('json/plain');
+    // Everything else is sealed: unmarked text, a marked value inside other data, extra fields, over-long text.
+    expect(await encoding('Confirm appointment A-1')).toBe('binary/encrypted');
+    expect(await encoding({ patientName: `${PUBLIC_TEXT_MARK}Jordan Sample`, phone: '+12125550123' })).toBe('binary/encrypted');
+    expect(await encoding([publicText('a')])).toBe('binary/encrypted');
+    expect(await encoding({ definition: {}, currentDetails: publicText('x'), patientName: 'Jordan Sample' })).toBe('binary/encrypted');
+    expect(await encoding({ definition: {}, currentDetails: 'unmarked' })).toBe('binary/encrypted');
+    expect(await encoding(`${PUBLIC_TEXT_MARK}${'x'.repeat(PUBLIC_TEXT_MAX_LENGTH)}`)).toBe('binary/encrypted');
+    expect(publicText('y'.repeat(1000))).toHaveLength(PUBLIC_TEXT_MAX_LENGTH);
   });
 });
 

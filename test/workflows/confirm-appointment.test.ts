@@ -17,6 +17,7 @@ import {
   outcomeUpdate,
   Phase,
   PlanDecision,
+  publicText,
   statusQuery,
   type ConfirmationResult,
 } from '../../src/contracts';
@@ -111,12 +112,39 @@ describe('calling window in the patient\'s time zone', () => {
       expect(waiting.nextCallAt).toBe(tuesdayNine.toUTC().toISO());
       const handle = ctx.client.workflow.getHandle(workflowId);
       const description = await handle.describe();
-      expect(await description.staticSummary()).toMatch(new RegExp(`Confirm appointment ${request.appointmentId} at Bright Smiles Dental`));
+      expect(await description.staticSummary()).toBe(publicText(`Confirm appointment ${request.appointmentId} for Bright Smiles Dental`));
       // What the Web UI shows as the workflow's current details.
       const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
       expect(metadata.currentDetails).toBe(
-        `waiting for calling window until ${tuesdayNine.toFormat('ccc yyyy-LL-dd')} 09:00 America/Chicago (attempt 1 of 3)`,
+        publicText(`waiting for calling window until ${tuesdayNine.toFormat('ccc yyyy-LL-dd')} 09:00 America/Chicago (attempt 1 of 3)`),
       );
+
+      // An operator without decryption rights (a client with no codec, as the Web UI without the
+      // codec server): summary, details, current details and search attributes readable and free of
+      // health data; the input (name, number, appointment) and the status query stay encrypted.
+      const reader = new Client({ connection: h.env.connection, namespace: h.env.namespace ?? 'default' });
+      const raw = reader.workflow.getHandle(workflowId);
+      const seen = await raw.describe();
+      const summary = await seen.staticSummary();
+      const details = await seen.staticDetails();
+      const current = (await raw.query<{ currentDetails?: string }>('__temporal_workflow_metadata')).currentDetails;
+      expect(summary).toContain(request.appointmentId);
+      expect(summary).toContain('Bright Smiles Dental');
+      expect(details).toContain('Practice bright-smiles');
+      expect(current).toContain('waiting for calling window until');
+      expect(current).toContain('(attempt 1 of 3)');
+      expect(seen.searchAttributes).toMatchObject({ AppointmentId: [request.appointmentId], PracticeId: ['bright-smiles'], Phase: [Phase.WAITING_FOR_WINDOW] });
+      const appointmentLocal = DateTime.fromISO(request.appointmentStart, { setZone: true });
+      for (const text of [summary, details, current, JSON.stringify(seen.searchAttributes)]) {
+        for (const phi of [request.patientName, request.phone, request.phone.slice(2), request.appointmentStart, appointmentLocal.toFormat('yyyy-LL-dd'), request.provider!, request.reason!]) {
+          expect(text).not.toContain(phi);
+        }
+      }
+      const started = (await raw.fetchHistory()).events![0]!.workflowExecutionStartedEventAttributes!;
+      const input = started.input!.payloads![0]!;
+      expect(Buffer.from(input.metadata!.encoding!).toString()).toBe('binary/encrypted');
+      expect(Buffer.from(input.data!).toString('latin1')).not.toContain(request.patientName);
+      await expect(raw.query(statusQuery)).rejects.toThrow();
       expect(description.searchAttributes.Phase).toEqual([Phase.WAITING_FOR_WINDOW]);
       expect(description.searchAttributes.AppointmentId).toEqual([request.appointmentId]);
       const result = await ctx.api.result(workflowId);
