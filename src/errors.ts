@@ -206,7 +206,7 @@ export function describeForUser(err: unknown, options: { debug?: boolean; env?: 
   const env = options.env ?? process.env;
   const known = err instanceof UserError || ['ConfigError', 'ValidationError', 'CommanderError'].includes((err as Error)?.name);
   const exitCode = err instanceof UserError ? err.exitCode : known ? 2 : 1;
-  let message = known
+  const message = known
     ? String((err as Error).message)
     : `unexpected failure (${errorCode(err)}); rerun with LOG_LEVEL=debug to see the details.`;
   // The stack at debug level is bounded more loosely, but redacted the same way.
