@@ -68,13 +68,13 @@ const SHAPES: [RegExp, string][] = [
   [/\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?/g, '[time]'],
   // Phone numbers: "+" and 7–15 digits (spaces, dots, dashes, brackets allowed between them), or 10–15 digits in a row.
   [/\+[\s(]*\d(?:[\s().-]*\d){6,14}/g, '[phone]'],
-  [/(?<![\w.:-])\d{10,15}(?!\w|\.\d)/g, '[phone]'],
+  [/(?<![\w.:+-])\d{10,15}(?!\w|\.\d)/g, '[phone]'],
   // Long unbroken values (a 10 MB field, a base64 blob): never a word of a message.
   [/\S{200,}/g, '[long value]'],
 ];
 
 /** Example values our own messages show (fictional, documented): kept, so a message still shows the expected form. */
-const DOCUMENTED_EXAMPLES = new Set(['2026-12-01T10:30:00-06:00', '+13125550100', '+12125550123']);
+const DOCUMENTED_EXAMPLES = new Set(['2026-12-01T10:30:00-06:00', '+13125550100', '+13125550123', '+12125550123']);
 
 /**
  * Makes text safe to print or log: removes secrets ({@link scrub}), then anything shaped like a
