@@ -23,7 +23,11 @@ export const REDACTED_KEYS = [
 /** A log argument with every string {@link redact}ed and every error reduced to its class and safe message. */
 export function redactLogValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redact(value);
-  if (value instanceof Error) return { type: value.name, message: safeMessage(value) };
+  if (value instanceof Error) {
+    // Frames name files and functions only: kept (bounded) for whoever debugs; the message is the safe one.
+    const frames = (value.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line)).slice(0, 12).join('\n');
+    return { type: value.name, message: safeMessage(value), ...(frames ? { stack: frames } : {}) };
+  }
   if (value === null || typeof value !== 'object') return value;
   if (depth >= 4) return '[object]';
   if (Array.isArray(value)) return value.slice(0, 50).map((v) => redactLogValue(v, depth + 1));
