@@ -107,7 +107,8 @@ export function safeMessage(err: unknown, options: { max?: number } = {}): strin
 
 /** Text with every quoted part ("…", '…', `…`, “…”) replaced by an ellipsis in the same quotes. */
 export function withoutQuotes(text: string): string {
-  return text.replace(/"(?:[^"\\]|\\.)*"?|'[^'\n]*'?|`[^`\n]*`?|“[^”]*”?/g, (q) => `${q[0]}…${q[0] === '“' ? '”' : q[0]}`);
+  // A single quote opens a quotation only after a non-letter (`can't` is a word, not a quote).
+  return text.replace(/"(?:[^"\\]|\\.)*"?|(?<!\w)'[^'\n]*'?|`[^`\n]*`?|“[^”]*”?/g, (q) => `${q[0]}…${q[0] === '“' ? '”' : q[0]}`);
 }
 
 /** A value-free description of a low-level error: its code (`ECONNREFUSED`), else its class. */

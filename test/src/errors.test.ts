@@ -1,6 +1,6 @@
 /** The last line of defence: whatever an entry point prints is scrubbed of secrets and tokens, even at debug level. */
 import { describe, expect, it } from 'vitest';
-import { describeForUser, liveKitError, redact, scrub, UserError } from '../../src/errors';
+import { describeForUser, liveKitError, redact, safeMessage, scrub, UserError } from '../../src/errors';
 
 const env = {
   LIVEKIT_API_SECRET: 'livekit-secret-0123456789',
@@ -60,5 +60,19 @@ describe('redact', () => {
     const long = redact(`x ${'y'.repeat(1_000)} ${'z '.repeat(2_000)}`, { env: {} });
     expect(long).toMatch(/^x \[long value\] z z/);
     expect(long.length).toBeLessThan(700);
+  });
+});
+
+describe('safeMessage', () => {
+  it('drops what a library quotes, keeps the rest (and our own messages whole)', () => {
+    let parseError: Error | undefined;
+    try {
+      JSON.parse('Jordan Quinn, +12125550147');
+    } catch (err) {
+      parseError = err as Error;
+    }
+    expect(safeMessage(parseError)).not.toMatch(/Jordan|Quinn|2125550147/);
+    expect(safeMessage(new Error(`invalid input syntax for type timestamp: "Jordan"; can't store it`))).toBe(`invalid input syntax for type timestamp: "…"; can't store it`);
+    expect(safeMessage(new UserError('LIVEKIT_SIP_TRUNK_ID: outbound trunk "ST_x" does not exist.'))).toBe('LIVEKIT_SIP_TRUNK_ID: outbound trunk "ST_x" does not exist.');
   });
 });
