@@ -31,6 +31,7 @@ import {
 } from '../src/contracts';
 import type { LateOutcomeInput } from '../src/contracts';
 import { DialError, InvalidDataError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
+import { safeMessage } from '../src/errors';
 import {
   formatForOperators,
   localDate,
@@ -209,7 +210,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         await store.recordPhase(input.practiceId, input.appointmentId, phase, result.waitUntil === undefined ? undefined : new Date(result.waitUntil));
       }
       logger.info(
-        { workflowId: input.workflowId, attempt: input.attempt, decision: result.decision, waitUntil: result.waitUntil },
+        // Epoch ms, not ISO: log strings shaped like a date or time are redacted (appointment times are health data).
+        { workflowId: input.workflowId, attempt: input.attempt, decision: result.decision, waitUntilMs: result.waitUntil === undefined ? undefined : Date.parse(result.waitUntil) },
         'attempt planned',
       );
       return result;
@@ -231,7 +233,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         // or a timeout leaves it up: the workflow resolves it from the room on another worker.
         if (ctx.cancellationDetails?.cancelRequested !== true) return;
         void telephony.hangUp(input.roomName).catch((err: unknown) =>
-          logger.warn({ workflowId: input.workflowId, attempt: input.attempt, error: (err as Error)?.message }, 'hang-up after cancellation failed'),
+          logger.warn({ workflowId: input.workflowId, attempt: input.attempt, error: safeMessage(err) }, 'hang-up after cancellation failed'),
         );
       };
       ctx.cancellationSignal.addEventListener('abort', hangUpOnCancel, { once: true });
@@ -299,7 +301,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       } catch (err) {
         clearInterval(beat);
         ctx.cancellationSignal.removeEventListener('abort', hangUpOnCancel);
-        const e = err instanceof DialError ? err : new DialError(DialFailureType.UNKNOWN, (err as Error)?.message ?? String(err));
+        const e = err instanceof DialError ? err : new DialError(DialFailureType.UNKNOWN, safeMessage(err));
         unhold();
         // A known failure means no call is up: the channel is free. An unknown one may have a call
         // up: the workflow's checkCall renews or releases the lease (else it expires).
@@ -455,7 +457,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
 
   async function releaseQuietly(holder: string): Promise<void> {
     // A failed release is not the call's failure: an unrenewed lease expires on its own.
-    await pacing!.release(holder).catch((err: unknown) => logger.warn({ holder, error: (err as Error)?.message }, 'releasing a channel failed'));
+    await pacing!.release(holder).catch((err: unknown) => logger.warn({ holder, error: safeMessage(err) }, 'releasing a channel failed'));
   }
 
   async function checkCallOnce(input: CheckCallInput): Promise<CallCheckResult> {
@@ -526,7 +528,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
       // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
       await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
-        logger.warn({ workflowId: input.workflowId, error: (err as Error)?.message }, 'could not tell the campaign'),
+        logger.warn({ workflowId: input.workflowId, error: safeMessage(err) }, 'could not tell the campaign'),
       );
     }
     logger.info(
@@ -632,7 +634,7 @@ function nonRetryableOnBadData<T extends object>(activities: T): T {
 function badDataFailure(activity: string, err: unknown): ApplicationFailure | undefined {
   if (err instanceof ApplicationFailure) return undefined;
   if (err instanceof InvalidDataError) {
-    return ApplicationFailure.create({ type: BAD_DATA_FAILURE, message: `${activity}: ${err.message}`, nonRetryable: true });
+    return ApplicationFailure.create({ type: BAD_DATA_FAILURE, message: `${activity}: ${safeMessage(err)}`, nonRetryable: true });
   }
   const e = err as { code?: unknown; constraint?: unknown; column?: unknown } | null;
   if (typeof e?.code === 'string' && /^2[23][0-9A-Z]{3}$/.test(e.code)) {

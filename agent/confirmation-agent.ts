@@ -6,6 +6,7 @@
 import { llm, voice } from '@livekit/agents';
 import { z } from 'zod';
 import { CallOutcome, type AgentJobMetadata, type OutcomeDetail } from '../src/contracts';
+import { safeMessage } from '../src/errors';
 import { OUTCOME_DETAIL_MAX_CHARS } from '../src/validation';
 import type { OutcomeReporter, ReportResult } from './reporter';
 import { instructions, lateReply, replyFor } from './script';
@@ -135,7 +136,7 @@ export class ConfirmationAgent extends voice.Agent {
       // The reporter keeps the answer until the workflow takes it or it is audited as late; it
       // throws only when neither could be done (Temporal unreachable the whole time).
       const result = await reporter.report({ attempt: meta.attempt, outcome, detail }).catch(
-        (err: unknown): ReportResult => ({ accepted: false, reason: `not recorded: ${(err as Error)?.message ?? String(err)}` }),
+        (err: unknown): ReportResult => ({ accepted: false, reason: `not recorded: ${safeMessage(err)}` }),
       );
       const settled: Settled = { outcome, accepted: result.accepted, reply: result.accepted ? replyFor(outcome, meta) : lateReply(meta) };
       this.settled = settled;

@@ -10,7 +10,7 @@ import { RoomServiceClient } from 'livekit-server-sdk';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { databaseError, exitWithError, liveKitError } from '../src/errors';
+import { databaseError, exitWithError, liveKitError, safeMessage } from '../src/errors';
 import { AGENT_REPORT_TTL_MS, removeAgentWorker, reportAgentWorker } from '../src/pacing/agent-capacity';
 import { createStore } from '../src/store';
 import { ProcessCensus } from './capacity';
@@ -131,7 +131,7 @@ async function reportCapacity(config: AgentConfig, census: ProcessCensus): Promi
         refusedJobs: c.refused,
       });
     } catch (err) {
-      if (Date.now() - failedAt > 30_000) agentLog().warn({ error: (err as Error).message }, 'reporting agent capacity failed; trying again');
+      if (Date.now() - failedAt > 30_000) agentLog().warn({ error: safeMessage(err) }, 'reporting agent capacity failed; trying again');
       failedAt = Date.now();
     } finally {
       writing = false;

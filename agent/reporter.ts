@@ -10,6 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { lateOutcomeWorkflowId, outcomeUpdate, type LateOutcomeInput, type OutcomeAck, type OutcomeReport } from '../src/contracts';
 import { INVALID_REPORT_FAILURE, validateOutcomeReport, ValidationError } from '../src/validation';
+import { safeMessage } from '../src/errors';
 
 /** What came of a report. */
 export type ReportResult = { accepted: true; ack: OutcomeAck } | { accepted: false; reason: string };
@@ -93,7 +94,7 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
             log('outcome not acknowledged; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
             return { accepted: false, reason: why };
           }
-          log('outcome report failed; retrying', { workflowId, error: (err as Error)?.message });
+          log('outcome report failed; retrying', { workflowId, error: safeMessage(err) });
           await new Promise((r) => setTimeout(r, delayMs));
         }
       }

@@ -12,7 +12,7 @@ import { registerCampaignCommands } from './campaigns/cli';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
 import { ConfigError, databaseUrlSchema, payloadKeySchema } from './config';
-import { databaseError, errorCode, exitWithError, liveKitError, temporalError, UserError } from './errors';
+import { databaseError, errorCode, exitWithError, liveKitError, redact, temporalError, UserError } from './errors';
 import { createStore, type SqlStore } from './store';
 import { trunkCredentials, Trunks } from './trunks';
 import { validateId, validatePhone, ValidationError } from './validation';
@@ -121,6 +121,10 @@ function temporalFailure(err: unknown): unknown {
 const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
 const program = new Command('call-campaigns').description('Appointment confirmations by phone, on Temporal and LiveKit');
+// Commander prints its own errors (`unknown command '…'` quotes the argument: a pasted number or
+// time) and exits: through the same redaction as every other message. Set before any subcommand,
+// which inherits it.
+program.configureOutput({ outputError: (text, write) => write(redact(text)) });
 program
   .command('start')
   .description('start a confirmation from a JSON ConfirmationRequest (file or stdin)')

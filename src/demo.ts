@@ -19,7 +19,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { DateTime } from 'luxon';
 import { CampaignClient } from './campaigns/client';
 import { progressLine } from './campaigns/progress-line';
@@ -33,6 +33,7 @@ import { startLocalSystem, type LocalSystem } from './dev/local-system';
 import { zoneInOfficeHours } from './dev/office-hours';
 import { freePort } from './dev/temporal-dev-server';
 import { exitWithError, UserError } from './errors';
+import { createLogger, temporalLogger } from './logger';
 import { DEFAULT_CALLING_RULES } from './rules/calling-window';
 
 const DATA_DIR = process.env.DEMO_DATA_DIR ?? '.data';
@@ -158,7 +159,8 @@ async function main(): Promise<void> {
   const keepRunning = process.argv.includes('--keep-running') || (process.stdout.isTTY && !process.argv.includes('--exit'));
   await mkdir(DATA_DIR, { recursive: true });
   // Expected call failures (busy) are not news here, nor the SDK core's warnings (its own log, on stderr).
-  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
+  // Through the redacting logger (src/logger.ts), on stderr like the SDK's own.
+  Runtime.install({ logger: temporalLogger(createLogger('error', process.stderr)), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
   const key = await demoKey();
   const real = realPhones();
 

@@ -49,6 +49,68 @@ export function scrub(text: string, env: Record<string, string | undefined> = pr
     .replace(/(postgres(?:ql)?:\/\/[^:/@\s]*):[^@\s]*@/gi, '$1:[redacted]@');
 }
 
+/** Longest message any entry point prints or logs, in characters (a 10 MB value never comes back whole). */
+export const MAX_MESSAGE_CHARS = 600;
+
+/**
+ * Values that must never be printed, recognised by their shape (the last line of defence, for
+ * text that is not ours: a server's error, a library's message, an argument echoed by the
+ * command-line parser). Each is replaced by a label that says what was there.
+ */
+const SHAPES: [RegExp, string][] = [
+  // Signed tokens (JWT): header.payload.signature, base64url.
+  [/eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}/g, '[token]'],
+  // Passwords in URLs: scheme://user:password@host.
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s]*@/gi, '$1:[redacted]@'],
+  // SIP URIs name the dialed number or user: sip:+12125550123@host, sips:…
+  [/\bsips?:[^\s"'<>,;]+/gi, 'sip:[redacted]'],
+  // ISO 8601 dates and times (appointment times are health data): 2026-12-01, 2026-12-01T10:30:00-06:00.
+  [/\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?/g, '[time]'],
+  // Phone numbers: "+" and 7–15 digits (spaces, dots, dashes, brackets allowed between them), or 10–15 digits in a row.
+  [/\+[\s(]*\d(?:[\s().-]*\d){6,14}/g, '[phone]'],
+  [/(?<![\w.:+-])\d{10,15}(?!\w|\.\d)/g, '[phone]'],
+  // Long unbroken values (a 10 MB field, a base64 blob): never a word of a message.
+  [/\S{200,}/g, '[long value]'],
+];
+
+/** Example values our own messages show (fictional, documented): kept, so a message still shows the expected form. */
+const DOCUMENTED_EXAMPLES = new Set(['2026-12-01T10:30:00-06:00', '+13125550100', '+13125550123', '+12125550123']);
+
+/**
+ * Makes text safe to print or log: removes secrets ({@link scrub}), then anything shaped like a
+ * token, a SIP URI, a date or time, or a phone number, and bounds its length to `max` characters.
+ * Every message an entry point prints and every string a log line holds goes through it.
+ */
+export function redact(text: string, options: { env?: Record<string, string | undefined>; secrets?: string[]; max?: number } = {}): string {
+  const max = options.max ?? MAX_MESSAGE_CHARS;
+  // Bounded first: no pattern ever runs over megabytes.
+  let out = text.length > max * 4 ? text.slice(0, max * 4) : text;
+  out = scrub(out, options.env ?? process.env, options.secrets);
+  for (const [shape, label] of SHAPES) out = out.replace(shape, (found, ...groups) => (DOCUMENTED_EXAMPLES.has(found) ? found : label.replace('$1', String(groups[0]))));
+  return out.length > max ? `${out.slice(0, max)}… (${text.length - max} more characters)` : out;
+}
+
+/**
+ * The message of an error that is not ours (a library's, a server's), safe to log or to carry in a
+ * failure: quoted parts — where parsers and servers put the input they refuse (`Unexpected token
+ * 'J', "Jordan Qui"…`, `invalid input syntax for type integer: "…"`) — are dropped, then the rest is
+ * {@link redact}ed. Our own errors ({@link UserError}, validation and configuration errors) never
+ * quote values and keep their text, redacted all the same.
+ */
+export function safeMessage(err: unknown, options: { max?: number } = {}): string {
+  const e = err as { message?: unknown; name?: unknown } | undefined;
+  const raw = typeof e?.message === 'string' ? e.message : typeof err === 'string' ? err : errorCode(err);
+  const ours = err instanceof UserError || ['ConfigError', 'ValidationError', 'DialError'].includes(String(e?.name));
+  const text = ours ? raw : withoutQuotes(raw);
+  return redact(text, { max: options.max ?? 300 });
+}
+
+/** Text with every quoted part ("…", '…', `…`, “…”) replaced by an ellipsis in the same quotes. */
+export function withoutQuotes(text: string): string {
+  // A single quote opens a quotation only after a non-letter (`can't` is a word, not a quote).
+  return text.replace(/"(?:[^"\\]|\\.)*"?|(?<!\w)'[^'\n]*'?|`[^`\n]*`?|“[^”]*”?/g, (q) => `${q[0]}…${q[0] === '“' ? '”' : q[0]}`);
+}
+
 /** A value-free description of a low-level error: its code (`ECONNREFUSED`), else its class. */
 export function errorCode(err: unknown): string {
   const e = err as { code?: unknown; name?: unknown; cause?: unknown } | undefined;
@@ -145,18 +207,24 @@ export function describeForUser(err: unknown, options: { debug?: boolean; env?: 
   const env = options.env ?? process.env;
   const known = err instanceof UserError || ['ConfigError', 'ValidationError', 'CommanderError'].includes((err as Error)?.name);
   const exitCode = err instanceof UserError ? err.exitCode : known ? 2 : 1;
-  let message = known
+  const message = known
     ? String((err as Error).message)
     : `unexpected failure (${errorCode(err)}); rerun with LOG_LEVEL=debug to see the details.`;
-  if (options.debug) message += `\n${debugDetail(err)}`;
-  return { message: scrub(message, env, options.secrets), exitCode };
+  // The stack at debug level is bounded more loosely, but redacted the same way.
+  const shown = redact(message, { env, secrets: options.secrets });
+  return { message: options.debug ? `${shown}\n${redact(debugDetail(err), { env, secrets: options.secrets, max: 8_000 })}` : shown, exitCode };
 }
 
-/** The stack and causes, for debug level. */
+/**
+ * The causes and their stack frames, for debug level. Each message goes through
+ * {@link safeMessage} (a stack's first line repeats the message, quoted input and all: it is
+ * rebuilt from the frames alone).
+ */
 function debugDetail(err: unknown): string {
   const lines: string[] = [];
-  for (let e = err as { stack?: unknown; message?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i += 1) {
-    lines.push(`${i ? 'caused by: ' : ''}${String(e.stack ?? e.message ?? e)}`);
+  for (let e = err as { stack?: unknown; name?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i += 1) {
+    const frames = typeof e.stack === 'string' ? e.stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
+    lines.push(`${i ? 'caused by: ' : ''}${typeof e.name === 'string' ? e.name : 'Error'}: ${safeMessage(e)}`, ...frames);
   }
   return lines.join('\n');
 }

@@ -4,12 +4,12 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
 import { loadConfig, type WorkerConfig } from './config';
 import { databaseError, exitWithError, temporalError } from './errors';
-import { createLogger } from './logger';
+import { createLogger, temporalLogger } from './logger';
 import { ChannelBroker } from './pacing';
 import { createStore } from './store';
 import { createLiveKitTelephony } from './telephony/livekit';
@@ -18,6 +18,8 @@ import { createConfirmationWorker } from './worker-factory';
 async function main(): Promise<void> {
   const config = loadConfig(); // a ConfigError names every bad variable
   const logger = createLogger(config.logLevel);
+  // The SDK's own lines (an activity's failure with its error) through the same redaction as ours.
+  Runtime.install({ logger: temporalLogger(logger) });
   const store = await createStore({ databaseUrl: config.database.url, dataDir: config.database.dataDir, processName: 'worker' }).catch((err: unknown) => {
     throw databaseError(err, config.database);
   });

@@ -63,6 +63,26 @@ export interface CallLogLine {
   };
 }
 
+/**
+ * livekit-server's `logging` settings, the same here (tests, demo) as in `deploy/livekit/livekit.yaml`
+ * (a test compares them). livekit-server logs the dialed number (`toUser`, `callTo`) on three lines of
+ * every call — the API request line (`info`, component `api`), psrpc's client error (`warn`, component
+ * `psrpc`) and "cannot create sip participant" (`error`, the root logger, for every call not answered:
+ * busy, no answer, declined) — and the root logger cannot be filtered by field. So the root logger only
+ * logs fatal errors, and the components that never name a number log their errors.
+ * `LIVEKIT_LOG_LEVEL` (debugging only) replaces all of it with one level.
+ */
+export const LIVEKIT_LOGGING = {
+  level: 'fatal',
+  component_levels: { room: 'error', rtc: 'error', sfu: 'error', pub: 'error', sub: 'error', transport: 'error', cc: 'error', agents: 'error', api: 'fatal', psrpc: 'fatal' },
+} as const;
+const LIVEKIT_LOGGING_YAML = [
+  'logging:',
+  `  level: ${LIVEKIT_LOGGING.level}`,
+  '  component_levels:',
+  ...Object.entries(LIVEKIT_LOGGING.component_levels).map(([component, level]) => `    ${component}: ${level}`),
+].join('\n');
+
 /** Scenario file of the simulator's scripted phones (fictional 555-01xx numbers). */
 export const PHONE_SCENARIOS = fileURLToPath(new URL('../../tools/phone-sim/scenarios.json', import.meta.url));
 
@@ -189,8 +209,7 @@ export async function startLiveKitStack(
     `  address: 127.0.0.1:${redisPort}`,
     'keys:',
     `  ${apiKey}: ${apiSecret}`,
-    'logging:',
-    `  level: ${process.env.LIVEKIT_LOG_LEVEL ?? 'warn'}`,
+    ...(process.env.LIVEKIT_LOG_LEVEL ? ['logging:', `  level: ${process.env.LIVEKIT_LOG_LEVEL}`] : LIVEKIT_LOGGING_YAML.split('\n')),
   ].join('\n');
   const configFile = join(dir, 'livekit.yaml');
   writeFileSync(configFile, `${config}\n`, { mode: 0o600 });

@@ -3,7 +3,9 @@
  * free ports, the project's search attributes registered at start, stopped with its parent.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contracts';
 import { resolveTool } from './tools';
@@ -67,9 +69,14 @@ export async function startTemporalDevServer(options: DevServerOptions = {}): Pr
     ...(headless ? ['--headless'] : ['--ui-ip', '127.0.0.1', '--ui-port', String(uiPort)]),
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // With CALL_CAMPAIGNS_LOG_DIR set, its whole output also goes to `<dir>/temporal.log` (debugging; the server-logs test reads it).
+  const logDir = process.env.CALL_CAMPAIGNS_LOG_DIR;
+  const child = spawn(binary, args, { stdio: ['ignore', logDir ? 'pipe' : 'ignore', 'pipe'] });
+  const logFile = logDir ? createWriteStream(join(logDir, 'temporal.log'), { flags: 'a' }) : undefined;
+  child.stdout?.on('data', (d: Buffer) => logFile?.write(d));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
+    logFile?.write(d);
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const killOnExit = () => child.kill('SIGKILL');

@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import { ChannelRefusal, type CallLimits, type ChannelGrant } from '../contracts';
 import type { Sql } from '../store/sql';
+import { safeMessage } from '../errors';
 import { CALL_SLOT_LATENESS_MS, takeCallSlot, type CallSlot } from './call-slots';
 
 /** Late wakes after which a dial sends anyway (see waitForCallSlot). */
@@ -191,7 +192,7 @@ export class ChannelBroker implements ChannelGate {
       await leaveQueue(this.sql, this.trunkId, holder);
     } catch (err) {
       // The row expires on its own (alive_until); a lease granted meanwhile expires with its TTL.
-      this.options.logger?.warn({ holder, error: (err as Error).message }, 'leaving the channel queue failed');
+      this.options.logger?.warn({ holder, error: safeMessage(err) }, 'leaving the channel queue failed');
     }
     waiter.settle(grant ?? { granted: false, refusal: ChannelRefusal.GAVE_UP, waitedMs: Date.now() - waiter.startedAt });
   }
@@ -245,7 +246,7 @@ export class ChannelBroker implements ChannelGate {
       result = await grantTick(this.sql, { ...this.times, trunkId: this.trunkId, upsert, watch: [...this.waiters.keys()] });
     } catch (err) {
       for (const h of upsertHolders) if (this.waiters.has(h)) this.fresh.add(h);
-      this.options.logger?.warn({ trunkId: this.trunkId, error: (err as Error).message }, 'channel grant tick failed; trying again');
+      this.options.logger?.warn({ trunkId: this.trunkId, error: safeMessage(err) }, 'channel grant tick failed; trying again');
       return;
     }
     if (refresh) this.lastRefresh = now;
@@ -336,7 +337,7 @@ export class ChannelBroker implements ChannelGate {
     try {
       await renewLeases(this.sql, [...this.held.keys()], this.times.leaseTtlMs);
     } catch (err) {
-      this.options.logger?.warn({ trunkId: this.trunkId, error: (err as Error).message }, 'renewing channel leases failed; trying again');
+      this.options.logger?.warn({ trunkId: this.trunkId, error: safeMessage(err) }, 'renewing channel leases failed; trying again');
     }
   }
 

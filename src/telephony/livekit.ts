@@ -3,7 +3,7 @@
  * outbound SIP trunk. SIP failures are classified here, at the boundary, into the DialFailureTypes
  * the workflow branches on. Never logs a phone number; never places a call twice.
  */
-import { liveKitError, UserError } from '../errors';
+import { liveKitError, safeMessage, UserError } from '../errors';
 import { AgentDispatchClient, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
 import type { Logger } from 'pino';
 import {
@@ -52,7 +52,9 @@ export function classifyDialError(err: unknown): DialError {
     const sip = SipCallError.fromServerError(err);
     const code = sip.sipStatusCode;
     const reason = sip.sipStatus;
-    const typed = (type: DialFailureType) => new DialError(type, err.message, code, reason);
+    // The server's text may name the number or the trunk's host: only its safe part is kept.
+    const message = safeMessage(err);
+    const typed = (type: DialFailureType) => new DialError(type, message, code, reason);
     if (code !== undefined) {
       if (code === 486 || code === 600) return typed(DialFailureType.BUSY);
       if (code === 480 || code === 408 || code === 487) return typed(DialFailureType.NO_ANSWER);
@@ -62,19 +64,18 @@ export function classifyDialError(err: unknown): DialError {
     }
     // No SIP status: the ringing timeout (408 "sip request timed out"), or rarely 412 "context deadline exceeded".
     if (err.status === 408 || /sip request timed out|context deadline exceeded/i.test(err.message)) {
-      return new DialError(DialFailureType.NO_ANSWER, err.message, 408, 'Request Timeout');
+      return new DialError(DialFailureType.NO_ANSWER, message, 408, 'Request Timeout');
     }
     // livekit-sip's CPU guard refuses before any INVITE is sent: certainly no call, safe to retry.
     // Only this exact refusal: any other 5xx may come after the request reached the phone network.
     if (err.status === 503 && err.code === 'unavailable' && /\bcpu exhausted\b/i.test(err.message)) {
-      return new DialError(DialFailureType.NOT_PLACED, err.message);
+      return new DialError(DialFailureType.NOT_PLACED, message);
     }
-    if (err.status >= 500) return new DialError(DialFailureType.UNKNOWN, err.message);
-    return new DialError(DialFailureType.TRUNK_ERROR, err.message);
+    if (err.status >= 500) return new DialError(DialFailureType.UNKNOWN, message);
+    return new DialError(DialFailureType.TRUNK_ERROR, message);
   }
   // No response: the request may have reached the server and placed the call. Look, don't redial.
-  const message = err instanceof Error ? err.message : String(err);
-  return new DialError(DialFailureType.UNKNOWN, `no response to the dial request: ${message}`);
+  return new DialError(DialFailureType.UNKNOWN, `no response to the dial request: ${safeMessage(err)}`);
 }
 
 /** The LiveKit Telephony, plus a start-up check of its configuration. */
@@ -148,7 +149,7 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       // The patient answered: the agent now (one dispatch; the call's watcher makes sure it comes).
       await dispatches
         .createDispatch(input.roomName, config.agentName, { metadata: JSON.stringify(input.agentMetadata) })
-        .catch((err: unknown) => log?.warn({ room: input.roomName, error: (err as Error)?.message }, 'dispatching the agent failed; the call watcher dispatches it again'));
+        .catch((err: unknown) => log?.warn({ room: input.roomName, error: safeMessage(err) }, 'dispatching the agent failed; the call watcher dispatches it again'));
       return { answered: true, participantIdentity: participant.participantIdentity, sipCallId: participant.sipCallId, answeredAt };
     },
 

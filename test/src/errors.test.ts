@@ -1,6 +1,6 @@
 /** The last line of defence: whatever an entry point prints is scrubbed of secrets and tokens, even at debug level. */
 import { describe, expect, it } from 'vitest';
-import { describeForUser, liveKitError, scrub, UserError } from '../../src/errors';
+import { describeForUser, liveKitError, redact, safeMessage, scrub, UserError } from '../../src/errors';
 
 const env = {
   LIVEKIT_API_SECRET: 'livekit-secret-0123456789',
@@ -35,5 +35,44 @@ describe('describeForUser', () => {
     const err = liveKitError(server, 'wss://x.livekit.cloud');
     expect(err.message).toMatch(/^LIVEKIT_API_KEY \/ LIVEKIT_API_SECRET: /);
     expect(err.message).not.toMatch(/LIVEKIT_URL|eyJ/);
+  });
+});
+
+describe('redact', () => {
+  it('leaves what a person needs: addresses, ports, ids, counts, documented examples', () => {
+    for (const text of [
+      'TEMPORAL_ADDRESS: cannot reach a Temporal server at 127.0.0.1:7233 (ECONNREFUSED); start it or set TEMPORAL_ADDRESS.',
+      'appointmentStart: not an ISO 8601 time with offset (e.g. 2026-12-01T10:30:00-06:00)',
+      'STAFF_TRANSFER_NUMBER: must be an E.164 number like +13125550100',
+      'no confirmation with workflow id confirm:bright-smiles:A-1732949234 (check the id)',
+      'SIP call failed: 486 Busy Here (resource_exhausted)',
+      'appointmentStart: must be at most 366 days ahead',
+    ]) {
+      expect(redact(text, { env: {} })).toBe(text);
+    }
+  });
+
+  it('replaces numbers, times, SIP URIs, tokens and long values, and bounds the length', () => {
+    expect(redact('call to +1 (212) 555-0147 at 2031-04-05T09:30:17-05:00 via sip:12125550147@carrier failed', { env: {} })).toBe(
+      'call to [phone] at [time] via sip:[redacted] failed',
+    );
+    expect(redact(`digits 12125550147. token ${TOKEN}`, { env: {} })).toBe('digits [phone]. token [token]');
+    const long = redact(`x ${'y'.repeat(1_000)} ${'z '.repeat(2_000)}`, { env: {} });
+    expect(long).toMatch(/^x \[long value\] z z/);
+    expect(long.length).toBeLessThan(700);
+  });
+});
+
+describe('safeMessage', () => {
+  it('drops what a library quotes, keeps the rest (and our own messages whole)', () => {
+    let parseError: Error | undefined;
+    try {
+      JSON.parse('Jordan Quinn, +12125550147');
+    } catch (err) {
+      parseError = err as Error;
+    }
+    expect(safeMessage(parseError)).not.toMatch(/Jordan|Quinn|2125550147/);
+    expect(safeMessage(new Error(`invalid input syntax for type timestamp: "Jordan"; can't store it`))).toBe(`invalid input syntax for type timestamp: "…"; can't store it`);
+    expect(safeMessage(new UserError('LIVEKIT_SIP_TRUNK_ID: outbound trunk "ST_x" does not exist.'))).toBe('LIVEKIT_SIP_TRUNK_ID: outbound trunk "ST_x" does not exist.');
   });
 });
