@@ -34,7 +34,7 @@ import { classifyDialError } from '../../src/telephony/livekit';
 
 const ROOT = join(import.meta.dirname, '../..');
 const TSX = createRequire(import.meta.url).resolve('tsx');
-const SCRIPTS = { cli: join(ROOT, 'src/cli.ts'), worker: join(ROOT, 'src/worker.ts'), agent: join(ROOT, 'agent/main.ts') };
+const SCRIPTS = { cli: join(ROOT, 'src/cli.ts'), worker: join(ROOT, 'src/worker.ts'), agent: join(ROOT, 'agent/main.ts'), codec: join(ROOT, 'src/codec-server-main.ts') };
 const KEY = 'k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=';
 
 // ------------------------------------------------------------------------------- the marks
@@ -203,6 +203,9 @@ const CASES: Case[] = [
   // The agent's configuration.
   { name: 'agent: wrong LIVEKIT_API_SECRET', entry: 'agent', args: () => ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, LIVEKIT_API_SECRET: WRONG_SECRET, AGENT_IDLE_PROCESSES: '0' }) },
   { name: 'agent: a marked STAFF_TRANSFER_NUMBER and payload key', entry: 'agent', args: () => ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: PASSWORD, STAFF_TRANSFER_NUMBER: `Zzmark${BAD_PHONE}` }) },
+  // The codec server's configuration (its requests are covered by test/src/codec-server.test.ts).
+  { name: 'codec server: a password as PAYLOAD_ENCRYPTION_KEY', entry: 'codec', env: () => ({ PAYLOAD_ENCRYPTION_KEY: PASSWORD, CODEC_AUTH_HS256_SECRET: `${WRONG_SECRET}${WRONG_SECRET}`, CODEC_ALLOWED_ORIGINS: 'http://127.0.0.1:8233' }) },
+  { name: 'codec server: a token as the shared secret, a marked origin and issuer', entry: 'codec', env: () => ({ PAYLOAD_ENCRYPTION_KEY: KEY, CODEC_AUTH_HS256_SECRET: TOKEN.slice(0, 12), CODEC_ALLOWED_ORIGINS: `Zzmark ${PHONE}`, CODEC_AUTH_ISSUER: `Zzmark${PASSWORD}` }) },
 ];
 
 describe('no entry point echoes a health value, a credential or a token', () => {
