@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallOutcome, type ConfirmationRequest } from '../../src/contracts';
 import { maxConcurrentCalls, readCallLog } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { agentCapacity } from '../../src/pacing';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
@@ -63,6 +63,7 @@ async function confirm(phone: string): Promise<string> {
     policy: { maxAttempts: 1, ringingTimeoutSeconds: 15 },
   };
   await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'agent-capacity test' });
+  await system.api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
   return (await system.api.startConfirmation(request)).workflowId;
 }
 

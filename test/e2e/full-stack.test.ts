@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallOutcome, ConsentState, Phase, type CallPolicy, type ConfirmationRequest } from '../../src/contracts';
 import { readCallLog, waitForCall } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
@@ -50,6 +50,7 @@ async function confirm(phone: string, policy: Partial<CallPolicy> = {}): Promise
     policy: { maxAttempts: 1, ...policy },
   };
   await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'full-stack test' });
+  await system.api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
   const { workflowId } = await system.api.startConfirmation(request);
   return { workflowId, request };
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CallOutcome, type ConfirmationRequest } from '../../src/contracts';
 import { waitForCall } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { createLogger } from '../../src/logger';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
@@ -60,6 +60,7 @@ it('an answer given while no worker runs is kept, the patient hears it was taken
     policy: { maxAttempts: 1 },
   };
   await system.api.recordConsent({ practiceId: request.practiceId, phone: request.phone, granted: true, source: 'pending-ack test' });
+  await system.api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, request.phone, zone));
   const { workflowId } = await system.api.startConfirmation(request);
   const room = `${workflowId}-a1`;
 
