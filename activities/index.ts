@@ -137,9 +137,9 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       const now = new Date(input.now);
       const deadline = new Date(input.deadline);
       if (input.appointment) await store.registerConfirmation(input.appointment);
-      const consent = await store.consentState(input.practiceId, input.phone);
-      // The called party's local time: the window must be open in every zone they may be in.
-      const override = await store.timeZoneOverride(input.practiceId, input.phone);
+      // The called party's local time: the window must be open in every zone they may be in (an
+      // override the practice recorded replaces the number's zones). Both reads at once.
+      const [consent, override] = await Promise.all([store.consentState(input.practiceId, input.phone), store.timeZoneOverride(input.practiceId, input.phone)]);
       if (override && !IANAZone.isValidZone(override.zone)) {
         throw new InvalidDataError('time-zone override: its zone is not one this runtime\'s tz database knows; record the override again');
       }

@@ -35,9 +35,10 @@ describe("calls in the called party's local time", () => {
     const start = await mondayAt(h, '08:00', 'America/New_York');
     const { local, plans } = await h.withWorker((ctx) => firstDial(ctx, '+18085550131', 'America/New_York', start, ['America/New_York', 'Pacific/Honolulu']));
     expect(local).toEqual(['Mon 14:00', 'Mon 09:00']);
-    expect(plans.map((p) => p.decision)).toEqual([PlanDecision.WAIT_WINDOW, PlanDecision.WAIT_WINDOW, PlanDecision.DIAL]);
-    expect(plans[1]!.timeZones).toMatchObject({ openedBy: 'Pacific/Honolulu', checked: [{ zone: 'America/New_York' }, { zone: 'Pacific/Honolulu' }] });
-    expect(plans[2]!.timeZones).toMatchObject({ closedBy: 'America/New_York' });
+    // One wait, straight to the window open in both zones (not to 09:00 EST first).
+    expect(plans.map((p) => p.decision)).toEqual([PlanDecision.WAIT_WINDOW, PlanDecision.DIAL]);
+    expect(plans[0]!.timeZones).toMatchObject({ openedBy: 'Pacific/Honolulu', checked: [{ zone: 'America/New_York' }, { zone: 'Pacific/Honolulu' }] });
+    expect(plans[1]!.timeZones).toMatchObject({ closedBy: 'America/New_York' });
   });
 
   it('a Guam (671) number given with America/Chicago is called at 17:00 CST = 09:00 ChST the next day, not 01:00 in Guam', async () => {
