@@ -3,6 +3,7 @@
  * Each one is the boundary where the outside world's errors are normalised for the workflow.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { IANAZone } from 'luxon';
 import type { Logger } from 'pino';
 import {
   CallCheckState,
@@ -41,7 +42,6 @@ import {
   toLocalIso,
 } from '../src/rules/calling-window';
 import { numberTimeZones, plausibleZones } from '../src/rules/time-zones';
-import { IANAZone } from 'luxon';
 import { channelHolder, holderOfRoom, type ChannelGate } from '../src/pacing';
 
 /** What the activities need; the worker builds these from config. */
