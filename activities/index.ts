@@ -3,6 +3,7 @@
  * Each one is the boundary where the outside world's errors are normalised for the workflow.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { IANAZone } from 'luxon';
 import type { Logger } from 'pino';
 import {
   CallCheckState,
@@ -29,17 +30,19 @@ import {
   type PlanAttemptInput,
   type PlanAttemptResult,
 } from '../src/contracts';
-import type { LateOutcomeInput } from '../src/contracts';
+import type { LateOutcomeInput, TimeZoneCheck } from '../src/contracts';
 import { DialError, InvalidDataError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
 import { safeMessage } from '../src/errors';
 import {
+  commonWindowEnd,
   formatForOperators,
   localDate,
+  nextCommonWindowStart,
   nextLocalDayStart,
   nextWindowStart,
   toLocalIso,
-  windowEnd,
 } from '../src/rules/calling-window';
+import { numberTimeZones, plausibleZones } from '../src/rules/time-zones';
 import { channelHolder, holderOfRoom, type ChannelGate } from '../src/pacing';
 
 /** What the activities need; the worker builds these from config. */
@@ -105,8 +108,13 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
 
   type Decision = Omit<AuditEntry, keyof DecisionSubject | 'idempotencyKey' | 'timeZone' | 'timeZoneSource' | 'ruleSet' | 'ruleSetVersion' | 'decidedAtLocal'>;
 
-  /** Appends the audit row of one decision (once per workflow run and decision number). */
-  function audit(subject: DecisionSubject, decision: Decision): Promise<void> {
+  /**
+   * Appends the audit row of one decision (once per workflow run and decision number). A planning
+   * decision passes the zones it checked: its local time is then the primary zone's (the override's
+   * zone, else the request's), and the row names the zones and which decided.
+   */
+  function audit(subject: DecisionSubject, decision: Decision, zones?: TimeZoneCheck): Promise<void> {
+    const zone = zones?.primaryZone ?? subject.patientTimeZone;
     return store.appendAudit({
       idempotencyKey: `${subject.workflowId}/${subject.runId}/${subject.decisionSeq}`,
       workflowId: subject.workflowId,
@@ -115,40 +123,56 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       practiceId: subject.practiceId,
       phone: subject.phone,
       attempt: subject.attempt,
-      decidedAtLocal: toLocalIso(decision.decidedAt, subject.patientTimeZone),
-      timeZone: subject.patientTimeZone,
-      timeZoneSource: zoneSource,
+      decidedAtLocal: toLocalIso(decision.decidedAt, zone),
+      timeZone: zone,
+      timeZoneSource: zones ? zoneSourceOf(zones) : zoneSource,
       ruleSet: rules.ruleSet,
       ruleSetVersion: rules.ruleSetVersion,
       ...decision,
+      ...(zones ? { timeZones: zones } : {}),
     });
   }
 
   return nonRetryableOnBadData({
     async planAttempt(input: PlanAttemptInput): Promise<PlanAttemptResult> {
       const now = new Date(input.now);
-      const zone = input.patientTimeZone;
       const deadline = new Date(input.deadline);
       if (input.appointment) await store.registerConfirmation(input.appointment);
-      const consent = await store.consentState(input.practiceId, input.phone);
+      // The called party's local time: the window must be open in every zone they may be in (an
+      // override the practice recorded replaces the number's zones). Both reads at once.
+      const [consent, override] = await Promise.all([store.consentState(input.practiceId, input.phone), store.timeZoneOverride(input.practiceId, input.phone)]);
+      if (override && !IANAZone.isValidZone(override.zone)) {
+        throw new InvalidDataError('time-zone override: its zone is not one this runtime\'s tz database knows; record the override again');
+      }
+      const zoneCheck = plausibleZones(input.patientTimeZone, await numberTimeZones(input.phone), override);
+      /** The primary zone: the caps' local date and the recorded local times. */
+      const zone = zoneCheck.primaryZone;
+      const zones = zoneCheck.checked.map((c) => c.zone);
       let result: PlanAttemptResult = { decision: PlanDecision.DIAL, nowLocal: toLocalIso(now, zone), dayCount: 0, weekCount: 0 };
-      // No call starts after the window closes, nor after the deadline: the channel gate gives up then.
-      const dialUntil = (): string => new Date(Math.min(windowEnd(now, zone, rules).getTime(), deadline.getTime())).toISOString();
+      // No call starts after the window closes in any zone, nor after the deadline: the channel gate gives up then.
+      const dialUntil = (): string => {
+        const { closes, closedBy } = commonWindowEnd(now, zones, rules);
+        zoneCheck.closedBy = closedBy;
+        return new Date(Math.min(closes.getTime(), deadline.getTime())).toISOString();
+      };
       let counted = false;
-      const wait = (decision: PlanDecision, at: Date): PlanAttemptResult => ({
-        ...result,
-        decision,
-        waitUntil: at.toISOString(),
-        waitUntilLocal: formatForOperators(at, zone),
-      });
+      const wait = (decision: PlanDecision, at: Date, openedBy: string | undefined): PlanAttemptResult => {
+        if (openedBy !== undefined) zoneCheck.openedBy = openedBy;
+        return { ...result, decision, waitUntil: at.toISOString(), waitUntilLocal: formatWait(at, zone, openedBy) };
+      };
+      /** Nothing before the deadline: say so when each zone alone had a window but never all at once. */
+      const expired = (from: Date): PlanDecision => {
+        if (zones.length > 1 && zones.every((z) => nextWindowStart(from, z, rules).getTime() < deadline.getTime())) zoneCheck.noCommonWindow = true;
+        return PlanDecision.EXPIRED;
+      };
 
       if (consent === ConsentState.DO_NOT_CALL) result.decision = PlanDecision.DO_NOT_CALL;
       else if (consent !== ConsentState.GRANTED) result.decision = PlanDecision.NO_CONSENT;
       else {
         const earliest = input.notBefore && Date.parse(input.notBefore) > now.getTime() ? new Date(input.notBefore) : now;
-        const opens = nextWindowStart(earliest, zone, rules);
-        if (opens.getTime() >= deadline.getTime()) result.decision = PlanDecision.EXPIRED;
-        else if (opens.getTime() > now.getTime()) result = wait(PlanDecision.WAIT_WINDOW, opens);
+        const common = nextCommonWindowStart(earliest, zones, rules, deadline);
+        if (common === undefined) result.decision = expired(earliest);
+        else if (common.opens.getTime() > now.getTime()) result = wait(PlanDecision.WAIT_WINDOW, common.opens, common.openedBy);
         else {
           const reservation = await store.reserveAttempt({
             workflowId: input.workflowId,
@@ -172,23 +196,28 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
               const weekSlot = new Date(reservation.oldestInWeek.getTime() + WEEK_MS);
               if (weekSlot > slot) slot = weekSlot;
             }
-            const opensAgain = nextWindowStart(slot, zone, rules);
-            result = opensAgain.getTime() >= deadline.getTime() ? { ...result, decision: PlanDecision.CAP_REACHED } : wait(PlanDecision.WAIT_CAP, opensAgain);
+            const opensAgain = nextCommonWindowStart(slot, zones, rules, deadline);
+            result = opensAgain === undefined ? { ...result, decision: PlanDecision.CAP_REACHED } : wait(PlanDecision.WAIT_CAP, opensAgain.opens, opensAgain.openedBy);
           }
         }
       }
+      result.timeZones = zoneCheck;
 
-      await audit(input, {
-        decidedAt: now,
-        consentState: consent,
-        dayCount: counted ? result.dayCount : null,
-        weekCount: counted ? result.weekCount : null,
-        decision: result.decision,
-        outcome: null,
-        sipStatusCode: null,
-        sipStatus: null,
-        detail: result.waitUntil ? { waitUntil: result.waitUntil, deadline: input.deadline } : { deadline: input.deadline },
-      });
+      await audit(
+        input,
+        {
+          decidedAt: now,
+          consentState: consent,
+          dayCount: counted ? result.dayCount : null,
+          weekCount: counted ? result.weekCount : null,
+          decision: result.decision,
+          outcome: null,
+          sipStatusCode: null,
+          sipStatus: null,
+          detail: result.waitUntil ? { waitUntil: result.waitUntil, deadline: input.deadline } : { deadline: input.deadline },
+        },
+        zoneCheck,
+      );
       if (result.decision === PlanDecision.DIAL && input.tryChannel) {
         // A free channel is taken at once (one grant tick, fairly among the waiters): the common case
         // needs no separate wait in the workflow. Otherwise the workflow waits in acquireChannel.
@@ -593,6 +622,18 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       await ctx.sleep(pollMs);
     }
   }
+}
+
+/** `Tue 2026-12-01 14:00 America/New_York`, and the same instant in the zone waited for when that is another one. */
+function formatWait(at: Date, zone: string, openedBy: string | undefined): string {
+  const primary = formatForOperators(at, zone);
+  return openedBy === undefined || openedBy === zone ? primary : `${primary} (${formatForOperators(at, openedBy)})`;
+}
+
+/** The audit row's `time_zone_source`: where the zones came from, and the data used. */
+function zoneSourceOf(zones: TimeZoneCheck): string {
+  const from = zones.overrideId !== undefined ? `override #${zones.overrideId}` : zones.numberZones === 'mapped' ? 'request.patientTimeZone + number' : 'request.patientTimeZone';
+  return `${from}; ${zones.data}`;
 }
 
 /**

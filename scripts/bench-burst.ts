@@ -21,7 +21,7 @@ import { EncryptionCodec } from '../src/codec';
 import { CallOutcome } from '../src/contracts';
 import { maxConcurrentCalls, readCallLog } from '../src/dev/livekit-stack';
 import { startLocalSystem } from '../src/dev/local-system';
-import { zoneInOfficeHours } from '../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../src/dev/office-hours';
 import { agentCapacity } from '../src/pacing';
 import { DEFAULT_CALLING_RULES } from '../src/rules/calling-window';
 
@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   try {
     for (const phone of new Set(PHONES)) await api.recordConsent({ practiceId: 'bench', phone, granted: true, source: 'bench' });
     const zone = zoneInOfficeHours();
+    for (const phone of new Set(PHONES)) await api.recordTimeZoneOverride(simulatedPatientZone('bench', phone, zone));
     const run = Date.now().toString(36);
     const capacity: number[] = [];
     const sampler = setInterval(() => void agentCapacity(store.sql, 'appointment-confirmer').then((c) => capacity.push(c.capacity)), 1_000);

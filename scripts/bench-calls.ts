@@ -14,7 +14,7 @@ import { EncryptionCodec } from '../src/codec';
 import { CallOutcome } from '../src/contracts';
 import { waitForCall } from '../src/dev/livekit-stack';
 import { startLocalSystem } from '../src/dev/local-system';
-import { zoneInOfficeHours } from '../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../src/dev/office-hours';
 import { DEFAULT_CALLING_RULES } from '../src/rules/calling-window';
 
 const calls = Number(process.argv[2] ?? 20);
@@ -36,6 +36,8 @@ async function main(): Promise<void> {
   const { api, store } = system;
   await new Promise((r) => setTimeout(r, 3_000)); // let the agent's idle job process warm up
   await api.recordConsent({ practiceId: 'bench', phone: PHONE, granted: true, source: 'bench' });
+  // The override's zone alone counts: any zone in office hours now will do.
+  await api.recordTimeZoneOverride(simulatedPatientZone('bench', PHONE, zoneInOfficeHours()));
   const firstAudio: number[] = [];
   const keyToAck: number[] = [];
   const keyToClosed: number[] = [];

@@ -11,7 +11,7 @@ import { DateTime } from 'luxon';
 import { ConfirmationClient } from '../src/client';
 import { createDataConverter, EncryptionCodec } from '../src/codec';
 import { CallOutcome } from '../src/contracts';
-import { zoneInOfficeHours } from '../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../src/dev/office-hours';
 import { ScriptedTelephony } from '../src/dev/scripted-telephony';
 import { startTemporalDevServer } from '../src/dev/temporal-dev-server';
 import { createLogger } from '../src/logger';
@@ -51,6 +51,7 @@ async function main(): Promise<void> {
   const one = async (i: number) => {
     const phone = `+1212555${String(100 + i).padStart(4, '0')}`;
     await api.recordConsent({ practiceId: 'bench', phone, granted: true, source: 'bench' });
+    await api.recordTimeZoneOverride(simulatedPatientZone('bench', phone, zone));
     phones.script(phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
     const t0 = Date.now();
     const { workflowId } = await api.startConfirmation({

@@ -14,6 +14,7 @@ import { createDataConverter } from './codec';
 import { ConfigError, databaseUrlSchema, payloadKeySchema } from './config';
 import { databaseError, errorCode, exitWithError, liveKitError, redact, temporalError, UserError } from './errors';
 import { createStore, type SqlStore } from './store';
+import { validateTimeZoneOverride } from './time-zone-override';
 import { trunkCredentials, Trunks } from './trunks';
 import { validateId, validatePhone, ValidationError } from './validation';
 
@@ -178,6 +179,26 @@ program
     const store = await openStore(env());
     try {
       await store.recordConsent(input);
+    } finally {
+      await store.close();
+    }
+  });
+
+program
+  .command('tz-override <practiceId>')
+  .description("record that the patient of a number (E.164, read from stdin or a file) lives in another time zone than the number's own; calls then follow that zone alone (audited)")
+  .option('-f, --file <path>', 'file holding the number; - or omitted: standard input')
+  .option('--zone <zone>', 'IANA time zone the patient lives in (e.g. Pacific/Honolulu)')
+  .option('--clear', 'withdraw the override (the number’s own zones count again)')
+  .requiredOption('--reason <reason>', 'why (e.g. "patient confirmed they moved to Hawaii"); no further health details')
+  .requiredOption('--actor <actor>', 'who records it (operator id)')
+  .action(async (practiceId: string, opts: { file?: string; zone?: string; clear?: boolean; reason: string; actor: string }) => {
+    if ((opts.zone === undefined) === (opts.clear !== true)) throw new UserError('tz-override: give either --zone <IANA zone> or --clear.');
+    const phone = (await readInput(opts.file)).trim();
+    const input = validateTimeZoneOverride({ practiceId, phone, zone: opts.clear ? null : opts.zone, reason: opts.reason, actor: opts.actor });
+    const store = await openStore(databaseEnv());
+    try {
+      print({ overrideId: await store.recordTimeZoneOverride(input), zone: input.zone });
     } finally {
       await store.close();
     }

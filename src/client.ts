@@ -16,8 +16,10 @@ import {
   TASK_QUEUE,
   type ConfirmationResult,
   type ConfirmationStatus,
+  type TimeZoneOverrideInput,
 } from './contracts';
-import type { ConfirmationStore } from './ports';
+import type { ConfirmationStore, TimeZoneOverride } from './ports';
+import { validateTimeZoneOverride } from './time-zone-override';
 import {
   validateConfirmationRequest,
   validateConsent,
@@ -209,6 +211,24 @@ export class ConfirmationClient {
   async recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void> {
     const store = this.requireStore('recordConsent');
     await store.recordConsent(validateConsent(input));
+  }
+
+  /**
+   * Records that the patient of a number lives in another zone than the number's own (a number kept
+   * after a move), or withdraws that (`zone: null`). While it is in force the calling window is
+   * checked in that zone alone, for this practice's confirmations of the number; each record is
+   * kept (append-only, with who and why) and each planning decision names the override it used.
+   * Returns the record's id.
+   */
+  async recordTimeZoneOverride(input: TimeZoneOverrideInput): Promise<number> {
+    const store = this.requireStore('recordTimeZoneOverride');
+    return store.recordTimeZoneOverride(validateTimeZoneOverride(input));
+  }
+
+  /** The time-zone override in force for the practice and number, if any. */
+  async timeZoneOverride(practiceId: string, phone: string): Promise<TimeZoneOverride | undefined> {
+    const store = this.requireStore('timeZoneOverride');
+    return store.timeZoneOverride(validateId('practiceId', practiceId), validatePhone('phone', phone));
   }
 
   private requireStore(call: string): ConfirmationStore {

@@ -437,6 +437,68 @@ export interface PlanAttemptResult {
   /** Calls to this number counted for the caps: today (patient's day) and over the rolling week. */
   dayCount: number;
   weekCount: number;
+  /**
+   * The zones the calling window was checked in and which of them decided (also in the decision's
+   * audit row). Absent from plans made before the number's zones were checked.
+   */
+  timeZones?: TimeZoneCheck;
+}
+
+/**
+ * A practice's statement that the patient with this number lives in `zone`, whatever the number's
+ * own zones are (a number kept after a move): while it is in force the calling window is checked in
+ * `zone` alone. `zone: null` withdraws it. Recorded append-only with who and why.
+ */
+export interface TimeZoneOverrideInput {
+  practiceId: string;
+  /** The patient's number, E.164. Health data. */
+  phone: string;
+  /** IANA zone the patient lives in, or null to withdraw the override. */
+  zone: string | null;
+  /** Why (e.g. "patient confirmed by phone they live in Hawaii"); no further health details. */
+  reason: string;
+  /** Who recorded it (operator id or system name). */
+  actor: string;
+}
+
+/** Where a zone the calling window is checked in comes from. */
+export type TimeZoneSource = 'request' | 'number' | 'override';
+
+/**
+ * What the time-zone lookup of a phone number found (Google libphonenumber's time-zone data):
+ * `mapped` — zones of the number's own prefix (an area code may span several); `country-wide` —
+ * the data knows only the country, which spans several zones (toll-free and non-geographic
+ * numbers, or a prefix without data), so the number says nothing about where the patient is;
+ * `unknown` — no data at all. Only `mapped` zones are checked.
+ */
+export type NumberZoneStatus = 'mapped' | 'country-wide' | 'unknown';
+
+/**
+ * The zones a planning decision checked the calling window in, and which decided. A call may start
+ * only while the window is open in every zone of `checked`: the request's `patientTimeZone` and the
+ * number's mapped zones, or the override's zone alone when the practice recorded one for the
+ * number. Zone names only (no number, no time of the appointment): what the audit row already holds.
+ */
+export interface TimeZoneCheck {
+  /** Every zone the window was checked in (distinct IANA names), with where each came from. */
+  checked: { zone: string; sources: TimeZoneSource[] }[];
+  /** What the number's lookup found (whether or not its zones were used). */
+  numberZones: NumberZoneStatus;
+  /** The time-zone override in force for the practice and number (its record's id), when there is one. */
+  overrideId?: number;
+  /**
+   * The zone whose local date the per-day cap counts and in which local times are recorded: the
+   * override's zone, else the request's `patientTimeZone`.
+   */
+  primaryZone: string;
+  /** For a wait for the window: the zone whose window opened last (the one waited for). */
+  openedBy?: string;
+  /** For DIAL: the zone whose window closes first (no call starts after it closes). */
+  closedBy?: string;
+  /** The window is open in each zone, but never in all of them at once before the deadline. */
+  noCommonWindow?: true;
+  /** The mapping data used (package and version), and the runtime's tz database. */
+  data: string;
 }
 
 /** Input of `dial`. No trunk credentials: the worker holds the trunk id and LiveKit keys. */

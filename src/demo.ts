@@ -30,7 +30,7 @@ import { EncryptionCodec } from './codec';
 import { Phase, type ConfirmationRequest } from './contracts';
 import { PHONE_SCENARIOS } from './dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from './dev/local-system';
-import { zoneInOfficeHours } from './dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from './dev/office-hours';
 import { freePort } from './dev/temporal-dev-server';
 import { exitWithError, UserError } from './errors';
 import { createLogger, temporalLogger } from './logger';
@@ -106,9 +106,13 @@ async function writeScenarios(csv: string): Promise<string> {
  * `campaign start` does), then one progress line per refresh until it ends, and each appointment's
  * outcome (ids only).
  */
-async function runCampaign(system: LocalSystem, csv: string, ui: string, stamp: string): Promise<void> {
+async function runCampaign(system: LocalSystem, csv: string, ui: string, stamp: string, zone: string): Promise<void> {
   const campaigns = new CampaignClient({ client: system.client, sql: system.store.sql });
-  for (const phone of phonesOf(csv)) await system.api.recordConsent({ practiceId: PRACTICE.practiceId, phone, granted: true, source: 'demo intake form' });
+  for (const phone of phonesOf(csv)) {
+    await system.api.recordConsent({ practiceId: PRACTICE.practiceId, phone, granted: true, source: 'demo intake form' });
+    // Simulated phones: the fictional patient lives where it is office hours now, whatever the number's area code.
+    await system.api.recordTimeZoneOverride(simulatedPatientZone(PRACTICE.practiceId, phone, zone));
+  }
   const campaignId = `demo-${stamp}`;
   const { report, workflow } = await campaigns.start(
     // Short demo settings, as for the single confirmations: retry after 10 s, at most 2 calls.
@@ -225,6 +229,8 @@ async function main(): Promise<void> {
         policy: { initialBackoffSeconds: 10, maxAttempts: 2 },
       };
       await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'demo intake form' });
+      // Simulated phones only: a real phone is called in its own number's zone(s) as well.
+      if (!real) await system.api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
       const { workflowId } = await system.api.startConfirmation(request);
       const label = `${sample.name.split(' ')[0]} (${request.appointmentId})`;
       byWorkflow.set(workflowId, label);
@@ -234,7 +240,7 @@ async function main(): Promise<void> {
     }),
   );
 
-  const campaign = real ? Promise.resolve() : runCampaign(system, campaignCsv, ui, stamp);
+  const campaign = real ? Promise.resolve() : runCampaign(system, campaignCsv, ui, stamp, zone);
   await Promise.all([
     campaign,
     ...started.map(async ({ workflowId, request, label }) => {

@@ -14,6 +14,8 @@ import type {
   OutcomeDetail,
   PlanDecision,
   RegisterConfirmationInput,
+  TimeZoneCheck,
+  TimeZoneOverrideInput,
 } from './contracts';
 
 /**
@@ -143,6 +145,8 @@ export interface AuditEntry {
   sipStatusCode: number | null;
   sipStatus: string | null;
   detail: Record<string, unknown> | null;
+  /** Planning decisions: the zones the calling window was checked in and which decided. */
+  timeZones?: TimeZoneCheck | null;
 }
 
 /** Stored audit row. */
@@ -171,6 +175,15 @@ export interface ConfirmationStore {
   recordConsent(input: { practiceId: string; phone: string; patientId?: string; granted: boolean; source: string }): Promise<void>;
   /** Consent state: DO_NOT_CALL wins over everything, then the practice's consent record. */
   consentState(practiceId: string, phone: string): Promise<ConsentState>;
+  /**
+   * Records a practice's time-zone override for a number (`zone`), or its withdrawal (`zone: null`).
+   * Appended, never overwritten (the rows are the override's audit trail); returns the row's id.
+   */
+  recordTimeZoneOverride(input: TimeZoneOverrideInput): Promise<number>;
+  /** The override in force for the practice and number: the latest record, unless it withdrew one. */
+  timeZoneOverride(practiceId: string, phone: string): Promise<TimeZoneOverride | undefined>;
+  /** Every override record of the practice and number, oldest first (set and withdrawn). */
+  listTimeZoneOverrides(practiceId: string, phone: string): Promise<TimeZoneOverrideRecord[]>;
   /** Puts a number on the do-not-call list (idempotent; keeps the first entry). */
   addDoNotCall(phone: string, source: string, reason: string): Promise<void>;
 
@@ -208,4 +221,18 @@ export interface StoredAppointment {
   status: 'PENDING' | 'DONE';
   outcome: CallOutcome | null;
   outcomeDetail: OutcomeDetail | null;
+}
+
+/** A time-zone override in force. */
+export interface TimeZoneOverride {
+  id: number;
+  zone: string;
+  reason: string;
+  actor: string;
+  recordedAt: Date;
+}
+
+/** One override record: set (`zone`) or withdrawn (`zone: null`). */
+export interface TimeZoneOverrideRecord extends Omit<TimeZoneOverride, 'zone'> {
+  zone: string | null;
 }

@@ -140,3 +140,65 @@ export function windowEnd(at: Date, zone: string, rules: CallingRules): Date {
 export function formatForOperators(at: Date, zone: string): string {
   return `${local(at, zone).toFormat('ccc yyyy-LL-dd HH:mm')} ${zone}`;
 }
+
+/**
+ * Bounds the search for a window open in every zone: each step lands on some zone's window opening,
+ * so a few zones over the longest confirmation (months) take far fewer steps than this.
+ */
+const MAX_INTERSECTION_STEPS = 10_000;
+
+/** When the calling window is open in every one of several zones, and which zone decided it. */
+export interface CommonWindowStart {
+  /** `at` itself when every zone's window is open then, else the first instant after it when they all are. */
+  opens: Date;
+  /**
+   * The zone whose window opened last (the one the wait was for); undefined when every window was
+   * already open at `at`.
+   */
+  openedBy?: string;
+}
+
+/**
+ * The first instant at or after `at`, and before `until`, at which the calling window is open in
+ * every zone of `zones` (the called party's local time is uncertain: a call must suit each zone
+ * they may be in); undefined when there is none before `until` (e.g. zones 12 hours apart with a
+ * 10-hour window never overlap). Each zone's own window follows {@link nextWindowStart}.
+ *
+ * Exact: each step moves to the latest "next opening" among the zones, and no instant skipped can
+ * have every window open (the zone that opens latest is closed throughout the skipped stretch).
+ */
+export function nextCommonWindowStart(at: Date, zones: readonly string[], rules: CallingRules, until: Date): CommonWindowStart | undefined {
+  if (zones.length === 0) throw new Error('calling window: no time zone to check');
+  let t = at;
+  let openedBy: string | undefined;
+  for (let step = 0; step < MAX_INTERSECTION_STEPS && t.getTime() < until.getTime(); step += 1) {
+    let latest = t;
+    let latestZone: string | undefined;
+    for (const zone of zones) {
+      const opens = nextWindowStart(t, zone, rules);
+      if (opens.getTime() > latest.getTime()) {
+        latest = opens;
+        latestZone = zone;
+      }
+    }
+    if (latestZone === undefined) return openedBy === undefined ? { opens: t } : { opens: t, openedBy };
+    t = latest;
+    openedBy = latestZone;
+  }
+  return undefined;
+}
+
+/** When a window open in every zone at `at` closes, and the zone whose window closes first. */
+export function commonWindowEnd(at: Date, zones: readonly string[], rules: CallingRules): { closes: Date; closedBy: string } {
+  if (zones.length === 0) throw new Error('calling window: no time zone to check');
+  let closes: Date | undefined;
+  let closedBy = zones[0]!;
+  for (const zone of zones) {
+    const end = windowEnd(at, zone, rules);
+    if (closes === undefined || end.getTime() < closes.getTime()) {
+      closes = end;
+      closedBy = zone;
+    }
+  }
+  return { closes: closes!, closedBy };
+}

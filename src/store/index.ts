@@ -2,7 +2,15 @@
  * The scheduling-system port's reference implementation and the compliance records, on embedded
  * PGlite (default) or PostgreSQL (`databaseUrl`). It never logs: its rows hold health data.
  */
-import { ConsentState, type CallOutcome, type Phase, type OutcomeDetail, type RegisterConfirmationInput } from '../contracts';
+import {
+  ConsentState,
+  type CallOutcome,
+  type Phase,
+  type OutcomeDetail,
+  type RegisterConfirmationInput,
+  type TimeZoneCheck,
+  type TimeZoneOverrideInput,
+} from '../contracts';
 import type {
   AuditEntry,
   AuditRow,
@@ -10,6 +18,8 @@ import type {
   ReserveAttemptInput,
   ReserveAttemptResult,
   StoredAppointment,
+  TimeZoneOverride,
+  TimeZoneOverrideRecord,
 } from '../ports';
 import { migrate } from './migrations';
 import { json, openPglite, openPostgres, type Queryable, type Sql } from './sql';
@@ -136,6 +146,32 @@ export class SqlStore implements ConfirmationStore {
     return r.granted ? ConsentState.GRANTED : ConsentState.REVOKED;
   }
 
+  async recordTimeZoneOverride(input: TimeZoneOverrideInput): Promise<number> {
+    // Appended, never overwritten: the override's history is its audit trail; the latest record counts.
+    const { rows } = await this.sql.query<{ id: string | number }>(
+      `INSERT INTO time_zone_overrides (practice_id, phone, zone, reason, actor) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+      [input.practiceId, input.phone, input.zone, input.reason, input.actor],
+    );
+    return Number(rows[0]!.id);
+  }
+
+  async timeZoneOverride(practiceId: string, phone: string): Promise<TimeZoneOverride | undefined> {
+    const { rows } = await this.sql.query<Record<string, unknown>>(
+      `SELECT * FROM time_zone_overrides WHERE practice_id = $1 AND phone = $2 ORDER BY id DESC LIMIT 1`,
+      [practiceId, phone],
+    );
+    const latest = rows[0] ? overrideRow(rows[0]) : undefined;
+    return latest?.zone ? { ...latest, zone: latest.zone } : undefined;
+  }
+
+  async listTimeZoneOverrides(practiceId: string, phone: string): Promise<TimeZoneOverrideRecord[]> {
+    const { rows } = await this.sql.query<Record<string, unknown>>(
+      `SELECT * FROM time_zone_overrides WHERE practice_id = $1 AND phone = $2 ORDER BY id`,
+      [practiceId, phone],
+    );
+    return rows.map(overrideRow);
+  }
+
   async addDoNotCall(phone: string, source: string, reason: string): Promise<void> {
     await this.sql.query(
       `INSERT INTO do_not_call (phone, reason, source) VALUES ($1, $2, $3) ON CONFLICT (phone) DO NOTHING`,
@@ -216,13 +252,14 @@ export class SqlStore implements ConfirmationStore {
     await this.sql.query(
       `INSERT INTO audit_log (idempotency_key, workflow_id, run_id, appointment_id, practice_id, phone, attempt, decided_at,
          decided_at_local, time_zone, time_zone_source, rule_set, rule_set_version, consent_state, day_count, week_count,
-         decision, outcome, sip_status_code, sip_status, detail)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         decision, outcome, sip_status_code, sip_status, detail, time_zones)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
        ON CONFLICT (idempotency_key) DO NOTHING`,
       [
         e.idempotencyKey, e.workflowId, e.runId, e.appointmentId, e.practiceId, e.phone, e.attempt, e.decidedAt,
         e.decidedAtLocal, e.timeZone, e.timeZoneSource, e.ruleSet, e.ruleSetVersion, e.consentState, e.dayCount, e.weekCount,
         e.decision, e.outcome, e.sipStatusCode, e.sipStatus, e.detail === null ? null : JSON.stringify(e.detail),
+        e.timeZones ? JSON.stringify(e.timeZones) : null,
       ],
     );
   }
@@ -255,6 +292,8 @@ export class SqlStore implements ConfirmationStore {
       sipStatusCode: r.sip_status_code === null ? null : Number(r.sip_status_code),
       sipStatus: (r.sip_status as string | null) ?? null,
       detail: json<Record<string, unknown>>(r.detail),
+      // Planning rows only (and only those written since migration 6).
+      ...(r.time_zones == null ? {} : { timeZones: json<TimeZoneCheck>(r.time_zones) }),
     }));
   }
 }
@@ -291,5 +330,16 @@ function appointmentRow(r: Record<string, unknown> | undefined): StoredAppointme
     status: r.status as StoredAppointment['status'],
     outcome: (r.outcome as CallOutcome | null) ?? null,
     outcomeDetail: json<OutcomeDetail>(r.outcome_detail),
+  };
+}
+
+/** Maps a time_zone_overrides row. */
+function overrideRow(r: Record<string, unknown>): TimeZoneOverrideRecord {
+  return {
+    id: Number(r.id),
+    zone: (r.zone as string | null) ?? null,
+    reason: r.reason as string,
+    actor: r.actor as string,
+    recordedAt: new Date(r.recorded_at as string | Date),
   };
 }

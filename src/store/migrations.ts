@@ -288,6 +288,36 @@ export const MIGRATIONS: Migration[] = [
       ALTER TABLE trunk_limits ADD COLUMN agent_name text;
     `,
   },
+  {
+    version: 6,
+    name: "time zones: the zones each decision checked; overrides of a number's zones",
+    sql: `
+      -- The zones a planning decision checked the calling window in (request, number, override) and
+      -- which decided (a TimeZoneCheck). NULL on rows from before this migration and on outcome rows.
+      ALTER TABLE audit_log ADD COLUMN time_zones jsonb;
+
+      -- A practice's statement that the patient of a number lives in another zone than the number's
+      -- own (kept number after a move): while in force, the window is checked in this zone alone.
+      -- Evidence like consent: append-only; the latest row per practice and number counts, and a row
+      -- with a NULL zone withdraws the override.
+      CREATE TABLE time_zone_overrides (
+        id bigserial PRIMARY KEY,
+        practice_id text NOT NULL,
+        phone text NOT NULL,
+        zone text,
+        reason text NOT NULL,
+        actor text NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX time_zone_overrides_latest ON time_zone_overrides (practice_id, phone, id DESC);
+      CREATE TRIGGER time_zone_overrides_no_update_delete
+        BEFORE UPDATE OR DELETE ON time_zone_overrides
+        FOR EACH ROW EXECUTE FUNCTION append_only();
+      CREATE TRIGGER time_zone_overrides_no_truncate
+        BEFORE TRUNCATE ON time_zone_overrides
+        FOR EACH STATEMENT EXECUTE FUNCTION append_only();
+    `,
+  },
 ];
 
 /** Lock id serialising migrations across processes (PostgreSQL advisory lock). */

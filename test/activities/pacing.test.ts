@@ -115,7 +115,8 @@ describe('releases and phases', () => {
     expect(wait.decision).toBe(PlanDecision.WAIT_WINDOW);
     expect(await phase()).toEqual({ phase: 'WAITING_FOR_WINDOW', next_call_at: new Date(wait.waitUntil!), campaign_id: 'c1' });
     const dial = await env().run(acts.planAttempt, { ...base, decisionSeq: 2, attempt: 1, now: '2026-11-30T16:00:00Z' });
-    expect(dial).toMatchObject({ decision: PlanDecision.DIAL, windowEndsAt: '2026-12-01T01:00:00.000Z' }); // 19:00 Chicago
+    // 19:00 in New York (18:00 Chicago): the number (212) is New York's, whose window closes first.
+    expect(dial).toMatchObject({ decision: PlanDecision.DIAL, windowEndsAt: '2026-12-01T00:00:00.000Z' });
     expect(await phase()).toMatchObject({ phase: 'CALLING', next_call_at: null });
     await env().run(acts.finishAttempt, { ...subject, decisionSeq: 3, attempt: 1, outcome: CallOutcome.NO_ANSWER, now: '2026-11-30T16:01:00Z' });
     expect(await phase()).toMatchObject({ phase: 'PLANNING' });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallOutcome } from '../../src/contracts';
 import { maxConcurrentCalls, readCallLog } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
+import { simulatedPatientZone } from '../../src/dev/office-hours';
 import { agentCapacity } from '../../src/pacing';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { e2eRequest } from '../helpers/fixtures';
@@ -48,6 +49,7 @@ async function confirm(phone: string): Promise<string> {
   n += 1;
   const request = e2eRequest(`cap-${n}`, phone, { ringingTimeoutSeconds: 15 });
   await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'agent-capacity test' });
+  await system.api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, request.patientTimeZone));
   return (await system.api.startConfirmation(request)).workflowId;
 }
 

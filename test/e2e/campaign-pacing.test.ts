@@ -17,7 +17,7 @@ import { CampaignClient } from '../../src/campaigns/client';
 import { createDataConverter } from '../../src/codec';
 import { CampaignState } from '../../src/contracts';
 import { maxConcurrentCalls, maxInvitesPerSecond, readCallLog, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createStore, type SqlStore } from '../../src/store';
@@ -85,6 +85,7 @@ describe('a campaign paced across two worker processes', () => {
     const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue: 'campaign-pacing' });
     const zone = zoneInOfficeHours(10, 17);
     for (const phone of numbers) await store.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    for (const phone of numbers) await store.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
     const rows = numbers.map((phone, i) => ({
       appointmentId: `pace-${i}`,
       patientId: `pat-${i}`,

@@ -14,7 +14,7 @@ import { createDataConverter } from '../../src/codec';
 import { temporalReporter } from '../../agent/reporter';
 import { CallOutcome, outcomeUpdate, Phase } from '../../src/contracts';
 import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { INVALID_REPORT_FAILURE } from '../../src/validation';
 import { resolveTool } from '../../src/dev/tools';
@@ -79,6 +79,7 @@ describe('happy path on the real dev server', () => {
       reason: 'cleaning',
     };
     await api.recordConsent({ practiceId: 'bright-smiles', phone: request.phone, granted: true, source: 'e2e' });
+    await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', request.phone, zone));
     phones.script(request.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
 
     const started = await api.startConfirmation(request);
@@ -125,6 +126,7 @@ describe('happy path on the real dev server', () => {
       reason: 'cleaning',
     });
     await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
     phones.script(phone, { kind: 'answer', agentReports: CallOutcome.OPTED_OUT });
     const suffix = Date.now().toString(36);
     // One gets today's call (1 a day per number); the other waits for tomorrow's slot.
@@ -154,6 +156,7 @@ describe('a hostile or careless agent on the real dev server', () => {
       reason: 'cleaning',
     };
     await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
     phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 }); // the test plays the agent
     const { workflowId } = await api.startConfirmation(request);
     for (let i = 0; i < 200 && !((await api.getStatus(workflowId)).phase === Phase.CALLING && phones.dialsTo(phone).length === 1); i += 1) {

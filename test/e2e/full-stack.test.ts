@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallOutcome, ConsentState, Phase, type CallPolicy, type ConfirmationRequest } from '../../src/contracts';
 import { readCallLog, waitForCall } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
+import { simulatedPatientZone } from '../../src/dev/office-hours';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { e2eRequest } from '../helpers/fixtures';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
@@ -35,6 +36,7 @@ async function confirm(phone: string, policy: Partial<CallPolicy> = {}): Promise
   n += 1;
   const request = e2eRequest(`fs-${n}`, phone, policy);
   await system.api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'full-stack test' });
+  await system.api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, request.patientTimeZone));
   const { workflowId } = await system.api.startConfirmation(request);
   return { workflowId, request };
 }

@@ -13,7 +13,7 @@ import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate, Phase } from '../../src/contracts';
 import { readCallLog, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createLogger } from '../../src/logger';
 import type { ConfirmationStore } from '../../src/ports';
@@ -85,6 +85,8 @@ describe('confirmation dialing through livekit-server', () => {
   it('busy, then the retry answers; the agent confirms; written back; the room is gone', async () => {
     const phone = '+12125550110';
     await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    // The override's zone alone counts: any zone in office hours now will do.
+    await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zoneInOfficeHours()));
     const { workflowId } = await api.startConfirmation(request(`lk-${Date.now().toString(36)}`, phone, { initialBackoffSeconds: 1, ringingTimeoutSeconds: 15 }));
     const handle = client.workflow.getHandle(workflowId);
     const room = `${workflowId}-a2`;
@@ -118,6 +120,8 @@ describe('confirmation dialing through livekit-server', () => {
   it('a number that never answers ends NO_ANSWER after the configured attempts', async () => {
     const phone = '+12125550107';
     await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+    // The override's zone alone counts: any zone in office hours now will do.
+    await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zoneInOfficeHours()));
     const { workflowId } = await api.startConfirmation(request(`lk-ring-${Date.now().toString(36)}`, phone, { maxAttempts: 2, initialBackoffSeconds: 1, ringingTimeoutSeconds: 15 }));
     const result = await api.result(workflowId);
     expect(result.outcome).toBe(CallOutcome.NO_ANSWER);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CallOutcome } from '../../src/contracts';
 import { waitForCall } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
+import { simulatedPatientZone } from '../../src/dev/office-hours';
 import { createLogger } from '../../src/logger';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
@@ -45,6 +46,7 @@ afterAll(async () => {
 it('an answer given while no worker runs is kept, the patient hears it was taken, and the workflow records it when a worker returns', async () => {
   const request = e2eRequest('pa', '+12125550113'); // presses 1, 1.5 s after the agent's greeting starts
   await system.api.recordConsent({ practiceId: request.practiceId, phone: request.phone, granted: true, source: 'pending-ack test' });
+  await system.api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, request.phone, request.patientTimeZone));
   const { workflowId } = await system.api.startConfirmation(request);
   const room = `${workflowId}-a1`;
 

@@ -14,7 +14,7 @@ import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate } from '../../src/contracts';
 import { readCallLog, startLiveKitStack, stopProcess, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import type { ConfirmationStore } from '../../src/ports';
@@ -79,6 +79,7 @@ async function startOne(phone: string, policy: Record<string, number>) {
   const api = new ConfirmationClient({ client, store, taskQueue: 'crash-test' });
   const zone = zoneInOfficeHours();
   await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+  await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
   const { workflowId } = await api.startConfirmation({
     appointmentId: `crash-${Date.now().toString(36)}`,
     patientId: 'pat-crash',
@@ -157,6 +158,8 @@ describe('worker killed while the phone rings', () => {
     const phone = '+12125550108'; // answers after 2 s of ringing
     const zone = zoneInOfficeHours();
     await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
+  await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
+    await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
     await stopAllWorkers(); // the only worker: the one killed below
     const first = await startWorker();
     const { workflowId } = await api.startConfirmation({

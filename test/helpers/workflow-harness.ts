@@ -142,15 +142,30 @@ export function currentTime(env: TestWorkflowEnvironment): Promise<number> {
   return env.currentTimeMs();
 }
 
+/**
+ * An area code in the patient's zone: the window is checked in the number's own zones too, so a
+ * sample patient's number is where the patient is. Zones outside North America get a toll-free
+ * number (the data knows only its country: the request zone alone counts).
+ */
+const AREA_CODE: Record<string, string> = {
+  'America/New_York': '212',
+  'America/Chicago': '312',
+  'America/Denver': '303',
+  'America/Phoenix': '602',
+  'America/Los_Angeles': '213',
+  'Pacific/Honolulu': '808',
+};
+
 let counter = 0;
-/** A valid request with fictional data (NPA-555-01xx numbers), for an appointment at `start`. */
+/** A valid request with fictional data (NPA-555-01xx numbers in the patient's zone), for an appointment at `start`. */
 export function sampleRequest(start: DateTime, overrides: Partial<ConfirmationRequest> = {}): ConfirmationRequest {
   counter += 1;
+  const zone = overrides.patientTimeZone ?? start.zoneName ?? 'America/Chicago';
   return {
     appointmentId: `appt-${Date.now().toString(36)}-${counter}`,
     patientId: `pat-${counter}`,
     patientName: 'Jordan Sample',
-    phone: `+1212555${String(100 + (counter % 100)).padStart(4, '0')}`,
+    phone: `+1${AREA_CODE[zone] ?? '800'}555${String(100 + (counter % 100)).padStart(4, '0')}`,
     patientTimeZone: start.zoneName ?? 'America/Chicago',
     appointmentStart: start.toISO({ suppressMilliseconds: true })!,
     practiceId: 'bright-smiles',

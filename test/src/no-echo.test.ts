@@ -187,6 +187,8 @@ const CASES: Case[] = [
   { name: 'cli campaign validate: bad rows, report as JSON', entry: 'cli', args: () => ['campaign', 'validate', file('schedule.csv', scheduleCsv()), ...practice, '--json'], env: cliEnv, mayExitZero: true },
   { name: 'cli campaign validate: no header (a patient row first)', entry: 'cli', args: () => ['campaign', 'validate', file('schedule.csv', headerlessCsv()), ...practice], env: cliEnv },
   { name: 'cli campaign start: bad rows', entry: 'cli', args: () => ['campaign', 'start', file('schedule.csv', scheduleCsv()), ...practice, '--json'], env: cliEnv, mayExitZero: true },
+  { name: 'cli tz-override: a bad number and a marked zone', entry: 'cli', args: () => ['tz-override', 'bright-smiles', '--zone', `Zzmark/${PHONE}`, '--reason', 'moved', '--actor', 'op-1'], env: cliEnv, stdin: () => BAD_PHONE },
+  { name: 'cli tz-override: a valid number and a marked zone', entry: 'cli', args: () => ['tz-override', 'bright-smiles', '--zone', `Zzmark/${PHONE}`, '--reason', 'moved', '--actor', 'op-1'], env: cliEnv, stdin: () => PHONE },
   // Credentials.
   { name: 'cli trunk create: credentials file holding a bare password', entry: 'cli', args: () => ['trunk', 'create', 'c', 'sip.carrier.test', '+13125550100', '--credentials-file', file('creds.txt', `${PASSWORD}\n`)], env: livekitEnv },
   { name: 'cli trunk create: credentials file of the wrong shape', entry: 'cli', args: () => ['trunk', 'create', 'c', 'sip.carrier.test', '+13125550100', '--credentials-file', file('creds.json', JSON.stringify({ user: 'clinic', password: PASSWORD, authPassword: 1 }))], env: debug(livekitEnv) },
