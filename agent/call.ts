@@ -11,6 +11,7 @@ import { detectAnswerer, type Answerer } from './amd';
 import type { AgentConfig } from './config';
 import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
 import { EspeakTTS } from './espeak-tts';
+import { languageModel, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
 import { KEYPAD, greeting, holdOn, lateReply, noAnswerGoodbye, reprompt, voicemailMessage } from './script';
 
@@ -120,8 +121,8 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   );
   const session = new voice.AgentSession({
     vad: deps.vad,
-    tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : config.models!.tts,
-    ...(offline ? {} : { stt: config.models!.stt, llm: config.models!.llm }),
+    tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts),
+    ...(offline ? {} : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
   await session.start({
     agent,

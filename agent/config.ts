@@ -6,15 +6,19 @@
 import { z } from 'zod';
 import { TASK_QUEUE } from '../src/contracts';
 import { ConfigError, payloadKeySchema } from '../src/config';
+import { parseModelSpec, type ModelSpec } from './models';
 
 export interface AgentConfig {
   livekit: { url: string; apiKey: string; apiSecret: string };
   agentName: string;
   temporal: { address: string; namespace: string; taskQueue: string };
   payloadEncryptionKey: string;
-  /** `offline`: keypad + espeak-ng + Silero; `cloud`: the STT/LLM/TTS below (LiveKit Inference model strings). */
+  /**
+   * `offline`: keypad + espeak-ng + Silero; `cloud`: the STT/LLM/TTS below, each a LiveKit Inference
+   * model string or an OpenAI-compatible endpoint (self-hosted; see agent/models.ts).
+   */
   mode: 'offline' | 'cloud';
-  models?: { stt: string; llm: string; tts: string };
+  models?: { stt: ModelSpec; llm: ModelSpec; tts: ModelSpec };
   /** E.164 number "0 / a person" transfers to (SIP transfer); unset: the agent offers a call back. */
   transferNumber?: string;
   /** Idle job processes kept warm (each loads the VAD model). */
@@ -68,10 +72,15 @@ const schema = z.object({
 /** Reads the agent's configuration; throws a {@link ConfigError} naming every bad variable. */
 export function loadAgentConfig(env: Record<string, string | undefined> = process.env): AgentConfig {
   const parsed = schema.safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`));
-  }
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+  const stt = parseModelSpec('STT', env);
+  const llm = parseModelSpec('LLM', env);
+  const tts = parseModelSpec('TTS', env);
+  problems.push(...stt.problems, ...llm.problems, ...tts.problems);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
+  // Each of the three may be a LiveKit Inference string or a self-hosted endpoint, in any mix; but
+  // the offline parts (keypad, espeak-ng) do not combine with a language model, so it is all or none.
   const models = [e.AGENT_STT, e.AGENT_LLM, e.AGENT_TTS];
   if (models.some(Boolean) && !models.every(Boolean)) {
     throw new ConfigError(['AGENT_STT, AGENT_LLM, AGENT_TTS: set all three for cloud mode, or none for offline mode']);
@@ -82,7 +91,7 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     payloadEncryptionKey: e.PAYLOAD_ENCRYPTION_KEY,
     mode: e.AGENT_LLM ? 'cloud' : 'offline',
-    models: e.AGENT_LLM ? { stt: e.AGENT_STT!, llm: e.AGENT_LLM, tts: e.AGENT_TTS! } : undefined,
+    models: e.AGENT_LLM ? { stt: stt.spec!, llm: llm.spec!, tts: tts.spec! } : undefined,
     transferNumber: e.STAFF_TRANSFER_NUMBER,
     idleProcesses: e.AGENT_IDLE_PROCESSES,
     espeakBin: e.ESPEAK_NG,

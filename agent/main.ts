@@ -15,6 +15,7 @@ import { AGENT_REPORT_TTL_MS, removeAgentWorker, reportAgentWorker } from '../sr
 import { createStore } from '../src/store';
 import { ProcessCensus } from './capacity';
 import { loadAgentConfig, type AgentConfig } from './config';
+import { describeModel } from './models';
 
 let config: AgentConfig;
 try {
@@ -33,7 +34,7 @@ try {
 process.stdout.write(
   config.mode === 'offline'
     ? `agent: offline mode (keypad input, espeak-ng speech, Silero voice activity); agent name ${config.agentName}\n`
-    : `agent: cloud mode (STT ${config.models!.stt}, LLM ${config.models!.llm}, TTS ${config.models!.tts}); agent name ${config.agentName}\n`,
+    : `agent: cloud mode (STT ${describeModel(config.models!.stt)}, LLM ${describeModel(config.models!.llm)}, TTS ${describeModel(config.models!.tts)}); agent name ${config.agentName}\n`,
 );
 // Its job processes tell it when they are warm and when they take a call: what it can serve now.
 const census = await ProcessCensus.start(config.maxCalls);
