@@ -56,7 +56,11 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     ...options.env,
   };
   // Offline mode unless the caller asks for models.
-  for (const k of ['AGENT_STT', 'AGENT_LLM', 'AGENT_TTS']) if (!options.env?.[k]) delete env[k];
+  // A self-hosted model's endpoint settings go with it (left behind, they are a config error).
+  for (const k of ['AGENT_STT', 'AGENT_LLM', 'AGENT_TTS']) {
+    if (options.env?.[k]) continue;
+    for (const v of [k, `${k}_BASE_URL`, `${k}_API_KEY`, ...(k === 'AGENT_TTS' ? ['AGENT_TTS_VOICE'] : [])]) delete env[v];
+  }
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let pending = '';
