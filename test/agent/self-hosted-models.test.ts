@@ -51,10 +51,25 @@ interface ChatRequest {
  */
 async function startModelServer() {
   const requests: { body: ChatRequest; authorization?: string; path?: string }[] = [];
+  const audio: { path: string; authorization?: string; body: Buffer }[] = [];
   const server: Server = createServer((req: IncomingMessage, res) => {
-    let raw = '';
-    req.on('data', (c: Buffer) => (raw += c.toString()));
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
+      const raw = Buffer.concat(parts).toString('utf8');
+      if (req.method === 'POST' && req.url === '/v1/audio/speech') {
+        // 0.5 s of a 440 Hz tone, 24 kHz 16-bit mono: what `response_format: pcm` asks for.
+        audio.push({ path: req.url, authorization: req.headers.authorization, body: Buffer.concat(parts) });
+        const pcm = Buffer.alloc(24_000);
+        for (let i = 0; i < 12_000; i += 1) pcm.writeInt16LE(Math.round(8_000 * Math.sin((2 * Math.PI * 440 * i) / 24_000)), i * 2);
+        res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(pcm);
+        return;
+      }
+      if (req.method === 'POST' && req.url === '/v1/audio/transcriptions') {
+        audio.push({ path: req.url, authorization: req.headers.authorization, body: Buffer.concat(parts) });
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ text: "Yes, I'll be there." }));
+        return;
+      }
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}');
         return;
@@ -83,7 +98,7 @@ async function startModelServer() {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-  return { url, requests, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return { url, requests, audio, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 describe('self-hosted model configuration', () => {
@@ -151,7 +166,7 @@ describe('self-hosted model configuration', () => {
   });
 });
 
-describe('the agent on a self-hosted LLM (OpenAI plugin → local model server) against a real workflow', () => {
+describe('the agent on self-hosted models (OpenAI plugin → local model server), the LLM against a real workflow', () => {
   const QUEUE = 'agent-self-hosted';
   let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
   let store: ConfirmationStore;
@@ -189,6 +204,37 @@ describe('the agent on a self-hosted LLM (OpenAI plugin → local model server) 
     await store?.close();
     await temporal?.stop();
     await models?.close();
+  });
+
+  it('speech both ways through the same kind of server: the OpenAI plugin\'s TTS and STT', async () => {
+    const config = loadAgentConfig({
+      ...BASE,
+      AGENT_STT: 'openai-compatible:Systran/faster-whisper-small',
+      AGENT_STT_BASE_URL: models.url,
+      AGENT_LLM: 'openai/gpt-4.1-mini',
+      AGENT_TTS: 'openai-compatible:kokoro',
+      AGENT_TTS_BASE_URL: models.url,
+      AGENT_TTS_API_KEY: KEY,
+      AGENT_TTS_VOICE: 'af_heart',
+    });
+    const tts = textToSpeech(config.models!.tts) as openai.TTS;
+    const frames = [];
+    for await (const a of tts.synthesize('Hello, this is Bright Smiles Dental calling.')) frames.push(a.frame);
+    expect(frames.reduce((n, f) => n + f.samplesPerChannel, 0)).toBe(12_000);
+    expect(frames.every((f) => f.sampleRate === 24_000 && f.channels === 1)).toBe(true);
+    const speech = JSON.parse(models.audio[0]!.body.toString('utf8')) as Record<string, unknown>;
+    expect(speech).toMatchObject({ model: 'kokoro', voice: 'af_heart', response_format: 'pcm', input: 'Hello, this is Bright Smiles Dental calling.' });
+    expect(models.audio[0]!.authorization).toBe(`Bearer ${KEY}`);
+
+    // The patient's answer, as audio, to the transcription endpoint (no key configured: a placeholder).
+    const stt = speechToText(config.models!.stt) as openai.STT;
+    const heard = await stt.recognize(frames);
+    expect(heard.alternatives?.[0]?.text).toBe("Yes, I'll be there.");
+    const upload = models.audio[1]!;
+    expect(upload.path).toBe('/v1/audio/transcriptions');
+    expect(upload.body.includes('RIFF')).toBe(true); // a WAV file in the multipart form
+    expect(upload.body.toString('latin1')).toContain('Systran/faster-whisper-small');
+    expect(upload.authorization).not.toContain(KEY);
   });
 
   it('the model calls confirm_appointment, the tool reports it, the workflow records CONFIRMED', async () => {
