@@ -15,7 +15,7 @@ import { lateReply, replyFor } from '../../agent/script';
 import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome, ConsentState, Phase, type AgentJobMetadata, type ConfirmationRequest } from '../../src/contracts';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createLogger } from '../../src/logger';
@@ -83,6 +83,9 @@ async function answeredCall(): Promise<{ workflowId: string; request: Confirmati
     reason: 'cleaning',
   };
   await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
+  // A New York number whose patient lives where it is office hours now (audited override): without
+  // it the number's own zone is often outside the calling window and the call never happens.
+  await api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
   phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 });
   const { workflowId } = await api.startConfirmation(request);
   for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {

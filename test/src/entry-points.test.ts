@@ -270,6 +270,20 @@ const CASES: Case[] = [
   { name: 'agent: PAYLOAD_ENCRYPTION_KEY not a key', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: 'k1:c2hvcnQ=', AGENT_IDLE_PROCESSES: '0' }), names: /PAYLOAD_ENCRYPTION_KEY: must be base64 of 32 bytes/ },
   { name: 'agent: AGENT_MAX_CALLS zero', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_MAX_CALLS: '0' }), names: /AGENT_MAX_CALLS: must be at least 1/ },
   { name: 'agent: STAFF_TRANSFER_NUMBER not E.164', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, STAFF_TRANSFER_NUMBER: '212555014' }), names: /STAFF_TRANSFER_NUMBER: must be an E\.164/ },
+  {
+    name: 'agent: self-hosted LLM without its base URL',
+    entry: 'agent',
+    args: ['start'],
+    env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_STT: 'deepgram/nova-3', AGENT_TTS: 'cartesia/sonic-2', AGENT_LLM: 'openai-compatible:llama3.1', AGENT_LLM_API_KEY: WRONG_SECRET }),
+    names: /AGENT_LLM_BASE_URL: required with AGENT_LLM=openai-compatible/,
+  },
+  {
+    name: 'agent: self-hosted STT base URL carrying a key',
+    entry: 'agent',
+    args: ['start'],
+    env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_STT: 'openai-compatible:whisper', AGENT_STT_BASE_URL: `http://clinic:${WRONG_SECRET}@whisper:8000/v1`, AGENT_LLM: 'openai/gpt-4.1-mini', AGENT_TTS: 'cartesia/sonic-2' }),
+    names: /AGENT_STT_BASE_URL: must not carry credentials/,
+  },
   { name: 'agent: one cloud model of three', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_STT: 'deepgram/nova-3' }), names: /AGENT_STT, AGENT_LLM, AGENT_TTS: set all three/ },
   {
     name: 'agent: wrong LIVEKIT_API_SECRET',
