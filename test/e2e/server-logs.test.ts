@@ -21,7 +21,7 @@ import { ConfirmationClient } from '../../src/client';
 import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate } from '../../src/contracts';
 import { LIVEKIT_LOGGING, readCallLog, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
-import { zoneInOfficeHours } from '../../src/dev/office-hours';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer, type DevServer } from '../../src/dev/temporal-dev-server';
 import { createStore } from '../../src/store';
@@ -90,6 +90,8 @@ async function confirm(phone: string, policy: Record<string, number>) {
   const appointmentStart = DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: 7, second: 43, millisecond: 0 }).toISO({ suppressMilliseconds: true })!;
   starts.push(appointmentStart);
   await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'server-logs' });
+  // The simulated patient lives where it is office hours now (audited override): the 212 number's own zone may be outside the window.
+  await api.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
   return api.startConfirmation({
     appointmentId: `logs-${phone.slice(-3)}-${Date.now().toString(36)}`,
     patientId: 'pat-logs',
