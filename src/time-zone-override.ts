@@ -3,7 +3,7 @@
  * bad field is named, with the problem, never its value.
  */
 import type { TimeZoneOverrideInput } from './contracts';
-import { ianaZone, validateId, validatePhone, validateText, ValidationError, type FieldProblem } from './validation';
+import { ianaZone, problemCollector, validateId, validatePhone, validateText, ValidationError } from './validation';
 
 const KEYS = new Set(['practiceId', 'phone', 'zone', 'reason', 'actor']);
 
@@ -13,16 +13,7 @@ export function validateTimeZoneOverride(input: unknown): TimeZoneOverrideInput 
     throw new ValidationError([{ field: '(override)', problem: 'must be an object (practiceId, phone, zone, reason, actor)' }]);
   }
   const raw = input as Record<string, unknown>;
-  const problems: FieldProblem[] = [];
-  const check = <T>(fn: () => T): T | undefined => {
-    try {
-      return fn();
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      problems.push(...err.problems);
-      return undefined;
-    }
-  };
+  const { problems, check } = problemCollector();
   const unknown = Object.keys(raw).filter((k) => !KEYS.has(k));
   if (unknown.length > 0) problems.push({ field: '(override)', problem: `${unknown.length} unknown field(s)` });
   const practiceId = check(() => validateId('practiceId', raw.practiceId));

@@ -40,6 +40,24 @@ export class ValidationError extends Error {
   }
 }
 
+/**
+ * Collects the problems of several checks, so one error names every bad field: `check(fn)` runs one
+ * check and keeps its {@link ValidationError}'s problems (any other error is thrown).
+ */
+export function problemCollector(): { problems: FieldProblem[]; check<T>(fn: () => T): T | undefined } {
+  const problems: FieldProblem[] = [];
+  const check = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      problems.push(...err.problems);
+      return undefined;
+    }
+  };
+  return { problems, check };
+}
+
 /** Failure `type` of a confirmation workflow started with a bad request (non-retryable; details: the {@link FieldProblem}s). */
 export const INVALID_REQUEST_FAILURE = 'INVALID_CONFIRMATION_REQUEST';
 /** Failure `type` of an `outcome` Update rejected because the report itself is malformed (resending it cannot help). */

@@ -8,7 +8,7 @@
  */
 import { campaignWorkflowId, DEFAULT_CAMPAIGN_LIMITS, type CallLimits, type CallPolicy, type CampaignState } from '../contracts';
 import { json, type Queryable, type Sql } from '../store/sql';
-import { getConfirmationRequestSchema, validateCallLimits, validateId, validatePhone, validateText, ValidationError, type FieldProblem } from '../validation';
+import { getConfirmationRequestSchema, problemCollector, validateCallLimits, validateId, validatePhone, validateText, ValidationError } from '../validation';
 
 // ---------------------------------------------------------------------------------------------
 // Campaign settings
@@ -60,16 +60,7 @@ export interface CreateCampaignResult {
  * policy) and the limits. Throws {@link ValidationError} naming every bad field (never its value).
  */
 export function validateCampaignSettings(settings: CampaignSettings): Required<Omit<CampaignSettings, 'policy'>> & Pick<CampaignSettings, 'policy'> {
-  const problems: FieldProblem[] = [];
-  const check = <T>(fn: () => T): T | undefined => {
-    try {
-      return fn();
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      problems.push(...err.problems);
-      return undefined;
-    }
-  };
+  const { problems, check } = problemCollector();
   const s = settings as Partial<CampaignSettings> | undefined;
   const practice = check(() => validatePractice((s ?? {}) as CampaignPractice));
   const campaignId = check(() => validateId('campaignId', s?.campaignId));
@@ -86,7 +77,7 @@ export function validateCampaignSettings(settings: CampaignSettings): Required<O
 
 /** Checks the practice of a campaign (id, name, callback number) with the single-confirmation rules. */
 export function validatePractice(practice: CampaignPractice): CampaignPractice {
-  const problems: FieldProblem[] = [];
+  const { problems, check } = problemCollector();
   const out: Partial<CampaignPractice> = {};
   const fields: [keyof CampaignPractice, (v: unknown) => string][] = [
     ['practiceId', (v) => validateId('practiceId', v)],
@@ -95,12 +86,8 @@ export function validatePractice(practice: CampaignPractice): CampaignPractice {
     ['practiceCallbackNumber', (v) => validatePhone('practiceCallbackNumber', v)],
   ];
   for (const [field, fn] of fields) {
-    try {
-      out[field] = fn(practice?.[field]);
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      problems.push(...err.problems);
-    }
+    const value = check(() => fn(practice?.[field]));
+    if (value !== undefined) out[field] = value;
   }
   if (problems.length > 0) throw new ValidationError(problems);
   return out as CampaignPractice;
