@@ -96,6 +96,20 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   const offerMs = config.dispatchOfferMs ?? 3_000;
   const joinMs = config.agentJoinMs ?? 15_000;
 
+  /**
+   * Whether a failed room request failed because the room is gone. livekit-server answers 404 for a
+   * room it never had, but 500 "could not find object" for one being deleted at that moment (a
+   * hang-up racing the patient's), so anything else is settled by asking whether the room exists.
+   */
+  async function roomIsGone(err: unknown, roomName: string): Promise<boolean> {
+    if (err instanceof ServerError && err.status === 404) return true;
+    try {
+      return (await rooms.listRooms([roomName])).length === 0;
+    } catch {
+      return false;
+    }
+  }
+
   /** Rooms made by prepareCall, and when (dropped at the dial). */
   const prepared = new Map<string, number>();
   const createCallRoom = (name: string) => rooms.createRoom({ name, emptyTimeout: 60, departureTimeout: 10, maxParticipants: 4 });
@@ -158,7 +172,7 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       try {
         participants = await rooms.listParticipants(roomName);
       } catch (err) {
-        if (err instanceof ServerError && err.status === 404) return { state: CallCheckState.NOT_CONNECTED };
+        if (await roomIsGone(err, roomName)) return { state: CallCheckState.NOT_CONNECTED };
         throw err;
       }
       const callee = participants.find((p) => p.kind === PARTICIPANT_KIND_SIP && p.identity === SIP_PARTICIPANT_IDENTITY);
@@ -192,7 +206,8 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       try {
         await rooms.deleteRoom(roomName);
       } catch (err) {
-        if (err instanceof ServerError && err.status === 404) return;
+        // Hanging up is idempotent: the room may be gone, or going, already.
+        if (await roomIsGone(err, roomName)) return;
         throw err;
       }
     },
