@@ -31,7 +31,7 @@ import {
   type PlanAttemptResult,
 } from '../src/contracts';
 import type { LateOutcomeInput, TimeZoneCheck } from '../src/contracts';
-import { DialError, InvalidDataError, type AuditEntry, type CallingRules, type ConfirmationStore, type Telephony } from '../src/ports';
+import { DialError, InvalidDataError, type AuditEntry, type CallingRules, type ConfirmationStore, type PhaseChange, type Telephony } from '../src/ports';
 import { safeMessage } from '../src/errors';
 import {
   commonWindowEnd,
@@ -113,7 +113,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
    * decision passes the zones it checked: its local time is then the primary zone's (the override's
    * zone, else the request's), and the row names the zones and which decided.
    */
-  function audit(subject: DecisionSubject, decision: Decision, zones?: TimeZoneCheck): Promise<void> {
+  function audit(subject: DecisionSubject, decision: Decision, zones?: TimeZoneCheck, then?: PhaseChange): Promise<void> {
     const zone = zones?.primaryZone ?? subject.patientTimeZone;
     return store.appendAudit({
       idempotencyKey: `${subject.workflowId}/${subject.runId}/${subject.decisionSeq}`,
@@ -130,7 +130,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       ruleSetVersion: rules.ruleSetVersion,
       ...decision,
       ...(zones ? { timeZones: zones } : {}),
-    });
+    }, then);
   }
 
   return nonRetryableOnBadData({
@@ -139,8 +139,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       const deadline = new Date(input.deadline);
       if (input.appointment) await store.registerConfirmation(input.appointment);
       // The called party's local time: the window must be open in every zone they may be in (an
-      // override the practice recorded replaces the number's zones). Both reads at once.
-      const [consent, override] = await Promise.all([store.consentState(input.practiceId, input.phone), store.timeZoneOverride(input.practiceId, input.phone)]);
+      // override the practice recorded replaces the number's zones). Both in one read.
+      const { consent, override } = await store.callingFacts(input.practiceId, input.phone);
       if (override && !IANAZone.isValidZone(override.zone)) {
         throw new InvalidDataError('time-zone override: its zone is not one this runtime\'s tz database knows; record the override again');
       }
@@ -203,6 +203,9 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       }
       result.timeZones = zoneCheck;
 
+      // The phase goes with the audit row (one statement). A DIAL is CALLING: should the channel be
+      // refused below, the workflow's acquireChannel records the wait for one.
+      const phase = PLAN_PHASE[result.decision];
       await audit(
         input,
         {
@@ -217,6 +220,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           detail: result.waitUntil ? { waitUntil: result.waitUntil, deadline: input.deadline } : { deadline: input.deadline },
         },
         zoneCheck,
+        phase === undefined ? undefined : { phase, ...(result.waitUntil === undefined ? {} : { nextCallAt: new Date(result.waitUntil) }) },
       );
       if (result.decision === PlanDecision.DIAL && input.tryChannel) {
         // A free channel is taken at once (one grant tick, fairly among the waiters): the common case
@@ -233,10 +237,6 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
               })
             ).granted
           : true;
-      }
-      const phase = PLAN_PHASE[result.decision];
-      if (phase !== undefined) {
-        await store.recordPhase(input.practiceId, input.appointmentId, phase, result.waitUntil === undefined ? undefined : new Date(result.waitUntil));
       }
       logger.info(
         // Epoch ms, not ISO: log strings shaped like a date or time are redacted (appointment times are health data).
@@ -533,18 +533,24 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       await store.releaseReservation(input.workflowId, input.attempt);
       if (pacing) await releaseQuietly(channelHolder(input.workflowId, input.attempt));
     } else if (input.attempt > 0) await store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode);
-    await audit(input, {
-      decidedAt: now,
-      consentState: null,
-      dayCount: null,
-      weekCount: null,
-      decision: 'OUTCOME',
-      outcome: input.outcome,
-      sipStatusCode: input.sipStatusCode ?? null,
-      sipStatus: input.sipStatus ?? null,
-      // The agent's fields first: the workflow-owned `finalOutcome` always wins.
-      detail: { ...agentDetail(input.detail), finalOutcome: input.finalOutcome ?? null, ...(input.notPlaced ? { notPlaced: true } : {}) },
-    });
+    // Not final: back to planning, with the audit row (a final outcome's write-back marks it done).
+    await audit(
+      input,
+      {
+        decidedAt: now,
+        consentState: null,
+        dayCount: null,
+        weekCount: null,
+        decision: 'OUTCOME',
+        outcome: input.outcome,
+        sipStatusCode: input.sipStatusCode ?? null,
+        sipStatus: input.sipStatus ?? null,
+        // The agent's fields first: the workflow-owned `finalOutcome` always wins.
+        detail: { ...agentDetail(input.detail), finalOutcome: input.finalOutcome ?? null, ...(input.notPlaced ? { notPlaced: true } : {}) },
+      },
+      undefined,
+      input.finalOutcome ? undefined : { phase: Phase.PLANNING },
+    );
     const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
     if (optedOut) await store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out');
     if (input.finalOutcome) {
@@ -553,7 +559,6 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     // Idempotent: the dial activity has usually deleted the room already.
     if (input.roomName) await telephony.hangUp(input.roomName);
     if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
-    await store.recordPhase(input.practiceId, input.appointmentId, input.finalOutcome ? Phase.DONE : Phase.PLANNING);
     if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
       // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
       await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>

@@ -155,6 +155,13 @@ export interface AuditRow extends AuditEntry {
 }
 
 /** The scheduling-system port and the compliance records (PGlite or PostgreSQL). */
+/** An appointment's new phase, written with the audit row that explains it (one statement). */
+export interface PhaseChange {
+  phase: Phase;
+  /** When the next call is due (a wait's end); none clears it. */
+  nextCallAt?: Date;
+}
+
 export interface ConfirmationStore {
   /** Applies pending migrations (idempotent, safe with several processes). */
   migrate(): Promise<void>;
@@ -182,6 +189,8 @@ export interface ConfirmationStore {
   recordTimeZoneOverride(input: TimeZoneOverrideInput): Promise<number>;
   /** The override in force for the practice and number: the latest record, unless it withdrew one. */
   timeZoneOverride(practiceId: string, phone: string): Promise<TimeZoneOverride | undefined>;
+  /** Both facts a plan reads before it may call — consent state and the override in force — in one read. */
+  callingFacts(practiceId: string, phone: string): Promise<{ consent: ConsentState; override: TimeZoneOverride | undefined }>;
   /** Every override record of the practice and number, oldest first (set and withdrawn). */
   listTimeZoneOverrides(practiceId: string, phone: string): Promise<TimeZoneOverrideRecord[]>;
   /** Puts a number on the do-not-call list (idempotent; keeps the first entry). */
@@ -202,8 +211,11 @@ export interface ConfirmationStore {
   /** Where the appointment's confirmation stands (progress without histories), and its next call when waiting. */
   recordPhase(practiceId: string, appointmentId: string, phase: Phase, nextCallAt?: Date): Promise<void>;
 
-  /** Appends an audit row (once per idempotency key). */
-  appendAudit(entry: AuditEntry): Promise<void>;
+  /**
+   * Appends an audit row (once per idempotency key); with `then`, also moves the appointment to that
+   * phase, in the same statement (a retried call moves it again: idempotent).
+   */
+  appendAudit(entry: AuditEntry, then?: PhaseChange): Promise<void>;
   /** Audit rows, oldest first. */
   listAudit(filter?: { workflowId?: string; appointmentId?: string }): Promise<AuditRow[]>;
 }

@@ -17,12 +17,14 @@ import type {
   ConfirmationStore,
   ReserveAttemptInput,
   ReserveAttemptResult,
+  PhaseChange,
   StoredAppointment,
   TimeZoneOverride,
   TimeZoneOverrideRecord,
 } from '../ports';
 import { migrate } from './migrations';
 import { json, openPglite, openPostgres, type Queryable, type Sql } from './sql';
+import { hostDatabaseThread } from './thread-host';
 
 export { MIGRATIONS, type Migration } from './migrations';
 export type { Sql, Queryable } from './sql';
@@ -38,11 +40,20 @@ export interface StoreConfig {
   dataDir?: string;
   /** What this process is (`worker`, `cli`, `demo`), named to others when it owns the data directory. */
   processName?: string;
+  /**
+   * An in-memory database (no `dataDir`) on its own thread (`thread`), reached over its socket like
+   * a data directory's owner, instead of on the caller's thread (`inline`, the default).
+   */
+  embedded?: 'inline' | 'thread';
 }
 
 /** Opens the database and applies pending migrations. */
 export async function createStore(config: StoreConfig = {}): Promise<SqlStore> {
-  const sql = config.databaseUrl ? await openPostgres(config.databaseUrl) : await openPglite(config.dataDir, { name: config.processName });
+  const sql = config.databaseUrl
+    ? await openPostgres(config.databaseUrl)
+    : config.embedded === 'thread' && !config.dataDir
+      ? await hostDatabaseThread()
+      : await openPglite(config.dataDir, { name: config.processName });
   const store = new SqlStore(sql);
   try {
     await store.migrate();
@@ -107,7 +118,7 @@ export class SqlStore implements ConfirmationStore {
 
   async writeBack(practiceId: string, appointmentId: string, outcome: CallOutcome, detail?: OutcomeDetail): Promise<void> {
     await this.sql.query(
-      `UPDATE appointments SET status = 'DONE', outcome = $3, outcome_detail = $4, updated_at = now()
+      `UPDATE appointments SET status = 'DONE', phase = 'DONE', next_call_at = NULL, outcome = $3, outcome_detail = $4, updated_at = now()
        WHERE practice_id = $1 AND appointment_id = $2`,
       [practiceId, appointmentId, outcome, detail === undefined ? null : JSON.stringify(detail)],
     );
@@ -135,15 +146,29 @@ export class SqlStore implements ConfirmationStore {
   }
 
   async consentState(practiceId: string, phone: string): Promise<ConsentState> {
-    const { rows } = await this.sql.query<{ dnc: boolean; granted: boolean | null }>(
+    return (await this.callingFacts(practiceId, phone)).consent;
+  }
+
+  async callingFacts(practiceId: string, phone: string): Promise<{ consent: ConsentState; override: TimeZoneOverride | undefined }> {
+    // One statement: a plan runs it for every attempt.
+    const { rows } = await this.sql.query<Record<string, unknown> & { dnc: boolean; granted: boolean | null }>(
       `SELECT EXISTS (SELECT 1 FROM do_not_call WHERE phone = $2) AS dnc,
-              (SELECT granted FROM consent WHERE practice_id = $1 AND phone = $2 ORDER BY id DESC LIMIT 1) AS granted`,
+              (SELECT granted FROM consent WHERE practice_id = $1 AND phone = $2 ORDER BY id DESC LIMIT 1) AS granted,
+              o.id, o.zone, o.reason, o.actor, o.recorded_at
+       FROM (SELECT 1) AS one
+       LEFT JOIN LATERAL (SELECT * FROM time_zone_overrides WHERE practice_id = $1 AND phone = $2 ORDER BY id DESC LIMIT 1) AS o ON true`,
       [practiceId, phone],
     );
     const r = rows[0]!;
-    if (r.dnc) return ConsentState.DO_NOT_CALL;
-    if (r.granted === null || r.granted === undefined) return ConsentState.MISSING;
-    return r.granted ? ConsentState.GRANTED : ConsentState.REVOKED;
+    const consent = r.dnc
+      ? ConsentState.DO_NOT_CALL
+      : r.granted === null || r.granted === undefined
+        ? ConsentState.MISSING
+        : r.granted
+          ? ConsentState.GRANTED
+          : ConsentState.REVOKED;
+    const latest = r.id === null || r.id === undefined ? undefined : overrideRow(r);
+    return { consent, override: latest?.zone ? { ...latest, zone: latest.zone } : undefined };
   }
 
   async recordTimeZoneOverride(input: TimeZoneOverrideInput): Promise<number> {
@@ -248,21 +273,30 @@ export class SqlStore implements ConfirmationStore {
     );
   }
 
-  async appendAudit(e: AuditEntry): Promise<void> {
-    await this.sql.query(
-      `INSERT INTO audit_log (idempotency_key, workflow_id, run_id, appointment_id, practice_id, phone, attempt, decided_at,
+  async appendAudit(e: AuditEntry, then?: PhaseChange): Promise<void> {
+    const insert = `INSERT INTO audit_log (idempotency_key, workflow_id, run_id, appointment_id, practice_id, phone, attempt, decided_at,
          decided_at_local, time_zone, time_zone_source, rule_set, rule_set_version, consent_state, day_count, week_count,
          decision, outcome, sip_status_code, sip_status, detail, time_zones)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-       ON CONFLICT (idempotency_key) DO NOTHING`,
-      [
-        e.idempotencyKey, e.workflowId, e.runId, e.appointmentId, e.practiceId, e.phone, e.attempt, e.decidedAt,
-        e.decidedAtLocal, e.timeZone, e.timeZoneSource, e.ruleSet, e.ruleSetVersion, e.consentState, e.dayCount, e.weekCount,
-        e.decision, e.outcome, e.sipStatusCode, e.sipStatus, e.detail === null ? null : JSON.stringify(e.detail),
-        e.timeZones ? JSON.stringify(e.timeZones) : null,
-      ],
+       ON CONFLICT (idempotency_key) DO NOTHING`;
+    const params = [
+      e.idempotencyKey, e.workflowId, e.runId, e.appointmentId, e.practiceId, e.phone, e.attempt, e.decidedAt,
+      e.decidedAtLocal, e.timeZone, e.timeZoneSource, e.ruleSet, e.ruleSetVersion, e.consentState, e.dayCount, e.weekCount,
+      e.decision, e.outcome, e.sipStatusCode, e.sipStatus, e.detail === null ? null : JSON.stringify(e.detail),
+      e.timeZones ? JSON.stringify(e.timeZones) : null,
+    ];
+    if (!then) {
+      await this.sql.query(insert, params);
+      return;
+    }
+    // A data-modifying WITH runs to completion whether or not the UPDATE reads it: one round trip.
+    await this.sql.query(
+      `WITH audited AS (${insert})
+       UPDATE appointments SET phase = $23, next_call_at = $24, updated_at = now() WHERE practice_id = $5 AND appointment_id = $4`,
+      [...params, then.phase, then.nextCallAt ?? null],
     );
   }
+
 
   async listAudit(filter: { workflowId?: string; appointmentId?: string } = {}): Promise<AuditRow[]> {
     const { rows } = await this.sql.query<Record<string, unknown>>(

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallOutcome, ConsentState, PlanDecision } from '../../src/contracts';
+import { CallOutcome, ConsentState, Phase, PlanDecision } from '../../src/contracts';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import type { AuditEntry } from '../../src/ports';
 import { createStore, MIGRATIONS, SqlStore } from '../../src/store';
@@ -91,6 +91,15 @@ const backends: [string, Backend][] = [
     },
   ],
   [
+    // The forecast's throwaway database: in memory on its own thread, reached over its socket.
+    'pglite on its own thread',
+    {
+      open: () => createStore({ embedded: 'thread' }),
+      another: async () => undefined,
+      fresh: () => openPglite(),
+    },
+  ],
+  [
     'postgres',
     {
       open: () => createStore({ databaseUrl: postgres.url }),
@@ -111,7 +120,7 @@ describe.each(backends)('%s store', (kind, backend) => {
 
   describe('migrations', () => {
     it('are recorded with their checksums and re-apply as no-ops', async () => {
-      expect(store.kind).toBe(kind);
+      expect(store.kind).toBe(kind.split(' ')[0]);
       await store.migrate();
       await store.migrate();
       const { rows } = await store.sql.query<{ version: number; checksum: string }>('SELECT version, checksum FROM schema_migrations ORDER BY version');
@@ -365,6 +374,34 @@ describe.each(backends)('%s store', (kind, backend) => {
     expect(await store.listAudit({ appointmentId: `A-audit-${kind}` })).toHaveLength(2);
     expect(await store.listAudit({ workflowId, appointmentId: `A-audit-${kind}-other` })).toHaveLength(0);
     expect((await store.listAudit()).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('audit with a phase change: the row and the appointment\'s phase in one statement; a write-back marks it done', async () => {
+    const appointmentId = `A-phase-${kind}`;
+    const workflowId = `confirm-p1-${appointmentId}`;
+    await store.registerConfirmation({ practiceId: 'p1', appointmentId, workflowId, patientId: 'P-1', phone: newPhone(), patientTimeZone: 'America/Chicago', appointmentStart: '2026-12-01T10:00:00-06:00' });
+    const phaseOf = async () => (await store.sql.query<{ phase: string | null; next_call_at: Date | null }>(`SELECT phase, next_call_at FROM appointments WHERE appointment_id = $1`, [appointmentId])).rows[0];
+    const waitUntil = new Date('2026-11-30T15:00:00Z');
+    await store.appendAudit(audit({ workflowId, appointmentId, idempotencyKey: `${workflowId}/r/1` }), { phase: Phase.WAITING_FOR_WINDOW, nextCallAt: waitUntil });
+    expect(await phaseOf()).toEqual({ phase: Phase.WAITING_FOR_WINDOW, next_call_at: waitUntil });
+    // A retried activity: the row is not appended twice, the phase is written again.
+    await store.appendAudit(audit({ workflowId, appointmentId, idempotencyKey: `${workflowId}/r/1` }), { phase: Phase.CALLING });
+    expect(await phaseOf()).toEqual({ phase: Phase.CALLING, next_call_at: null });
+    expect(await store.listAudit({ workflowId })).toHaveLength(1);
+    await store.writeBack('p1', appointmentId, CallOutcome.CONFIRMED);
+    expect(await phaseOf()).toEqual({ phase: Phase.DONE, next_call_at: null });
+  });
+
+  it('calling facts: consent and the override in force, in one read', async () => {
+    const phone = newPhone();
+    expect(await store.callingFacts('p1', phone)).toEqual({ consent: ConsentState.MISSING, override: undefined });
+    await store.recordConsent({ practiceId: 'p1', phone, granted: true, source: 'test' });
+    await store.recordTimeZoneOverride({ practiceId: 'p1', phone, zone: 'America/Denver', reason: 'moved', actor: 'desk' });
+    expect(await store.callingFacts('p1', phone)).toMatchObject({ consent: ConsentState.GRANTED, override: { zone: 'America/Denver', reason: 'moved', actor: 'desk' } });
+    expect(await store.callingFacts('p2', phone)).toEqual({ consent: ConsentState.MISSING, override: undefined });
+    await store.recordTimeZoneOverride({ practiceId: 'p1', phone, zone: null, reason: 'withdrawn', actor: 'desk' });
+    await store.addDoNotCall(phone, 'test', 'asked');
+    expect(await store.callingFacts('p1', phone)).toEqual({ consent: ConsentState.DO_NOT_CALL, override: undefined });
   });
 
   it('audit rows: the database refuses UPDATE, DELETE and TRUNCATE', async () => {
