@@ -12,6 +12,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,7 @@ import { parse, stringify } from 'yaml';
 import { SEARCH_ATTRIBUTE_TYPES } from '../contracts';
 import { serverStartDeadlineMs } from './deadlines';
 import { startPostgres, type PostgresServer } from './postgres';
-import { freePort } from './temporal-dev-server';
+import { freePort, startTemporalDevServer, type DevServer, type DevServerOptions } from './temporal-dev-server';
 import { resolveTool } from './tools';
 
 const { temporal } = proto;
@@ -88,6 +89,24 @@ function runScript(script: string, env: Record<string, string>, timeoutMs: numbe
   });
 }
 
+/**
+ * A free loopback port below 32768: the server records its services' ports in PostgreSQL as
+ * `smallint` (cluster_membership.rpc_port), and the kernel's ephemeral ports are above that range.
+ */
+async function freeLowPort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries += 1) {
+    const port = 10_000 + Math.floor(Math.random() * 22_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.unref();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free loopback port below 32768 for the Temporal server after 50 tries');
+}
+
 type ServiceName = 'frontend' | 'history' | 'matching' | 'worker';
 interface ServerConfig {
   log?: unknown;
@@ -121,9 +140,9 @@ async function serverConfig(example: string, postgres: URL, logLevel: string) {
   const ports: Record<string, number> = {};
   for (const service of ['frontend', 'history', 'matching', 'worker'] as const) {
     const rpc = config.services[service].rpc;
-    rpc.grpcPort = ports[`${service}Grpc`] = await freePort();
-    rpc.membershipPort = await freePort();
-    if (service === 'frontend') rpc.httpPort = ports.frontendHttp = await freePort();
+    rpc.grpcPort = ports[`${service}Grpc`] = await freeLowPort();
+    rpc.membershipPort = await freeLowPort();
+    if (service === 'frontend') rpc.httpPort = ports.frontendHttp = await freeLowPort();
     rpc.bindOnLocalHost = true;
   }
   // pprof off; Prometheus on a free port (the project's metrics scrape it).
@@ -253,7 +272,12 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
             if (registered !== expected) throw new Error(`search attribute ${name} is not registered as ${type} in namespace ${namespace}`);
           }
         });
-        await poll(`namespace ${namespace}`, deadline, dead, () => connection.workflowService.describeNamespace({ namespace }));
+        // The frontend maps the attributes through its namespace cache, refreshed every few seconds: ready
+        // once a query naming all of them is accepted (a workflow started with them before that is refused).
+        const query = Object.entries(SEARCH_ATTRIBUTE_TYPES)
+          .map(([name, type]) => (type === 'Datetime' ? `${name} > "2000-01-01T00:00:00Z"` : `${name} = "probe"`))
+          .join(' AND ');
+        await poll(`namespace ${namespace} with its search attributes`, deadline, dead, () => connection.workflowService.countWorkflowExecutions({ namespace, query }));
       } finally {
         await connection.close();
       }
@@ -266,4 +290,23 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
     if (!child) await cleanUp();
     throw err;
   }
+}
+
+/** Which Temporal server a suite or the demo runs on: the CLI's dev server (SQLite) or this one. */
+export type TemporalServerKind = 'dev' | 'postgres';
+
+/** `CALL_CAMPAIGNS_TEMPORAL_SERVER` (`dev`, the default, or `postgres`): runs a suite on the production server. */
+export function temporalServerKind(env: NodeJS.ProcessEnv = process.env): TemporalServerKind {
+  const raw = env.CALL_CAMPAIGNS_TEMPORAL_SERVER;
+  if (raw === undefined || raw === '' || raw === 'dev') return 'dev';
+  if (raw === 'postgres') return 'postgres';
+  throw new Error('CALL_CAMPAIGNS_TEMPORAL_SERVER: must be `dev` (the CLI dev server) or `postgres` (Temporal server on PostgreSQL)');
+}
+
+/**
+ * Starts the chosen server: both answer on `address` with the namespace and the project's search
+ * attributes. Dev server options (Web UI, SQLite file) apply to the dev server only.
+ */
+export async function startTemporal(kind: TemporalServerKind, devOptions: DevServerOptions = {}): Promise<DevServer | TemporalServer> {
+  return kind === 'dev' ? startTemporalDevServer(devOptions) : startTemporalServer({ namespace: devOptions.namespace });
 }
