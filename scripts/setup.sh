@@ -36,13 +36,13 @@ livekit_bin="${LIVEKIT_SERVER:-}"; livekit_how="env LIVEKIT_SERVER"
 if [ -z "$livekit_bin" ] && command -v livekit-server >/dev/null 2>&1; then livekit_bin=$(command -v livekit-server); livekit_how="PATH"; fi
 if [ -z "$livekit_bin" ]; then livekit_bin="$CACHE/livekit-server-$LIVEKIT_VERSION/livekit-server"; livekit_how="cache"; fi
 
-pids=()
+pids=(); cli_pid=""
 if [ ! -x "$temporal_bin" ]; then
   command -v go >/dev/null || { echo "setup: Go is needed to build the Temporal CLI (apt-get install golang or see TOOLCHAIN.md)" >&2; exit 1; }
   say "building Temporal CLI $TEMPORAL_CLI_VERSION from the Go module proxy (~3-6 min on a new machine)…"
   mkdir -p "$(dirname "$temporal_bin")"
   GOBIN="$(dirname "$temporal_bin")" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" &
-  pids+=($!); temporal_how="installed"
+  cli_pid=$!; pids+=($cli_pid); temporal_how="installed"
 fi
 if [ ! -x "$livekit_bin" ]; then
   command -v go >/dev/null || { echo "setup: Go is needed to build livekit-server" >&2; exit 1; }
@@ -63,6 +63,9 @@ if ! server_complete "$server_dir"; then
   say "building Temporal server $TEMPORAL_SERVER_VERSION and temporal-sql-tool from the Go module proxy (~4-8 min on a new machine)…"
   (
     set -e
+    # The CLI embeds this very server: built after it, the server's packages come from the Go build
+    # cache instead of being compiled twice at once on the same cores.
+    if [ -n "$cli_pid" ]; then while kill -0 "$cli_pid" 2>/dev/null; do sleep 2; done; fi
     tmp="$server_dir.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp/schema/postgresql" "$tmp/config"
     GOBIN="$tmp" go install "go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" "go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION"
     mv "$tmp/server" "$tmp/temporal-server"; mv "$tmp/sql" "$tmp/temporal-sql-tool"

@@ -24,6 +24,7 @@ import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { startTemporalServer, type TemporalServerKind } from '../../src/dev/temporal-server';
 import { createStore, type SqlStore } from '../../src/store';
+import { visibilityRows } from '../helpers/temporal-visibility';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 import { startWorkerProcess } from '../helpers/worker-process';
 
@@ -142,6 +143,8 @@ describe.each(SERVERS)('a campaign paced across two worker processes, on $name',
     const summary = await campaigns.result('bright-smiles', 'paced').finally(() => clearInterval(watch));
     expect(summary.state).toBe(CampaignState.COMPLETED);
     expect(Object.values(summary.byOutcome).reduce((a, b) => a + (b ?? 0), 0)).toBe(ROWS);
+    // On the production server, every confirmation went through Temporal's own PostgreSQL.
+    if (server === 'postgres') expect(await visibilityRows(postgres.url, 'confirm:bright-smiles:pace-')).toBe(ROWS);
 
     const calls = readCallLog(stack.callLogFile!).filter((c) => c.room.startsWith('confirm:bright-smiles:pace-'));
     // At most one INVITE per attempt (room), and every contact was called or accounted for.

@@ -13,6 +13,7 @@ import type { TemporalServerKind } from '../../src/dev/temporal-server';
 import { simulatedPatientZone } from '../../src/dev/office-hours';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
 import { e2eRequest } from '../helpers/fixtures';
+import { visibilityRows } from '../helpers/temporal-visibility';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
 const FRONT_DESK = '+13125550199';
@@ -67,6 +68,8 @@ describe.each(SERVERS)('the whole system on $name, with the phone network simula
     expect(call.heard!.voicedMs).toBeGreaterThan(1_000);
     expect(Date.parse(call.heard!.firstVoicedAt!)).toBeGreaterThan(Date.parse(call.answeredAt!));
     expect(call.events?.map((e) => [e.what, e.arg])).toEqual([['press', '1']]);
+    // On the production server, the confirmation is in Temporal's own PostgreSQL (SQL visibility).
+    if (server === 'postgres') expect(await visibilityRows(system.temporal.postgres!.url, workflowId)).toBe(1);
     process.stdout.write(
       `answer → first agent audio ${Date.parse(call.heard!.firstVoicedAt!) - Date.parse(call.answeredAt!)} ms; ` +
         `key → workflow closed ${Date.parse(result.decidedAt) - Date.parse(call.events![0]!.at)} ms\n`,

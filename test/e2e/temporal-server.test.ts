@@ -3,14 +3,16 @@
  * `npm run setup` at the version the Compose file runs, on PostgreSQL with SQL visibility; the schema
  * and namespace steps are the scripts Compose runs, and they are safe to re-run on existing databases.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SEARCH_ATTRIBUTE_TYPES } from '../../src/contracts';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
-import { startTemporalServer, temporalServerKind, type TemporalServer } from '../../src/dev/temporal-server';
+import { startTemporalServer, temporalServerDir, temporalServerKind, type TemporalServer } from '../../src/dev/temporal-server';
+import { visibilityRows } from '../helpers/temporal-visibility';
 
 const testedVersion = /^TEMPORAL_SERVER_VERSION=v(\S+)$/m.exec(readFileSync(fileURLToPath(new URL('../../scripts/setup.sh', import.meta.url)), 'utf8'))![1]!;
 
@@ -35,17 +37,6 @@ async function withClient<T>(fn: (client: Client, connection: Connection) => Pro
   }
 }
 
-/** Rows of the workflow in the visibility database (SQL visibility, not the dev server's SQLite). */
-async function visibilityRows(): Promise<number> {
-  const client = new pg.Client({ connectionString: postgres.url.replace(/\/postgres$/, '/temporal_visibility') });
-  await client.connect();
-  try {
-    return Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM executions_visibility WHERE workflow_id = 'production-server-1'`)).rows[0]!.n);
-  } finally {
-    await client.end();
-  }
-}
-
 describe('Temporal server on PostgreSQL', () => {
   it(`runs server ${testedVersion} with the namespace and the project's search attributes, visibility in PostgreSQL`, async () => {
     server = await startTemporalServer({ postgres });
@@ -67,7 +58,7 @@ describe('Temporal server on PostgreSQL', () => {
       }
       expect(found).toEqual(['production-server-1']);
     });
-    expect(await visibilityRows()).toBe(1);
+    expect(await visibilityRows(postgres.url, 'production-server-1')).toBe(1);
   });
 
   it('restarts on the same databases: the schema and namespace steps run again and change nothing, the workflow is still there', async () => {
@@ -78,7 +69,20 @@ describe('Temporal server on PostgreSQL', () => {
       expect(description.status.name).toBe('RUNNING');
       expect(description.searchAttributes.PracticeId).toEqual(['practice-1']);
     });
-    expect(await visibilityRows()).toBe(1);
+    expect(await visibilityRows(postgres.url, 'production-server-1')).toBe(1);
+  });
+
+  it('without `npm run setup`, says what is missing and how to install it', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'no-temporal-server-'));
+    const saved = process.env.TEMPORAL_SERVER_DIR;
+    process.env.TEMPORAL_SERVER_DIR = empty;
+    try {
+      expect(() => temporalServerDir()).toThrow(/lacks temporal-server: run `npm run setup` \(scripts\/setup.sh builds it\), or set TEMPORAL_SERVER_DIR/);
+    } finally {
+      if (saved === undefined) delete process.env.TEMPORAL_SERVER_DIR;
+      else process.env.TEMPORAL_SERVER_DIR = saved;
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 
   it('says how to choose the server for a suite, and refuses anything else without echoing it', () => {
