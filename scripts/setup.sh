@@ -63,8 +63,8 @@ if ! server_complete "$server_dir"; then
   say "building Temporal server $TEMPORAL_SERVER_VERSION and temporal-sql-tool from the Go module proxy (~4-8 min on a new machine)…"
   (
     set -e
-    # The CLI embeds this very server: built after it, the server's packages come from the Go build
-    # cache instead of being compiled twice at once on the same cores.
+    # The CLI embeds this server (with some dependencies at other versions): built after it, the
+    # packages they share come from the Go build cache rather than being compiled twice at once.
     if [ -n "$cli_pid" ]; then while kill -0 "$cli_pid" 2>/dev/null; do sleep 2; done; fi
     tmp="$server_dir.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp/schema/postgresql" "$tmp/config"
     GOBIN="$tmp" go install "go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" "go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION"

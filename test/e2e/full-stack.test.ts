@@ -89,8 +89,9 @@ describe.each(SERVERS)('the whole system on $name, with the phone network simula
     expect(readCallLog(system.stack!.callLogFile!).filter((l) => l.to === phone)).toHaveLength(1);
   });
 
-  // The other outcomes exercise the agent and the simulator more than the server: dev server only.
-  describe.runIf(server === 'dev')('more outcomes', () => {
+  // The other outcomes exercise the agent and the simulator more than the server: on the dev server
+  // only (not registered at all on the other, rather than skipped).
+  if (server === 'dev') describe('more outcomes', () => {
     it('the phone stays silent: re-prompts, then NO_OUTCOME, and the retry is scheduled', async () => {
       const { workflowId, request } = await confirm('+12125550101', { maxAttempts: 2, initialBackoffSeconds: 3_600 });
       let status = await system.api.getStatus(workflowId);
