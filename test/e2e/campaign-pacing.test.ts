@@ -90,7 +90,7 @@ const SERVERS: { server: TemporalServerKind; name: string }[] = [
   { server: 'postgres', name: 'the Temporal server on PostgreSQL' },
 ];
 
-describe.each(SERVERS)('a campaign paced across two worker processes, on $name', ({ server }) => {
+for (const { server, name } of SERVERS) describe(`a campaign paced across two worker processes, on ${name}`, () => {
   beforeAll(() => start(server));
   afterAll(stop);
 

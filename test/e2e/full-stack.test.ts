@@ -50,7 +50,7 @@ const SERVERS: { server: TemporalServerKind; name: string }[] = [
   { server: 'postgres', name: 'the Temporal server on PostgreSQL' },
 ];
 
-describe.each(SERVERS)('the whole system on $name, with the phone network simulated', ({ server }) => {
+for (const { server, name } of SERVERS) describe(`the whole system on ${name}, with the phone network simulated`, () => {
   beforeAll(() => start(server));
   afterAll(async () => {
     await system?.stop();
