@@ -195,7 +195,9 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
   };
   try {
     const pgUrl = new URL(postgres.url);
-    const { config, frontend, metricsUrl, databases } = await serverConfig(readFileSync(join(dir, 'config', `${EXAMPLE_CONFIG}.yaml`), 'utf8'), pgUrl, options.logLevel ?? 'warn');
+    const example = readFileSync(join(dir, 'config', `${EXAMPLE_CONFIG}.yaml`), 'utf8');
+    const logLevel = options.logLevel ?? 'warn';
+    const { databases } = await serverConfig(example, pgUrl, logLevel);
     await runScript(
       SETUP_SCHEMA_SCRIPT,
       {
@@ -211,30 +213,30 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
       Math.max(deadline - Date.now(), 1_000),
     );
     mkdirSync(join(work, 'config'));
-    writeFileSync(join(work, 'config', `${EXAMPLE_CONFIG}.yaml`), stringify(config));
 
     const logDir = process.env.CALL_CAMPAIGNS_LOG_DIR;
     const logFile = logDir ? createWriteStream(join(logDir, 'temporal-server.log'), { flags: 'a' }) : undefined;
-    const server = spawn(join(dir, 'temporal-server'), ['--root', work, '--config', 'config', '--env', EXAMPLE_CONFIG, '--allow-no-auth', 'start'], {
-      cwd: work,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = server;
-    let output = '';
-    const keep = (d: Buffer) => {
-      logFile?.write(d);
-      output = (output + d.toString()).slice(-4000);
-    };
-    server.stdout.on('data', keep);
-    server.stderr.on('data', keep);
-    const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
-    const killOnExit = () => server.kill('SIGKILL');
-    process.once('exit', killOnExit);
-    const dead = () => (server.exitCode !== null || server.signalCode !== null ? `${server.exitCode ?? server.signalCode}: ${output.trim()}` : undefined);
-
-    let stopped: Promise<void> | undefined;
-    const stop = () =>
-      (stopped ??= (async () => {
+    /** Starts the server on fresh free ports; resolves once its frontend answers. */
+    const launch = async () => {
+      const { config, frontend, metricsUrl } = await serverConfig(example, pgUrl, logLevel);
+      writeFileSync(join(work, 'config', `${EXAMPLE_CONFIG}.yaml`), stringify(config));
+      const server = spawn(join(dir, 'temporal-server'), ['--root', work, '--config', 'config', '--env', EXAMPLE_CONFIG, '--allow-no-auth', 'start'], {
+        cwd: work,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child = server;
+      let output = '';
+      const keep = (d: Buffer) => {
+        logFile?.write(d);
+        output = (output + d.toString()).slice(-4000);
+      };
+      server.stdout.on('data', keep);
+      server.stderr.on('data', keep);
+      const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+      const killOnExit = () => server.kill('SIGKILL');
+      process.once('exit', killOnExit);
+      const dead = () => (server.exitCode !== null || server.signalCode !== null ? `${server.exitCode ?? server.signalCode}: ${output.trim()}` : undefined);
+      const halt = async () => {
         process.off('exit', killOnExit);
         if (!dead()) {
           server.kill('SIGTERM');
@@ -242,21 +244,44 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
           await exited;
           clearTimeout(timer);
         }
+      };
+      try {
+        const connection = await poll('the frontend', deadline, dead, async () => {
+          const c = await Connection.connect({ address: frontend, connectTimeout: 1_000 });
+          try {
+            await c.workflowService.getSystemInfo({});
+            return c;
+          } catch (err) {
+            await c.close();
+            throw err;
+          }
+        });
+        return { server, frontend, metricsUrl, connection, dead, halt };
+      } catch (err) {
+        await halt();
+        throw err;
+      }
+    };
+    // A port free when chosen may be taken before the server binds it: then again on other ports.
+    let launched: Awaited<ReturnType<typeof launch>> | undefined;
+    for (let tries = 1; !launched; tries += 1) {
+      try {
+        launched = await launch();
+      } catch (err) {
+        if (tries >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
+      }
+    }
+    const { server, frontend, metricsUrl, connection, dead, halt } = launched;
+
+    let stopped: Promise<void> | undefined;
+    const stop = () =>
+      (stopped ??= (async () => {
+        await halt();
         logFile?.end();
         await cleanUp();
       })());
 
     try {
-      const connection = await poll('the frontend', deadline, dead, async () => {
-        const c = await Connection.connect({ address: frontend, connectTimeout: 1_000 });
-        try {
-          await c.workflowService.getSystemInfo({});
-          return c;
-        } catch (err) {
-          await c.close();
-          throw err;
-        }
-      });
       try {
         await runScript(
           SETUP_NAMESPACE_SCRIPT,
@@ -287,7 +312,8 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
     }
     return { address: frontend, namespace, process: server, postgres, metricsUrl, stop };
   } catch (err) {
-    if (!child) await cleanUp();
+    // Past a failed launch (its server already halted) or before any: nothing else holds the directory.
+    if (!child || child.exitCode !== null || child.signalCode !== null) await cleanUp();
     throw err;
   }
 }
