@@ -6,6 +6,9 @@ set -euo pipefail
 
 CACHE="${CALL_CAMPAIGNS_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/call-campaigns/tools}"
 TEMPORAL_CLI_VERSION=v1.5.1
+# The Temporal server the CLI v1.5.1 embeds as its dev server; also the Compose images' version
+# (docker-compose.yml; test/compose.test.ts keeps the two equal).
+TEMPORAL_SERVER_VERSION=v1.29.1
 LIVEKIT_VERSION=v1.13.5
 TEST_SERVER_VERSION=1.38.0
 SLF4J_VERSION=2.0.17
@@ -33,13 +36,13 @@ livekit_bin="${LIVEKIT_SERVER:-}"; livekit_how="env LIVEKIT_SERVER"
 if [ -z "$livekit_bin" ] && command -v livekit-server >/dev/null 2>&1; then livekit_bin=$(command -v livekit-server); livekit_how="PATH"; fi
 if [ -z "$livekit_bin" ]; then livekit_bin="$CACHE/livekit-server-$LIVEKIT_VERSION/livekit-server"; livekit_how="cache"; fi
 
-pids=()
+pids=(); cli_pid=""
 if [ ! -x "$temporal_bin" ]; then
   command -v go >/dev/null || { echo "setup: Go is needed to build the Temporal CLI (apt-get install golang or see TOOLCHAIN.md)" >&2; exit 1; }
   say "building Temporal CLI $TEMPORAL_CLI_VERSION from the Go module proxy (~3-6 min on a new machine)…"
   mkdir -p "$(dirname "$temporal_bin")"
   GOBIN="$(dirname "$temporal_bin")" go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" &
-  pids+=($!); temporal_how="installed"
+  cli_pid=$!; pids+=($cli_pid); temporal_how="installed"
 fi
 if [ ! -x "$livekit_bin" ]; then
   command -v go >/dev/null || { echo "setup: Go is needed to build livekit-server" >&2; exit 1; }
@@ -48,6 +51,34 @@ if [ ! -x "$livekit_bin" ]; then
   ( GOBIN="$dir" go install "github.com/livekit/livekit-server/cmd/server@$LIVEKIT_VERSION" && mv "$dir/server" "$livekit_bin" ) &
   pids+=($!); livekit_how="installed"
 fi
+# ---- Temporal's own server and its SQL schema tool (the production server, on PostgreSQL), from the
+# Go module proxy, with the module's versioned PostgreSQL schemas and example config (not committed:
+# they belong to that exact server version). src/dev/temporal-server.ts runs them.
+server_dir="${TEMPORAL_SERVER_DIR:-}"; server_how="env TEMPORAL_SERVER_DIR"
+if [ -z "$server_dir" ]; then server_dir="$CACHE/temporal-server-$TEMPORAL_SERVER_VERSION"; server_how="cache"; fi
+server_complete() { [ -x "$1/temporal-server" ] && [ -x "$1/temporal-sql-tool" ] && [ -d "$1/schema/postgresql/v12/visibility/versioned" ] && [ -f "$1/config/development-postgres12.yaml" ]; }
+if ! server_complete "$server_dir"; then
+  [ "$server_how" = cache ] || { echo "setup: TEMPORAL_SERVER_DIR=$server_dir lacks temporal-server, temporal-sql-tool, schema/postgresql/v12 or config/: unset it to build them" >&2; exit 1; }
+  command -v go >/dev/null || { echo "setup: Go is needed to build the Temporal server (apt-get install golang or see TOOLCHAIN.md)" >&2; exit 1; }
+  say "building Temporal server $TEMPORAL_SERVER_VERSION and temporal-sql-tool from the Go module proxy (~4-8 min on a new machine)…"
+  (
+    set -e
+    # The CLI embeds this server (with some dependencies at other versions): built after it, the
+    # packages they share come from the Go build cache rather than being compiled twice at once.
+    if [ -n "$cli_pid" ]; then while kill -0 "$cli_pid" 2>/dev/null; do sleep 2; done; fi
+    tmp="$server_dir.tmp.$$"; rm -rf "$tmp"; mkdir -p "$tmp/schema/postgresql" "$tmp/config"
+    GOBIN="$tmp" go install "go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" "go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION"
+    mv "$tmp/server" "$tmp/temporal-server"; mv "$tmp/sql" "$tmp/temporal-sql-tool"
+    src=$(go mod download -json "go.temporal.io/server@$TEMPORAL_SERVER_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+    [ -d "$src/schema/postgresql/v12" ] || { echo "setup: no schema/postgresql/v12 in the server module ($src)" >&2; exit 1; }
+    cp -R "$src/schema/postgresql/v12" "$tmp/schema/postgresql/"
+    cp "$src/config/development-postgres12.yaml" "$tmp/config/"
+    chmod -R u+w "$tmp" # the module cache's files are read-only
+    rm -rf "$server_dir"; mv "$tmp" "$server_dir"
+  ) &
+  pids+=($!); server_how="installed"
+fi
+
 # An earlier install may have left the binary under its module name.
 [ ! -x "$livekit_bin" ] && [ -x "$(dirname "$livekit_bin")/server" ] && mv "$(dirname "$livekit_bin")/server" "$livekit_bin"
 
@@ -121,6 +152,7 @@ fi
 for pid in "${pids[@]}"; do wait "$pid"; done
 [ -x "$temporal_bin" ] || { echo "setup: Temporal CLI build failed" >&2; exit 1; }
 [ -x "$livekit_bin" ] || { echo "setup: livekit-server build failed" >&2; exit 1; }
+server_complete "$server_dir" || { echo "setup: Temporal server build failed (see the go output above)" >&2; exit 1; }
 
 # The tool list lives in this checkout (node_modules/.cache), not in the shared cache: two checkouts
 # (branches, CI clones) may need different builds of the project's own tools.
@@ -130,6 +162,7 @@ cat > "$tools_json" <<JSON
 {
   "temporal": "$temporal_bin",
   "temporalTestServer": "$test_server",
+  "temporalServer": "$server_dir",
   "livekitServer": "$livekit_bin",
   "redisServer": "$redis_bin",
   "pgBinDir": "$pg_bin",
@@ -142,6 +175,7 @@ cat > "$tools_json" <<JSON
 JSON
 
 say "temporal CLI        $temporal_bin ($temporal_how)"
+say "temporal server     $server_dir ($server_how)"
 say "time-skipping server $test_server ($test_server_how)"
 say "livekit-server      $livekit_bin ($livekit_how)"
 say "redis-server        $redis_bin"

@@ -20,7 +20,8 @@ import { ChannelBroker } from '../pacing';
 import type { CallLimits } from '../contracts';
 import { startAgentProcess, type AgentProcess } from './agent-process';
 import { startLiveKitStack, type LiveKitStack } from './livekit-stack';
-import { startTemporalDevServer, type DevServerOptions } from './temporal-dev-server';
+import { type DevServerOptions } from './temporal-dev-server';
+import { startTemporal, temporalServerKind, type TemporalServer, type TemporalServerKind } from './temporal-server';
 
 /** Caller ID of the simulated trunk. */
 export const DEMO_CALLER_ID = '+13125550100';
@@ -31,6 +32,11 @@ export interface LocalSystemOptions {
   rules: CallingRules;
   /** Options of the Temporal dev server (Web UI, database file, codec endpoint). */
   temporal?: DevServerOptions;
+  /**
+   * The dev server (SQLite, one process) or Temporal's own server on PostgreSQL, the production shape
+   * (src/dev/temporal-server.ts). Default: `CALL_CAMPAIGNS_TEMPORAL_SERVER`, else the dev server.
+   */
+  temporalServer?: TemporalServerKind;
   /** Extra environment of the agent worker. */
   agentEnv?: Record<string, string>;
   /** Receives the agent worker's output lines. */
@@ -63,7 +69,8 @@ export interface LocalSystemOptions {
 }
 
 export interface LocalSystem {
-  temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+  /** The Temporal server (the dev server's Web UI URL when it has one). */
+  temporal: { address: string; namespace: string; uiUrl?: string; stop(): Promise<void> } & Partial<Pick<TemporalServer, 'postgres' | 'metricsUrl'>>;
   /** The local LiveKit stack with the simulator; absent when a real LiveKit project is used. */
   stack?: LiveKitStack;
   /** The LiveKit server calls go through. */
@@ -83,7 +90,7 @@ export interface LocalSystem {
 export async function startLocalSystem(options: LocalSystemOptions): Promise<LocalSystem> {
   const taskQueue = options.taskQueue ?? 'call-campaigns';
   const [temporal, stack] = await Promise.all([
-    startTemporalDevServer(options.temporal),
+    startTemporal(options.temporalServer ?? temporalServerKind(), options.temporal),
     options.livekit ? Promise.resolve(undefined) : startLiveKitStack({ phones: true, scenarios: options.phoneScenarios }),
   ]);
   const livekit = options.livekit ?? { url: stack!.url, apiKey: stack!.apiKey, apiSecret: stack!.apiSecret };

@@ -8,11 +8,12 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Tools `scripts/setup.sh` installs. */
-export type ToolName = 'temporal' | 'temporalTestServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim' | 'phoneAudio' | 'espeakNg' | 'chromium';
+export type ToolName = 'temporal' | 'temporalTestServer' | 'temporalServer' | 'livekitServer' | 'redisServer' | 'pgBinDir' | 'composeCheck' | 'phoneSim' | 'phoneAudio' | 'espeakNg' | 'chromium';
 
 const ENV: Record<ToolName, string> = {
   temporal: 'TEMPORAL_CLI',
   temporalTestServer: 'TEMPORAL_TEST_SERVER',
+  temporalServer: 'TEMPORAL_SERVER_DIR',
   livekitServer: 'LIVEKIT_SERVER',
   redisServer: 'REDIS_SERVER',
   pgBinDir: 'PG_BIN_DIR',
@@ -46,7 +47,7 @@ export const TOOLS_JSON = fileURLToPath(new URL('../../node_modules/.cache/call-
 export function resolveTool(name: ToolName): string {
   const fromEnv = process.env[ENV[name]];
   if (fromEnv) {
-    if (!usable(fromEnv)) throw new Error(`${ENV[name]}=${fromEnv} is not an executable ${name === 'pgBinDir' || name === 'phoneAudio' ? 'directory' : 'file'}`);
+    if (!usable(fromEnv)) throw new Error(`${ENV[name]}=${fromEnv} is not an executable ${name === 'pgBinDir' || name === 'phoneAudio' || name === 'temporalServer' ? 'directory' : 'file'}`);
     return fromEnv;
   }
   try {

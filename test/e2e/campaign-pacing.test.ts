@@ -3,6 +3,8 @@
  * one trunk: livekit-server and the phone-network simulator see every INVITE. The channels and
  * calls per second the phone network observes never exceed the limits — also when one worker is
  * SIGKILLed mid-campaign; its channels come back and the other worker finishes the campaign.
+ * On the dev server and on Temporal's own server on PostgreSQL (the production shape: Temporal's
+ * databases beside the project's, in one PostgreSQL server, as in docker-compose.yml).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,7 +22,9 @@ import { maxConcurrentCalls, maxInvitesPerSecond, readCallLog, startLiveKitStack
 import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { startTemporalServer, type TemporalServerKind } from '../../src/dev/temporal-server';
 import { createStore, type SqlStore } from '../../src/store';
+import { visibilityRows } from '../helpers/temporal-visibility';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 import { startWorkerProcess } from '../helpers/worker-process';
 
@@ -29,7 +33,7 @@ const LIMITS = { channels: 3, callsPerSecond: 2 };
 /** Fictional numbers the simulator answers; the phone hangs up after 2.5 s (nobody reports: NO_OUTCOME). */
 const numbers = Array.from({ length: ROWS }, (_, i) => `+1212555${String(130 + i).padStart(4, '0')}`);
 
-let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+let temporal: { address: string; stop(): Promise<void> };
 let stack: LiveKitStack;
 let postgres: PostgresServer;
 let store: SqlStore;
@@ -43,11 +47,14 @@ async function startWorker(): Promise<ChildProcess> {
   return child;
 }
 
-beforeAll(async () => {
+async function start(server: TemporalServerKind): Promise<void> {
+  workers.length = 0;
   const dir = mkdtempSync(join(tmpdir(), 'campaign-pacing-'));
   const scenarios = join(dir, 'scenarios.json');
   writeFileSync(scenarios, JSON.stringify(numbers.map((number) => ({ number, behavior: 'answer', hangupAfterMs: 2_500 }))));
-  [temporal, stack, postgres] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true, scenarios }), startPostgres()]);
+  let dev: typeof temporal | undefined;
+  [stack, postgres, dev] = await Promise.all([startLiveKitStack({ phones: true, scenarios }), startPostgres(), server === 'dev' ? startTemporalDevServer() : undefined]);
+  temporal = dev ?? (await startTemporalServer({ postgres }));
   store = await createStore({ databaseUrl: postgres.url });
   const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
     'simulated carrier',
@@ -69,15 +76,24 @@ beforeAll(async () => {
     TRUNK_MAX_CALLS_PER_SECOND: String(LIMITS.callsPerSecond),
     LOG_LEVEL: 'info',
   };
-});
+}
 
-afterAll(async () => {
+async function stop(): Promise<void> {
   await Promise.all(workers.map((w) => stopProcess(w)));
   await store?.close();
-  await Promise.all([temporal?.stop(), stack?.stop(), postgres?.stop()]);
-});
+  await Promise.all([temporal?.stop(), stack?.stop()]);
+  await postgres?.stop();
+}
 
-describe('a campaign paced across two worker processes', () => {
+const SERVERS: { server: TemporalServerKind; name: string }[] = [
+  { server: 'dev', name: 'the dev server' },
+  { server: 'postgres', name: 'the Temporal server on PostgreSQL' },
+];
+
+for (const { server, name } of SERVERS) describe(`a campaign paced across two worker processes, on ${name}`, () => {
+  beforeAll(() => start(server));
+  afterAll(stop);
+
   it('never exceeds the trunk channels or calls per second; a SIGKILLed worker leaks no channel and the other finishes', async () => {
     const [first] = await Promise.all([startWorker(), startWorker()]);
     const connection = await Connection.connect({ address: temporal.address });
@@ -127,6 +143,8 @@ describe('a campaign paced across two worker processes', () => {
     const summary = await campaigns.result('bright-smiles', 'paced').finally(() => clearInterval(watch));
     expect(summary.state).toBe(CampaignState.COMPLETED);
     expect(Object.values(summary.byOutcome).reduce((a, b) => a + (b ?? 0), 0)).toBe(ROWS);
+    // On the production server, every confirmation went through Temporal's own PostgreSQL.
+    if (server === 'postgres') expect(await visibilityRows(postgres.url, 'confirm:bright-smiles:pace-')).toBe(ROWS);
 
     const calls = readCallLog(stack.callLogFile!).filter((c) => c.room.startsWith('confirm:bright-smiles:pace-'));
     // At most one INVITE per attempt (room), and every contact was called or accounted for.
