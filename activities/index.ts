@@ -44,6 +44,7 @@ import {
 } from '../src/rules/calling-window';
 import { numberTimeZones, plausibleZones } from '../src/rules/time-zones';
 import { channelHolder, holderOfRoom, type ChannelGate } from '../src/pacing';
+import { noopWorkerMetrics, type WorkerMetrics } from '../src/metrics';
 
 /** What the activities need; the worker builds these from config. */
 export interface ActivityDeps {
@@ -79,6 +80,8 @@ export interface ActivityDeps {
   pacing?: ChannelGate;
   /** A dial whose lease expired before it started (or a run that never asked) waits this long for a channel, in ms. Default 60 000. */
   dialChannelWaitMs?: number;
+  /** Where calls placed and answered, outcomes and the agents' backlog are counted (Prometheus). Default: nowhere. */
+  metrics?: WorkerMetrics;
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
@@ -102,6 +105,7 @@ const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolv
 /** Builds the activity implementations registered on the worker. */
 export function createActivities(deps: ActivityDeps): ConfirmationActivities {
   const { store, telephony, rules, logger, pacing } = deps;
+  const metrics = deps.metrics ?? noopWorkerMetrics;
   const pollMs = deps.pollIntervalMs ?? 500;
   // The zone comes from the request; the tz database is the runtime's. Both go into every audit row.
   const zoneSource = `request.patientTimeZone; tzdata ${process.versions.tz ?? 'unknown'}`;
@@ -313,11 +317,15 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
             inFlight = true;
             mayBeUp = true;
             answered = await telephony.dial(input, ctx.cancellationSignal);
+            metrics.callPlaced();
+            metrics.callAnswered((Date.parse(answered.answeredAt) - Date.parse(progress.dialStartedAt)) / 1000);
             if (ctx.cancellationSignal.aborted) hangUpOnCancel();
             break;
           } catch (err) {
+            const notPlaced = err instanceof DialError && err.type === DialFailureType.NOT_PLACED;
+            if (inFlight && !notPlaced) metrics.callPlaced(); // the INVITE went out (busy, no answer, …)
             // Refused before any INVITE: certainly no call, so trying again cannot make a second one.
-            if (!(err instanceof DialError && err.type === DialFailureType.NOT_PLACED) || tryNo >= delays.length) throw err;
+            if (!notPlaced || tryNo >= delays.length) throw err;
             mayBeUp = false;
             logger.warn({ workflowId: input.workflowId, attempt: input.attempt, try: tryNo + 1 }, 'dial refused before any INVITE; trying again');
             await ctx.sleep(delays[tryNo]!);
@@ -554,6 +562,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     if (input.roomName) await telephony.hangUp(input.roomName);
     if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
     await store.recordPhase(input.practiceId, input.appointmentId, input.finalOutcome ? Phase.DONE : Phase.PLANNING);
+    metrics.attemptFinished(input.practiceId, input.attempt > 0 && !input.notPlaced ? input.outcome : undefined, input.finalOutcome);
     if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
       // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
       await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
@@ -579,47 +588,68 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     let agentCheckAt: number | undefined = telephony.ensureAgent ? startedAt + (deps.agentJoinGraceMs ?? 1_500) : undefined;
     let redispatches = 0;
     let waitLoggedAt = 0;
-    for (;;) {
-      const found = await telephony.checkCall(input.roomName);
-      if (found.callStatus === undefined || found.callStatus === 'hangup') {
-        // The line is down; delete the room too, so the agent and any leftovers leave now.
-        await telephony.hangUp(input.roomName);
-        return CallEnd.HUNG_UP;
-      }
-      if (hangUpAt === undefined && (await store.attemptOutcome(input.workflowId, input.attempt)) !== null) {
-        hangUpAt = Date.now() + input.hangupGraceSeconds * 1000;
-        agentCheckAt = undefined;
-      }
-      if (agentCheckAt !== undefined && Date.now() >= agentCheckAt) {
-        // livekit-server drops a dispatch when no agent worker takes it then (all full); the patient
-        // would hear nothing until the longest call. Answered calls still without an agent are the
-        // agents' backlog: logged while they wait, bounded in time by the re-dispatches allowed.
-        const presence = await telephony.ensureAgent!(input).catch(() => 'on-its-way' as const);
-        const ids = { workflowId: input.workflowId, attempt: input.attempt, room: input.roomName, waitedMs: Date.now() - startedAt };
-        if (presence === 'present') {
-          if (redispatches > 0 || waitLoggedAt > 0) logger.info(ids, 'the agent joined the call after a wait');
-          agentCheckAt = undefined;
-        } else {
-          if (presence === 'dispatched') {
-            redispatches += 1;
-            logger.warn({ ...ids, redispatches }, 'answered call without an agent: dispatched again');
-          } else if (Date.now() - startedAt >= 3_000 && Date.now() - waitLoggedAt >= 5_000) {
-            waitLoggedAt = Date.now();
-            logger.info(ids, 'answered call waiting for its agent');
-          }
-          agentCheckAt = redispatches >= (deps.maxAgentRedispatches ?? 5) ? undefined : Date.now() + (deps.agentCheckEveryMs ?? 1_500);
-          if (agentCheckAt === undefined) logger.warn(ids, 'no agent came to the answered call; giving up on it (the call ends without an outcome and is retried)');
+    // Counted as the agents' backlog from the answer until the agent is in the room (or given up on).
+    let waitingForAgent = agentCheckAt !== undefined;
+    const agentWaitOver = () => {
+      if (waitingForAgent) metrics.waitingForAgent(-1);
+      waitingForAgent = false;
+    };
+    if (waitingForAgent) metrics.waitingForAgent(1);
+    try {
+      return await watchUntilEnd();
+    } finally {
+      agentWaitOver();
+    }
+
+    async function watchUntilEnd(): Promise<CallEnd> {
+      for (;;) {
+        const found = await telephony.checkCall(input.roomName);
+        if (found.callStatus === undefined || found.callStatus === 'hangup') {
+          // The line is down; delete the room too, so the agent and any leftovers leave now.
+          await telephony.hangUp(input.roomName);
+          return CallEnd.HUNG_UP;
         }
+        if (hangUpAt === undefined && (await store.attemptOutcome(input.workflowId, input.attempt)) !== null) {
+          hangUpAt = Date.now() + input.hangupGraceSeconds * 1000;
+          agentCheckAt = undefined;
+          agentWaitOver();
+        }
+        if (agentCheckAt !== undefined && Date.now() >= agentCheckAt) {
+          // livekit-server drops a dispatch when no agent worker takes it then (all full); the patient
+          // would hear nothing until the longest call. Answered calls still without an agent are the
+          // agents' backlog: logged while they wait, bounded in time by the re-dispatches allowed.
+          const presence = await telephony.ensureAgent!(input).catch(() => 'on-its-way' as const);
+          const ids = { workflowId: input.workflowId, attempt: input.attempt, room: input.roomName, waitedMs: Date.now() - startedAt };
+          if (presence === 'present') {
+            if (redispatches > 0 || waitLoggedAt > 0) logger.info(ids, 'the agent joined the call after a wait');
+            agentCheckAt = undefined;
+            agentWaitOver();
+          } else {
+            if (presence === 'dispatched') {
+              redispatches += 1;
+              metrics.agentRedispatched();
+              logger.warn({ ...ids, redispatches }, 'answered call without an agent: dispatched again');
+            } else if (Date.now() - startedAt >= 3_000 && Date.now() - waitLoggedAt >= 5_000) {
+              waitLoggedAt = Date.now();
+              logger.info(ids, 'answered call waiting for its agent');
+            }
+            agentCheckAt = redispatches >= (deps.maxAgentRedispatches ?? 5) ? undefined : Date.now() + (deps.agentCheckEveryMs ?? 1_500);
+            if (agentCheckAt === undefined) {
+              agentWaitOver();
+              logger.warn(ids, 'no agent came to the answered call; giving up on it (the call ends without an outcome and is retried)');
+            }
+          }
+        }
+        if (hangUpAt !== undefined && Date.now() >= hangUpAt) {
+          await telephony.hangUp(input.roomName);
+          return CallEnd.AFTER_OUTCOME;
+        }
+        if (Date.now() >= limit) {
+          await telephony.hangUp(input.roomName);
+          return CallEnd.MAX_DURATION;
+        }
+        await ctx.sleep(pollMs);
       }
-      if (hangUpAt !== undefined && Date.now() >= hangUpAt) {
-        await telephony.hangUp(input.roomName);
-        return CallEnd.AFTER_OUTCOME;
-      }
-      if (Date.now() >= limit) {
-        await telephony.hangUp(input.roomName);
-        return CallEnd.MAX_DURATION;
-      }
-      await ctx.sleep(pollMs);
     }
   }
 }

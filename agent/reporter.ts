@@ -8,7 +8,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { lateOutcomeWorkflowId, outcomeUpdate, type LateOutcomeInput, type OutcomeAck, type OutcomeReport } from '../src/contracts';
+import { CallOutcome, lateOutcomeWorkflowId, outcomeUpdate, type LateOutcomeInput, type OutcomeAck, type OutcomeReport } from '../src/contracts';
 import { INVALID_REPORT_FAILURE, validateOutcomeReport, ValidationError } from '../src/validation';
 import { safeMessage } from '../src/errors';
 
@@ -31,6 +31,11 @@ export interface TemporalReporterOptions {
    */
   retryForMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Told how each report ended and how long it took from the call of `report` (the outcome
+   * acknowledgement latency, a metric): acknowledged, audited as late, or refused as invalid.
+   */
+  onSettled?: (outcome: string, result: 'acknowledged' | 'late' | 'invalid', seconds: number) => void;
 }
 
 /** Longest rejection reason kept in the late-outcome record. */
@@ -58,48 +63,58 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
   const log = options.log ?? (() => undefined);
   return {
     async report(report: OutcomeReport): Promise<ReportResult> {
-      try {
-        report = validateOutcomeReport(report);
-      } catch (err) {
-        if (!(err instanceof ValidationError)) throw err;
-        log('outcome report is malformed; not sent', { workflowId, problems: err.message });
-        return { accepted: false, reason: `invalid report: ${err.message}` };
-      }
-      const handle = client.workflow.getHandle(workflowId);
-      const until = Date.now() + retryForMs;
-      for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 3_000)) {
-        try {
-          const ack = await handle.executeUpdate(outcomeUpdate, { args: [report] });
-          return { accepted: true, ack };
-        } catch (err) {
-          const invalid = invalidReport(err);
-          if (invalid !== undefined) {
-            // Rules differ between this agent and the workflow (a rolling deploy): same answer as above.
-            log('outcome report refused as malformed by the workflow; not retried', { workflowId, problems: invalid });
-            return { accepted: false, reason: `invalid report: ${invalid}` };
-          }
-          const reason = rejection(err);
-          if (reason !== undefined) {
-            await recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason, reportedAt: new Date().toISOString() });
-            log('outcome not taken by the workflow; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
-            return { accepted: false, reason };
-          }
-          if (Date.now() + delayMs > until) {
-            // Never acknowledged: keep the answer anyway, as a late outcome (a workflow start is
-            // durable once the server has it, even while no worker runs).
-            const why = `not acknowledged within ${Math.round(retryForMs / 1000)} s`;
-            await withRetries(() =>
-              recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason: why, reportedAt: new Date().toISOString() }),
-            );
-            log('outcome not acknowledged; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
-            return { accepted: false, reason: why };
-          }
-          log('outcome report failed; retrying', { workflowId, error: safeMessage(err) });
-          await new Promise((r) => setTimeout(r, delayMs));
-        }
-      }
+      const startedAt = performance.now();
+      const result = await send(report);
+      const settled = result.accepted ? 'acknowledged' : result.reason.startsWith('invalid report:') ? 'invalid' : 'late';
+      // The class as a metric label only when it is one (an invalid report's is anything).
+      const outcome = (Object.values(CallOutcome) as string[]).includes(String(report.outcome)) ? String(report.outcome) : 'other';
+      options.onSettled?.(outcome, settled, (performance.now() - startedAt) / 1000);
+      return result;
     },
   };
+
+  async function send(report: OutcomeReport): Promise<ReportResult> {
+    try {
+      report = validateOutcomeReport(report);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      log('outcome report is malformed; not sent', { workflowId, problems: err.message });
+      return { accepted: false, reason: `invalid report: ${err.message}` };
+    }
+    const handle = client.workflow.getHandle(workflowId);
+    const until = Date.now() + retryForMs;
+    for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 3_000)) {
+      try {
+        const ack = await handle.executeUpdate(outcomeUpdate, { args: [report] });
+        return { accepted: true, ack };
+      } catch (err) {
+        const invalid = invalidReport(err);
+        if (invalid !== undefined) {
+          // Rules differ between this agent and the workflow (a rolling deploy): same answer as above.
+          log('outcome report refused as malformed by the workflow; not retried', { workflowId, problems: invalid });
+          return { accepted: false, reason: `invalid report: ${invalid}` };
+        }
+        const reason = rejection(err);
+        if (reason !== undefined) {
+          await recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason, reportedAt: new Date().toISOString() });
+          log('outcome not taken by the workflow; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
+          return { accepted: false, reason };
+        }
+        if (Date.now() + delayMs > until) {
+          // Never acknowledged: keep the answer anyway, as a late outcome (a workflow start is
+          // durable once the server has it, even while no worker runs).
+          const why = `not acknowledged within ${Math.round(retryForMs / 1000)} s`;
+          await withRetries(() =>
+            recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason: why, reportedAt: new Date().toISOString() }),
+          );
+          log('outcome not acknowledged; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
+          return { accepted: false, reason: why };
+        }
+        log('outcome report failed; retrying', { workflowId, error: safeMessage(err) });
+        await new Promise((r) => setTimeout(r, delayMs));
+      }
+    }
+  }
 
   /** Retries `f` for up to `retryForMs` more (the late record must not be lost to a short outage). */
   async function withRetries(f: () => Promise<void>): Promise<void> {

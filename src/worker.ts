@@ -10,7 +10,8 @@ import { createDataConverter } from './codec';
 import { loadConfig, type WorkerConfig } from './config';
 import { databaseError, exitWithError, temporalError } from './errors';
 import { createLogger, temporalLogger } from './logger';
-import { ChannelBroker } from './pacing';
+import { createRegistry, createWorkerMetrics, noopWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics';
+import { ChannelBroker, getTrunkLimits, liveLeaseCount } from './pacing';
 import { createStore } from './store';
 import { createLiveKitTelephony } from './telephony/livekit';
 import { createConfirmationWorker } from './worker-factory';
@@ -19,7 +20,21 @@ async function main(): Promise<void> {
   const config = loadConfig(); // a ConfigError names every bad variable
   const logger = createLogger(config.logLevel);
   // The SDK's own lines (an activity's failure with its error) through the same redaction as ours.
-  Runtime.install({ logger: temporalLogger(logger) });
+  // Its metrics (workflow/activity task latencies, slots, polls, cache) on a port of their own: the
+  // SDK's exporter serves them itself (durations in seconds, counters with `_total`, as Prometheus names them).
+  const { host, temporalPort } = config.metrics;
+  Runtime.install({
+    logger: temporalLogger(logger),
+    ...(temporalPort !== undefined
+      ? {
+          telemetryOptions: {
+            metrics: {
+              prometheus: { bindAddress: `${host.includes(':') ? `[${host}]` : host}:${temporalPort}`, useSecondsForDurations: true, countersTotalSuffix: true },
+            },
+          },
+        }
+      : {}),
+  });
   const store = await createStore({ databaseUrl: config.database.url, dataDir: config.database.dataDir, processName: 'worker' }).catch((err: unknown) => {
     throw databaseError(err, config.database);
   });
@@ -61,6 +76,19 @@ async function run(
     // Grants are bounded by the capacity this agent's workers report (none reporting: no bound).
     agentName: config.livekit.agentName,
   });
+  let metrics: WorkerMetrics = noopWorkerMetrics;
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (config.metrics.port !== undefined) {
+    const trunkId = config.livekit.sipTrunkId;
+    const registry = createRegistry('worker');
+    metrics = createWorkerMetrics(registry, trunkId, async () => {
+      const [inUse, limits] = await Promise.all([liveLeaseCount(store.sql, trunkId), getTrunkLimits(store.sql, trunkId)]);
+      return { inUse, channels: limits?.channels ?? config.trunkLimits.channels, callsPerSecond: limits?.callsPerSecond ?? config.trunkLimits.callsPerSecond };
+    });
+    metricsServer = await serveMetrics(registry, config.metrics.host, config.metrics.port).catch((err: unknown) => {
+      throw new Error(`METRICS_PORT: cannot listen on ${config.metrics.host}:${config.metrics.port} (${(err as NodeJS.ErrnoException).code ?? 'error'}); choose a free port`, { cause: err });
+    });
+  }
   const worker = await createConfirmationWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -74,6 +102,7 @@ async function run(
     // Campaigns start their confirmations through the same client API as single starts.
     campaigns: { sql: store.sql, client, confirmations: api },
     pacing,
+    metrics,
     maxCachedWorkflows: config.maxCachedWorkflows,
   });
   // WORKER_HEAP_MB reaches V8 as a node flag (`npm run worker` passes it): say so when it did not.
@@ -94,12 +123,15 @@ async function run(
       agentName: config.livekit.agentName,
       maxCachedWorkflows: config.maxCachedWorkflows,
       heapLimitMb,
+      metrics: metricsServer ? `${config.metrics.host}:${metricsServer.port}` : 'off',
+      temporalMetrics: config.metrics.temporalPort === undefined ? 'off' : `${config.metrics.host}:${config.metrics.temporalPort}`,
     },
     'worker started',
   );
   try {
     await worker.run();
   } finally {
+    await metricsServer?.close();
     pacing.close();
     await connection.close();
     await clientConnection.close();
