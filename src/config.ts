@@ -41,9 +41,11 @@ export interface MetricsConfig {
 }
 
 /** An optional TCP port setting: unset or empty is off. */
-export const optionalPortSchema = z
-  .union([z.literal('').transform(() => undefined), z.coerce.number({ error: 'must be a port number (1-65535)' }).int('must be a port number (1-65535)').min(1, 'must be a port number (1-65535)').max(65535, 'must be a port number (1-65535)')])
-  .optional();
+const PORT_PROBLEM = 'must be a port number (1-65535)';
+export const optionalPortSchema = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z.coerce.number({ error: PORT_PROBLEM }).int(PORT_PROBLEM).min(1, PORT_PROBLEM).max(65535, PORT_PROBLEM).optional(),
+);
 
 /** `METRICS_HOST`: an address to listen on (a host name or an IP address), default 127.0.0.1. */
 export const metricsHostSchema = z
