@@ -120,7 +120,9 @@ export function createWorkerMetrics(registry: Registry, trunkId: string, channel
   const inUse = gauge('trunk_channels_in_use', "Channels of the trunk held by calls (live leases, every worker's).");
   const limit = gauge('trunk_channels_limit', 'Channels the trunk allows.');
   const cps = gauge('trunk_calls_per_second_limit', 'Calls per second the trunk allows.');
+  // Series exist from the start (at 0): rate() and the dashboard see the trunk before its first call.
   waiting.set({ trunk }, 0);
+  for (const c of [placed, answered, redispatches]) c.inc({ trunk }, 0);
   return {
     callPlaced: () => placed.inc({ trunk }),
     callAnswered: (seconds) => {
