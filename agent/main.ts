@@ -10,7 +10,7 @@ import { RoomServiceClient } from 'livekit-server-sdk';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { databaseError, exitWithError, liveKitError, safeMessage } from '../src/errors';
+import { databaseError, exitWithError, liveKitError, safeMessage, UserError } from '../src/errors';
 import { createAgentMetrics, createRegistry, serveMetrics } from '../src/metrics';
 import { AGENT_REPORT_TTL_MS, removeAgentWorker, reportAgentWorker } from '../src/pacing/agent-capacity';
 import { createStore } from '../src/store';
@@ -113,7 +113,7 @@ async function startMetrics(config: AgentConfig, census: ProcessCensus) {
   census.onObservation((o) => metrics.observe(o));
   const { host, port } = config.metrics;
   const served = await serveMetrics(registry, host, port!).catch((err: unknown) =>
-    exitWithError('agent', new Error(`METRICS_PORT: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? 'error'}); choose a free port`)),
+    exitWithError('agent', new UserError(`METRICS_PORT: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? 'error'}); choose a free port or unset it`)),
   );
   process.stdout.write(`agent: metrics at http://${host}:${served.port}/metrics\n`);
   return metrics;
