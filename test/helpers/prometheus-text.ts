@@ -30,8 +30,10 @@ export function parsePrometheusText(text: string): Sample[] {
       if (!l) throw new Error(`line ${i + 1} has malformed labels: ${line.slice(0, 200)}`);
       labels[l[1]!] = l[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     }
-    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`line ${i + 1} has a bad value: ${line.slice(0, 200)}`);
+    // Prometheus reads values as Go's ParseFloat does: NaN and Inf in any case (prom-client writes `Nan`).
+    const v = m[3]!.toLowerCase();
+    const value = v === 'nan' ? Number.NaN : /^[+-]?inf$/.test(v) ? (v.startsWith('-') ? -Infinity : Infinity) : Number(v);
+    if (Number.isNaN(value) && v !== 'nan') throw new Error(`line ${i + 1} has a bad value: ${line.slice(0, 200)}`);
     samples.push({ name: m[1]!, labels, value });
   }
   return samples;
