@@ -581,6 +581,21 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
    * The outcome is read from the attempt ledger, which the workflow's `finishAttempt` writes.
    */
   async function stayWithCall(input: DialInput): Promise<CallEnd> {
+    // Counted as the agents' backlog from the answer until the agent is in the room (or given up on).
+    let waiting = telephony.ensureAgent !== undefined;
+    const agentWaitOver = (): void => {
+      if (waiting) metrics.waitingForAgent(-1);
+      waiting = false;
+    };
+    if (waiting) metrics.waitingForAgent(1);
+    try {
+      return await watchAnsweredCall(input, agentWaitOver);
+    } finally {
+      agentWaitOver();
+    }
+  }
+
+  async function watchAnsweredCall(input: DialInput, agentWaitOver: () => void): Promise<CallEnd> {
     const ctx = Context.current();
     const limit = Date.now() + (input.maxCallDurationSeconds + input.outcomeMarginSeconds) * 1000;
     let hangUpAt: number | undefined;
@@ -588,68 +603,53 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     let agentCheckAt: number | undefined = telephony.ensureAgent ? startedAt + (deps.agentJoinGraceMs ?? 1_500) : undefined;
     let redispatches = 0;
     let waitLoggedAt = 0;
-    // Counted as the agents' backlog from the answer until the agent is in the room (or given up on).
-    let waitingForAgent = agentCheckAt !== undefined;
-    const agentWaitOver = () => {
-      if (waitingForAgent) metrics.waitingForAgent(-1);
-      waitingForAgent = false;
-    };
-    if (waitingForAgent) metrics.waitingForAgent(1);
-    try {
-      return await watchUntilEnd();
-    } finally {
-      agentWaitOver();
-    }
-
-    async function watchUntilEnd(): Promise<CallEnd> {
-      for (;;) {
-        const found = await telephony.checkCall(input.roomName);
-        if (found.callStatus === undefined || found.callStatus === 'hangup') {
-          // The line is down; delete the room too, so the agent and any leftovers leave now.
-          await telephony.hangUp(input.roomName);
-          return CallEnd.HUNG_UP;
-        }
-        if (hangUpAt === undefined && (await store.attemptOutcome(input.workflowId, input.attempt)) !== null) {
-          hangUpAt = Date.now() + input.hangupGraceSeconds * 1000;
+    for (;;) {
+      const found = await telephony.checkCall(input.roomName);
+      if (found.callStatus === undefined || found.callStatus === 'hangup') {
+        // The line is down; delete the room too, so the agent and any leftovers leave now.
+        await telephony.hangUp(input.roomName);
+        return CallEnd.HUNG_UP;
+      }
+      if (hangUpAt === undefined && (await store.attemptOutcome(input.workflowId, input.attempt)) !== null) {
+        hangUpAt = Date.now() + input.hangupGraceSeconds * 1000;
+        agentCheckAt = undefined;
+        agentWaitOver();
+      }
+      if (agentCheckAt !== undefined && Date.now() >= agentCheckAt) {
+        // livekit-server drops a dispatch when no agent worker takes it then (all full); the patient
+        // would hear nothing until the longest call. Answered calls still without an agent are the
+        // agents' backlog: logged while they wait, bounded in time by the re-dispatches allowed.
+        const presence = await telephony.ensureAgent!(input).catch(() => 'on-its-way' as const);
+        const ids = { workflowId: input.workflowId, attempt: input.attempt, room: input.roomName, waitedMs: Date.now() - startedAt };
+        if (presence === 'present') {
+          if (redispatches > 0 || waitLoggedAt > 0) logger.info(ids, 'the agent joined the call after a wait');
           agentCheckAt = undefined;
           agentWaitOver();
-        }
-        if (agentCheckAt !== undefined && Date.now() >= agentCheckAt) {
-          // livekit-server drops a dispatch when no agent worker takes it then (all full); the patient
-          // would hear nothing until the longest call. Answered calls still without an agent are the
-          // agents' backlog: logged while they wait, bounded in time by the re-dispatches allowed.
-          const presence = await telephony.ensureAgent!(input).catch(() => 'on-its-way' as const);
-          const ids = { workflowId: input.workflowId, attempt: input.attempt, room: input.roomName, waitedMs: Date.now() - startedAt };
-          if (presence === 'present') {
-            if (redispatches > 0 || waitLoggedAt > 0) logger.info(ids, 'the agent joined the call after a wait');
-            agentCheckAt = undefined;
+        } else {
+          if (presence === 'dispatched') {
+            redispatches += 1;
+            metrics.agentRedispatched();
+            logger.warn({ ...ids, redispatches }, 'answered call without an agent: dispatched again');
+          } else if (Date.now() - startedAt >= 3_000 && Date.now() - waitLoggedAt >= 5_000) {
+            waitLoggedAt = Date.now();
+            logger.info(ids, 'answered call waiting for its agent');
+          }
+          agentCheckAt = redispatches >= (deps.maxAgentRedispatches ?? 5) ? undefined : Date.now() + (deps.agentCheckEveryMs ?? 1_500);
+          if (agentCheckAt === undefined) {
             agentWaitOver();
-          } else {
-            if (presence === 'dispatched') {
-              redispatches += 1;
-              metrics.agentRedispatched();
-              logger.warn({ ...ids, redispatches }, 'answered call without an agent: dispatched again');
-            } else if (Date.now() - startedAt >= 3_000 && Date.now() - waitLoggedAt >= 5_000) {
-              waitLoggedAt = Date.now();
-              logger.info(ids, 'answered call waiting for its agent');
-            }
-            agentCheckAt = redispatches >= (deps.maxAgentRedispatches ?? 5) ? undefined : Date.now() + (deps.agentCheckEveryMs ?? 1_500);
-            if (agentCheckAt === undefined) {
-              agentWaitOver();
-              logger.warn(ids, 'no agent came to the answered call; giving up on it (the call ends without an outcome and is retried)');
-            }
+            logger.warn(ids, 'no agent came to the answered call; giving up on it (the call ends without an outcome and is retried)');
           }
         }
-        if (hangUpAt !== undefined && Date.now() >= hangUpAt) {
-          await telephony.hangUp(input.roomName);
-          return CallEnd.AFTER_OUTCOME;
-        }
-        if (Date.now() >= limit) {
-          await telephony.hangUp(input.roomName);
-          return CallEnd.MAX_DURATION;
-        }
-        await ctx.sleep(pollMs);
       }
+      if (hangUpAt !== undefined && Date.now() >= hangUpAt) {
+        await telephony.hangUp(input.roomName);
+        return CallEnd.AFTER_OUTCOME;
+      }
+      if (Date.now() >= limit) {
+        await telephony.hangUp(input.roomName);
+        return CallEnd.MAX_DURATION;
+      }
+      await ctx.sleep(pollMs);
     }
   }
 }

@@ -58,13 +58,11 @@ function rejection(err: unknown): string | undefined {
 }
 
 export function temporalReporter(options: TemporalReporterOptions): OutcomeReporter {
-  const { client, workflowId, taskQueue } = options;
-  const retryForMs = options.retryForMs ?? 120_000;
-  const log = options.log ?? (() => undefined);
+  const reporter = untimedReporter(options);
   return {
     async report(report: OutcomeReport): Promise<ReportResult> {
       const startedAt = performance.now();
-      const result = await send(report);
+      const result = await reporter.report(report);
       const settled = result.accepted ? 'acknowledged' : result.reason.startsWith('invalid report:') ? 'invalid' : 'late';
       // The class as a metric label only when it is one (an invalid report's is anything).
       const outcome = (Object.values(CallOutcome) as string[]).includes(String(report.outcome)) ? String(report.outcome) : 'other';
@@ -72,49 +70,56 @@ export function temporalReporter(options: TemporalReporterOptions): OutcomeRepor
       return result;
     },
   };
+}
 
-  async function send(report: OutcomeReport): Promise<ReportResult> {
-    try {
-      report = validateOutcomeReport(report);
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      log('outcome report is malformed; not sent', { workflowId, problems: err.message });
-      return { accepted: false, reason: `invalid report: ${err.message}` };
-    }
-    const handle = client.workflow.getHandle(workflowId);
-    const until = Date.now() + retryForMs;
-    for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 3_000)) {
+function untimedReporter(options: TemporalReporterOptions): OutcomeReporter {
+  const { client, workflowId, taskQueue } = options;
+  const retryForMs = options.retryForMs ?? 120_000;
+  const log = options.log ?? (() => undefined);
+  return {
+    async report(report: OutcomeReport): Promise<ReportResult> {
       try {
-        const ack = await handle.executeUpdate(outcomeUpdate, { args: [report] });
-        return { accepted: true, ack };
+        report = validateOutcomeReport(report);
       } catch (err) {
-        const invalid = invalidReport(err);
-        if (invalid !== undefined) {
-          // Rules differ between this agent and the workflow (a rolling deploy): same answer as above.
-          log('outcome report refused as malformed by the workflow; not retried', { workflowId, problems: invalid });
-          return { accepted: false, reason: `invalid report: ${invalid}` };
-        }
-        const reason = rejection(err);
-        if (reason !== undefined) {
-          await recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason, reportedAt: new Date().toISOString() });
-          log('outcome not taken by the workflow; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
-          return { accepted: false, reason };
-        }
-        if (Date.now() + delayMs > until) {
-          // Never acknowledged: keep the answer anyway, as a late outcome (a workflow start is
-          // durable once the server has it, even while no worker runs).
-          const why = `not acknowledged within ${Math.round(retryForMs / 1000)} s`;
-          await withRetries(() =>
-            recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason: why, reportedAt: new Date().toISOString() }),
-          );
-          log('outcome not acknowledged; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
-          return { accepted: false, reason: why };
-        }
-        log('outcome report failed; retrying', { workflowId, error: safeMessage(err) });
-        await new Promise((r) => setTimeout(r, delayMs));
+        if (!(err instanceof ValidationError)) throw err;
+        log('outcome report is malformed; not sent', { workflowId, problems: err.message });
+        return { accepted: false, reason: `invalid report: ${err.message}` };
       }
-    }
-  }
+      const handle = client.workflow.getHandle(workflowId);
+      const until = Date.now() + retryForMs;
+      for (let delayMs = 200; ; delayMs = Math.min(delayMs * 2, 3_000)) {
+        try {
+          const ack = await handle.executeUpdate(outcomeUpdate, { args: [report] });
+          return { accepted: true, ack };
+        } catch (err) {
+          const invalid = invalidReport(err);
+          if (invalid !== undefined) {
+            // Rules differ between this agent and the workflow (a rolling deploy): same answer as above.
+            log('outcome report refused as malformed by the workflow; not retried', { workflowId, problems: invalid });
+            return { accepted: false, reason: `invalid report: ${invalid}` };
+          }
+          const reason = rejection(err);
+          if (reason !== undefined) {
+            await recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason, reportedAt: new Date().toISOString() });
+            log('outcome not taken by the workflow; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
+            return { accepted: false, reason };
+          }
+          if (Date.now() + delayMs > until) {
+            // Never acknowledged: keep the answer anyway, as a late outcome (a workflow start is
+            // durable once the server has it, even while no worker runs).
+            const why = `not acknowledged within ${Math.round(retryForMs / 1000)} s`;
+            await withRetries(() =>
+              recordLate({ workflowId, attempt: report.attempt, outcome: report.outcome, detail: report.detail, reason: why, reportedAt: new Date().toISOString() }),
+            );
+            log('outcome not acknowledged; audited as late', { workflowId, attempt: report.attempt, outcome: report.outcome });
+            return { accepted: false, reason: why };
+          }
+          log('outcome report failed; retrying', { workflowId, error: safeMessage(err) });
+          await new Promise((r) => setTimeout(r, delayMs));
+        }
+      }
+    },
+  };
 
   /** Retries `f` for up to `retryForMs` more (the late record must not be lost to a short outage). */
   async function withRetries(f: () => Promise<void>): Promise<void> {
