@@ -44,6 +44,7 @@ import {
 } from '../src/rules/calling-window';
 import { numberTimeZones, plausibleZones } from '../src/rules/time-zones';
 import { channelHolder, holderOfRoom, type ChannelGate } from '../src/pacing';
+import { noopWorkerMetrics, type WorkerMetrics } from '../src/metrics';
 
 /** What the activities need; the worker builds these from config. */
 export interface ActivityDeps {
@@ -79,6 +80,8 @@ export interface ActivityDeps {
   pacing?: ChannelGate;
   /** A dial whose lease expired before it started (or a run that never asked) waits this long for a channel, in ms. Default 60 000. */
   dialChannelWaitMs?: number;
+  /** Where calls placed and answered, outcomes and the agents' backlog are counted (Prometheus). Default: nowhere. */
+  metrics?: WorkerMetrics;
 }
 
 const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
@@ -102,6 +105,7 @@ const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolv
 /** Builds the activity implementations registered on the worker. */
 export function createActivities(deps: ActivityDeps): ConfirmationActivities {
   const { store, telephony, rules, logger, pacing } = deps;
+  const metrics = deps.metrics ?? noopWorkerMetrics;
   const pollMs = deps.pollIntervalMs ?? 500;
   // The zone comes from the request; the tz database is the runtime's. Both go into every audit row.
   const zoneSource = `request.patientTimeZone; tzdata ${process.versions.tz ?? 'unknown'}`;
@@ -313,11 +317,15 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
             inFlight = true;
             mayBeUp = true;
             answered = await telephony.dial(input, ctx.cancellationSignal);
+            metrics.callPlaced();
+            metrics.callAnswered((Date.parse(answered.answeredAt) - Date.parse(progress.dialStartedAt)) / 1000);
             if (ctx.cancellationSignal.aborted) hangUpOnCancel();
             break;
           } catch (err) {
+            const notPlaced = err instanceof DialError && err.type === DialFailureType.NOT_PLACED;
+            if (inFlight && !notPlaced) metrics.callPlaced(); // the INVITE went out (busy, no answer, …)
             // Refused before any INVITE: certainly no call, so trying again cannot make a second one.
-            if (!(err instanceof DialError && err.type === DialFailureType.NOT_PLACED) || tryNo >= delays.length) throw err;
+            if (!notPlaced || tryNo >= delays.length) throw err;
             mayBeUp = false;
             logger.warn({ workflowId: input.workflowId, attempt: input.attempt, try: tryNo + 1 }, 'dial refused before any INVITE; trying again');
             await ctx.sleep(delays[tryNo]!);
@@ -559,6 +567,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     // Idempotent: the dial activity has usually deleted the room already.
     if (input.roomName) await telephony.hangUp(input.roomName);
     if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
+    metrics.attemptFinished(input.practiceId, input.attempt > 0 && !input.notPlaced ? input.outcome : undefined, input.finalOutcome);
     if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
       // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
       await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
@@ -577,6 +586,21 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
    * The outcome is read from the attempt ledger, which the workflow's `finishAttempt` writes.
    */
   async function stayWithCall(input: DialInput): Promise<CallEnd> {
+    // Counted as the agents' backlog from the answer until the agent is in the room (or given up on).
+    let waiting = telephony.ensureAgent !== undefined;
+    const agentWaitOver = (): void => {
+      if (waiting) metrics.waitingForAgent(-1);
+      waiting = false;
+    };
+    if (waiting) metrics.waitingForAgent(1);
+    try {
+      return await watchAnsweredCall(input, agentWaitOver);
+    } finally {
+      agentWaitOver();
+    }
+  }
+
+  async function watchAnsweredCall(input: DialInput, agentWaitOver: () => void): Promise<CallEnd> {
     const ctx = Context.current();
     const limit = Date.now() + (input.maxCallDurationSeconds + input.outcomeMarginSeconds) * 1000;
     let hangUpAt: number | undefined;
@@ -594,6 +618,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       if (hangUpAt === undefined && (await store.attemptOutcome(input.workflowId, input.attempt)) !== null) {
         hangUpAt = Date.now() + input.hangupGraceSeconds * 1000;
         agentCheckAt = undefined;
+        agentWaitOver();
       }
       if (agentCheckAt !== undefined && Date.now() >= agentCheckAt) {
         // livekit-server drops a dispatch when no agent worker takes it then (all full); the patient
@@ -604,16 +629,21 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         if (presence === 'present') {
           if (redispatches > 0 || waitLoggedAt > 0) logger.info(ids, 'the agent joined the call after a wait');
           agentCheckAt = undefined;
+          agentWaitOver();
         } else {
           if (presence === 'dispatched') {
             redispatches += 1;
+            metrics.agentRedispatched();
             logger.warn({ ...ids, redispatches }, 'answered call without an agent: dispatched again');
           } else if (Date.now() - startedAt >= 3_000 && Date.now() - waitLoggedAt >= 5_000) {
             waitLoggedAt = Date.now();
             logger.info(ids, 'answered call waiting for its agent');
           }
           agentCheckAt = redispatches >= (deps.maxAgentRedispatches ?? 5) ? undefined : Date.now() + (deps.agentCheckEveryMs ?? 1_500);
-          if (agentCheckAt === undefined) logger.warn(ids, 'no agent came to the answered call; giving up on it (the call ends without an outcome and is retried)');
+          if (agentCheckAt === undefined) {
+            agentWaitOver();
+            logger.warn(ids, 'no agent came to the answered call; giving up on it (the call ends without an outcome and is retried)');
+          }
         }
       }
       if (hangUpAt !== undefined && Date.now() >= hangUpAt) {

@@ -28,6 +28,8 @@ export interface CallDeps {
    * patient's answer, until acknowledged or audited as late. Called once per call with a getter.
    */
   keepUntilDone?: (work: () => Promise<unknown> | undefined) => void;
+  /** Told once per answered call: seconds from the answer (as the agent saw it) to the agent's first audio frame. */
+  onFirstAudio?: (seconds: number) => void;
 }
 
 /** Parses the job metadata the dial activity put on the dispatch. */
@@ -101,6 +103,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     return;
   }
   log('line answered', ids);
+  const answeredAt = Date.now();
   const offline = config.mode === 'offline';
   // Offline: a voice-activity heuristic (Silero) on the callee's first words. With cloud models the
   // library's voice.AMD (speech recognition + LLM) decides, once the session runs.
@@ -124,6 +127,13 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts),
     ...(offline ? {} : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
+  // The first frame of the agent's audio sets its state to speaking: answer → first audio.
+  const firstAudio = (ev: voice.AgentStateChangedEvent) => {
+    if (ev.newState !== 'speaking') return;
+    session.off(voice.AgentSessionEventTypes.AgentStateChanged, firstAudio);
+    deps.onFirstAudio?.((Date.now() - answeredAt) / 1000);
+  };
+  session.on(voice.AgentSessionEventTypes.AgentStateChanged, firstAudio);
   await session.start({
     agent,
     room,

@@ -15,6 +15,7 @@ import { rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AgentObservation } from '../src/metrics';
 
 /** Environment variable naming the census socket (set by the worker, inherited by its job processes). */
 export const CENSUS_SOCKET_ENV = 'AGENT_CENSUS_SOCKET';
@@ -34,6 +35,8 @@ export interface CensusCounts {
   free: number;
   /** Jobs refused so far (no warm process free). */
   refused: number;
+  /** Processes started that are not warm yet (loading their models). */
+  starting: number;
 }
 
 /** The worker's side: counts its job processes. */
@@ -42,6 +45,7 @@ export class ProcessCensus {
   private reservations: number[] = [];
   private refusedJobs = 0;
   private listeners: Array<() => void> = [];
+  private observers: Array<(o: AgentObservation) => void> = [];
 
   private constructor(
     private readonly server: Server,
@@ -74,6 +78,10 @@ export class ProcessCensus {
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
       for (const line of lines) {
+        if (line.startsWith('metric ')) {
+          this.observed(line.slice('metric '.length));
+          continue;
+        }
         if (line !== 'ready' && line !== 'busy') continue;
         if (line === 'busy' && this.procs.get(socket) !== 'busy') this.reservations.shift();
         this.procs.set(socket, line);
@@ -96,18 +104,36 @@ export class ProcessCensus {
     for (const l of this.listeners) l();
   }
 
+  /** Called with what a job process measured about its call (the worker's metrics). */
+  onObservation(observer: (o: AgentObservation) => void): void {
+    this.observers.push(observer);
+  }
+
+  private observed(json: string): void {
+    let o: AgentObservation;
+    try {
+      o = JSON.parse(json) as AgentObservation;
+    } catch {
+      return; // advice only: a garbled line is dropped
+    }
+    if (typeof o?.seconds !== 'number' || (o.metric !== 'answer_to_first_audio' && o.metric !== 'outcome_ack')) return;
+    for (const observer of this.observers) observer(o);
+  }
+
   counts(): CensusCounts {
     const now = Date.now();
     this.reservations = this.reservations.filter((t) => now - t < RESERVATION_MS);
     let ready = 0;
     let busy = 0;
+    let starting = 0;
     for (const state of this.procs.values()) {
       if (state === 'ready') ready += 1;
       else if (state === 'busy') busy += 1;
+      else starting += 1;
     }
     const reserved = this.reservations.length;
     const free = Math.max(0, Math.min(this.maxCalls - busy, ready) - reserved);
-    return { ready, busy, reserved, free, refused: this.refusedJobs };
+    return { ready, busy, reserved, free, refused: this.refusedJobs, starting };
   }
 
   /** Takes a warm process for a job being accepted; false (and counted as refused) when none is free. */
@@ -143,6 +169,18 @@ let parent: Socket | undefined;
 
 /** A job process's side: tells the worker it is warm (`ready`) or running a call (`busy`). No-op outside a census. */
 export function tellWorker(state: 'ready' | 'busy'): void {
+  send(`${state}\n`);
+}
+
+/**
+ * A job process's side: hands what it measured about its call to the worker, which serves the
+ * metrics (job processes come and go; one endpoint per worker). No-op outside a census.
+ */
+export function tellWorkerObservation(observation: AgentObservation): void {
+  send(`metric ${JSON.stringify(observation)}\n`);
+}
+
+function send(line: string): void {
   const path = process.env[CENSUS_SOCKET_ENV];
   if (!path) return;
   if (!parent) {
@@ -150,5 +188,5 @@ export function tellWorker(state: 'ready' | 'busy'): void {
     parent.on('error', () => undefined); // the census is advice: a call never fails for it
     parent.unref();
   }
-  parent.write(`${state}\n`);
+  parent.write(line);
 }

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { TASK_QUEUE } from '../src/contracts';
-import { ConfigError, payloadKeySchema } from '../src/config';
+import { ConfigError, metricsHostSchema, optionalPortSchema, payloadKeySchema } from '../src/config';
 import { parseModelSpec, type ModelSpec } from './models';
 
 export interface AgentConfig {
@@ -43,6 +43,8 @@ export interface AgentConfig {
    * embedded PGLITE_DATA_DIR); unset: it reports nowhere, and dials are bounded by the trunk alone.
    */
   database?: { url?: string; dataDir?: string };
+  /** `METRICS_HOST` / `METRICS_PORT`: where the worker serves its Prometheus metrics; no port: no endpoint. */
+  metrics: { host: string; port?: number };
 }
 
 const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
@@ -67,6 +69,8 @@ const schema = z.object({
   DATABASE_URL: z.string().trim().min(1).optional(),
   PGLITE_DATA_DIR: z.string().trim().min(1).optional(),
   AGENT_PROCESS_INIT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').max(600, 'must be at most 600 seconds').default(60),
+  METRICS_HOST: metricsHostSchema,
+  METRICS_PORT: optionalPortSchema,
 });
 
 /** Reads the agent's configuration; throws a {@link ConfigError} naming every bad variable. */
@@ -99,5 +103,6 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     maxCalls: e.AGENT_MAX_CALLS,
     processInitSeconds: e.AGENT_PROCESS_INIT_SECONDS,
     database: e.DATABASE_URL ? { url: e.DATABASE_URL } : e.PGLITE_DATA_DIR ? { dataDir: e.PGLITE_DATA_DIR } : undefined,
+    metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT },
   };
 }

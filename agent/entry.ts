@@ -7,7 +7,7 @@ import * as silero from '@livekit/agents-plugin-silero';
 import { Client, Connection } from '@temporalio/client';
 import { createDataConverter } from '../src/codec';
 import { runCall } from './call';
-import { tellWorker } from './capacity';
+import { tellWorker, tellWorkerObservation } from './capacity';
 import { loadAgentConfig } from './config';
 import { temporalReporter } from './reporter';
 
@@ -42,7 +42,16 @@ export default defineAgent({
       config,
       vad: ctx.proc.userData.vad as VAD,
       log,
-      reporter: (meta) => temporalReporter({ client, workflowId: meta.workflowId, taskQueue: config.temporal.taskQueue, log }),
+      reporter: (meta) =>
+        temporalReporter({
+          client,
+          workflowId: meta.workflowId,
+          taskQueue: config.temporal.taskQueue,
+          log,
+          // The worker serves the metrics: job processes come and go.
+          onSettled: (outcome, result, seconds) => tellWorkerObservation({ metric: 'outcome_ack', outcome, result, seconds }),
+        }),
+      onFirstAudio: (seconds) => tellWorkerObservation({ metric: 'answer_to_first_audio', seconds }),
       keepUntilDone: (work) => pending.push(work),
     });
   },

@@ -10,7 +10,8 @@ import { RoomServiceClient } from 'livekit-server-sdk';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { databaseError, exitWithError, liveKitError, safeMessage } from '../src/errors';
+import { databaseError, exitWithError, liveKitError, safeMessage, UserError } from '../src/errors';
+import { createAgentMetrics, createRegistry, serveMetrics } from '../src/metrics';
 import { AGENT_REPORT_TTL_MS, removeAgentWorker, reportAgentWorker } from '../src/pacing/agent-capacity';
 import { createStore } from '../src/store';
 import { ProcessCensus } from './capacity';
@@ -38,6 +39,7 @@ process.stdout.write(
 );
 // Its job processes tell it when they are warm and when they take a call: what it can serve now.
 const census = await ProcessCensus.start(config.maxCalls);
+const metrics = config.metrics.port === undefined ? undefined : await startMetrics(config, census);
 if (config.database) await reportCapacity(config, census);
 else {
   process.stdout.write('agent: not reporting capacity (no DATABASE_URL or PGLITE_DATA_DIR): dials are bounded by the trunk\'s channels only\n');
@@ -77,9 +79,11 @@ cli.runApp(
     // process still starting: that was seconds of silence for an answered patient).
     requestFunc: async (req) => {
       if (census.tryReserve()) {
+        metrics?.job('accepted');
         await req.accept();
         return;
       }
+      metrics?.job('refused');
       agentLog().warn({ jobId: req.id, ...census.counts() }, 'job refused: no warm job process free (another worker may take it)');
       await req.reject();
     },
@@ -98,6 +102,22 @@ cli.runApp(
     port: Number(process.env.AGENT_HTTP_PORT ?? 0),
   }),
 );
+
+/**
+ * Serves this worker's metrics (METRICS_PORT): its capacity and backlog read from the census at each
+ * scrape, and what its job processes measured about their calls (relayed over the census socket).
+ */
+async function startMetrics(config: AgentConfig, census: ProcessCensus) {
+  const registry = createRegistry('agent');
+  const metrics = createAgentMetrics(registry, census);
+  census.onObservation((o) => metrics.observe(o));
+  const { host, port } = config.metrics;
+  const served = await serveMetrics(registry, host, port!).catch((err: unknown) =>
+    exitWithError('agent', new UserError(`METRICS_PORT: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? 'error'}); choose a free port or unset it`)),
+  );
+  process.stdout.write(`agent: metrics at http://${host}:${served.port}/metrics\n`);
+  return metrics;
+}
 
 /**
  * Writes this worker's capacity to the database every second and at every change (expiring after

@@ -8,7 +8,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { lateOutcomeWorkflowId, outcomeUpdate, type LateOutcomeInput, type OutcomeAck, type OutcomeReport } from '../src/contracts';
+import { CallOutcome, lateOutcomeWorkflowId, outcomeUpdate, type LateOutcomeInput, type OutcomeAck, type OutcomeReport } from '../src/contracts';
 import { INVALID_REPORT_FAILURE, validateOutcomeReport, ValidationError } from '../src/validation';
 import { safeMessage } from '../src/errors';
 
@@ -31,6 +31,11 @@ export interface TemporalReporterOptions {
    */
   retryForMs?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Told how each report ended and how long it took from the call of `report` (the outcome
+   * acknowledgement latency, a metric): acknowledged, audited as late, or refused as invalid.
+   */
+  onSettled?: (outcome: string, result: 'acknowledged' | 'late' | 'invalid', seconds: number) => void;
 }
 
 /** Longest rejection reason kept in the late-outcome record. */
@@ -53,6 +58,21 @@ function rejection(err: unknown): string | undefined {
 }
 
 export function temporalReporter(options: TemporalReporterOptions): OutcomeReporter {
+  const reporter = untimedReporter(options);
+  return {
+    async report(report: OutcomeReport): Promise<ReportResult> {
+      const startedAt = performance.now();
+      const result = await reporter.report(report);
+      const settled = result.accepted ? 'acknowledged' : result.reason.startsWith('invalid report:') ? 'invalid' : 'late';
+      // The class as a metric label only when it is one (an invalid report's is anything).
+      const outcome = (Object.values(CallOutcome) as string[]).includes(String(report.outcome)) ? String(report.outcome) : 'other';
+      options.onSettled?.(outcome, settled, (performance.now() - startedAt) / 1000);
+      return result;
+    },
+  };
+}
+
+function untimedReporter(options: TemporalReporterOptions): OutcomeReporter {
   const { client, workflowId, taskQueue } = options;
   const retryForMs = options.retryForMs ?? 120_000;
   const log = options.log ?? (() => undefined);

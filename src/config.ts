@@ -25,7 +25,34 @@ export interface WorkerConfig {
   maxCachedWorkflows: number;
   /** `WORKER_HEAP_MB`: V8 heap limit of each of the worker's threads (read by `npm run worker`, which passes it to node). */
   heapMb: number;
+  /** Where the worker serves Prometheus metrics; unset: no endpoint. */
+  metrics: MetricsConfig;
 }
+
+/**
+ * Prometheus endpoints: `METRICS_PORT` (the business metrics, prom-client) and, on the worker,
+ * `TEMPORAL_METRICS_PORT` (the Temporal SDK's own exporter). Each is off when unset. Both listen
+ * on `METRICS_HOST` (default 127.0.0.1; 0.0.0.0 in a container scraped from outside).
+ */
+export interface MetricsConfig {
+  host: string;
+  port?: number;
+  temporalPort?: number;
+}
+
+/** An optional TCP port setting: unset or empty is off. */
+const PORT_PROBLEM = 'must be a port number (1-65535)';
+export const optionalPortSchema = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z.coerce.number({ error: PORT_PROBLEM }).int(PORT_PROBLEM).min(1, PORT_PROBLEM).max(65535, PORT_PROBLEM).optional(),
+);
+
+/** `METRICS_HOST`: an address to listen on (a host name or an IP address), default 127.0.0.1. */
+export const metricsHostSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9.:-]+$/, 'must be an address to listen on, e.g. 127.0.0.1 or 0.0.0.0')
+  .default('127.0.0.1');
 
 /** A configuration error listing every bad setting. */
 export class ConfigError extends Error {
@@ -94,6 +121,9 @@ const envSchema = z.object({
     .int('must be a whole number of MB')
     .min(MIN_WORKER_HEAP_MB, `must be at least ${MIN_WORKER_HEAP_MB}`)
     .default(DEFAULT_WORKER_HEAP_MB),
+  METRICS_HOST: metricsHostSchema,
+  METRICS_PORT: optionalPortSchema,
+  TEMPORAL_METRICS_PORT: optionalPortSchema,
 });
 
 /** Calling-rule fields and the variables they come from, so errors name the variable. */
@@ -120,6 +150,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   } catch (err) {
     problems.push(...String((err as Error).message).split('\n').filter(Boolean));
   }
+  if (parsed.success && parsed.data.METRICS_PORT !== undefined && parsed.data.METRICS_PORT === parsed.data.TEMPORAL_METRICS_PORT) {
+    problems.push('TEMPORAL_METRICS_PORT: must differ from METRICS_PORT (two endpoints, one port each)');
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   return {
@@ -138,6 +171,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     maxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
     heapMb: e.WORKER_HEAP_MB,
+    metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT, temporalPort: e.TEMPORAL_METRICS_PORT },
   };
 }
 

@@ -5,12 +5,14 @@
 import { getHeapStatistics } from 'node:v8';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime } from '@temporalio/worker';
+import type { Registry } from 'prom-client';
 import { ConfirmationClient } from './client';
 import { createDataConverter } from './codec';
 import { loadConfig, type WorkerConfig } from './config';
-import { databaseError, exitWithError, temporalError } from './errors';
+import { databaseError, exitWithError, temporalError, UserError } from './errors';
 import { createLogger, temporalLogger } from './logger';
-import { ChannelBroker } from './pacing';
+import { createRegistry, createWorkerMetrics, noopWorkerMetrics, serveMetrics, type WorkerMetrics } from './metrics';
+import { ChannelBroker, getTrunkLimits, liveLeaseCount } from './pacing';
 import { createStore } from './store';
 import { createLiveKitTelephony } from './telephony/livekit';
 import { createConfirmationWorker } from './worker-factory';
@@ -19,7 +21,32 @@ async function main(): Promise<void> {
   const config = loadConfig(); // a ConfigError names every bad variable
   const logger = createLogger(config.logLevel);
   // The SDK's own lines (an activity's failure with its error) through the same redaction as ours.
-  Runtime.install({ logger: temporalLogger(logger) });
+  // Its metrics (workflow/activity task latencies, slots, polls, cache) on a port of their own: the
+  // SDK's exporter serves them itself (durations in seconds, counters with `_total`, as Prometheus names them).
+  const { host, temporalPort } = config.metrics;
+  try {
+    Runtime.install({
+      logger: temporalLogger(logger),
+      ...(temporalPort !== undefined
+        ? {
+            telemetryOptions: {
+              metrics: {
+                prometheus: { bindAddress: `${host.includes(':') ? `[${host}]` : host}:${temporalPort}`, useSecondsForDurations: true, countersTotalSuffix: true },
+              },
+            },
+          }
+        : {}),
+    });
+  } catch (err) {
+    // The exporter binds at install: a port in use fails here ("Address already in use").
+    if (temporalPort === undefined) throw err;
+    throw new UserError(`TEMPORAL_METRICS_PORT: the Temporal SDK cannot serve its metrics on ${host}:${temporalPort} (${/in use/i.test(String(err)) ? 'the port is in use' : 'cannot listen there'}); choose a free port or unset it`, 2, { cause: err });
+  }
+  // Bound before anything connects: a port in use stops the start at once, naming METRICS_PORT.
+  const registry = config.metrics.port === undefined ? undefined : createRegistry('worker');
+  const metricsServer = registry && (await serveMetrics(registry, host, config.metrics.port!).catch((err: unknown) => {
+    throw new UserError(`METRICS_PORT: cannot listen on ${host}:${config.metrics.port} (${(err as NodeJS.ErrnoException).code ?? 'error'}); choose a free port or unset it`, 2, { cause: err });
+  }));
   const store = await createStore({ databaseUrl: config.database.url, dataDir: config.database.dataDir, processName: 'worker' }).catch((err: unknown) => {
     throw databaseError(err, config.database);
   });
@@ -34,8 +61,9 @@ async function main(): Promise<void> {
     ]).catch((err: unknown) => {
       throw temporalError(err, config.temporal.address, config.temporal.namespace);
     });
-    await run(config, logger, store, telephony, connection, clientConnection);
+    await run(config, logger, store, telephony, connection, clientConnection, registry);
   } finally {
+    await metricsServer?.close();
     await store.close();
   }
 }
@@ -47,6 +75,7 @@ async function run(
   telephony: ReturnType<typeof createLiveKitTelephony>,
   connection: NativeConnection,
   clientConnection: Connection,
+  registry: Registry | undefined,
 ): Promise<void> {
   const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config.payloadEncryptionKey) });
   const api = new ConfirmationClient({ client, store, taskQueue: config.temporal.taskQueue });
@@ -61,6 +90,14 @@ async function run(
     // Grants are bounded by the capacity this agent's workers report (none reporting: no bound).
     agentName: config.livekit.agentName,
   });
+  // The trunk's channels are read from the database at each scrape (every worker's leases).
+  const trunkId = config.livekit.sipTrunkId;
+  const metrics: WorkerMetrics = registry
+    ? createWorkerMetrics(registry, trunkId, async () => {
+        const [inUse, limits] = await Promise.all([liveLeaseCount(store.sql, trunkId), getTrunkLimits(store.sql, trunkId)]);
+        return { inUse, channels: limits?.channels ?? config.trunkLimits.channels, callsPerSecond: limits?.callsPerSecond ?? config.trunkLimits.callsPerSecond };
+      })
+    : noopWorkerMetrics;
   const worker = await createConfirmationWorker({
     connection,
     namespace: config.temporal.namespace,
@@ -74,6 +111,7 @@ async function run(
     // Campaigns start their confirmations through the same client API as single starts.
     campaigns: { sql: store.sql, client, confirmations: api },
     pacing,
+    metrics,
     maxCachedWorkflows: config.maxCachedWorkflows,
   });
   // WORKER_HEAP_MB reaches V8 as a node flag (`npm run worker` passes it): say so when it did not.
@@ -94,6 +132,8 @@ async function run(
       agentName: config.livekit.agentName,
       maxCachedWorkflows: config.maxCachedWorkflows,
       heapLimitMb,
+      metrics: registry ? `${config.metrics.host}:${config.metrics.port}` : 'off',
+      temporalMetrics: config.metrics.temporalPort === undefined ? 'off' : `${config.metrics.host}:${config.metrics.temporalPort}`,
     },
     'worker started',
   );

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { SEARCH_ATTRIBUTE_TYPES } from '../src/contracts';
 import { DYNAMIC_CONFIG_FILE, SETUP_NAMESPACE_SCRIPT, SETUP_SCHEMA_SCRIPT } from '../src/dev/temporal-server';
@@ -13,7 +14,9 @@ import { resolveTool } from '../src/dev/tools';
 const run = promisify(execFile);
 const file = fileURLToPath(new URL('../docker-compose.yml', import.meta.url));
 const check = (path: string, ...env: string[]) => run(resolveTool('composeCheck'), [...env.flatMap((e) => ['-env', e]), path]);
-const ENV = ['POSTGRES_PASSWORD=example', 'LIVEKIT_API_KEY=APIexample', 'LIVEKIT_API_SECRET=example-secret'];
+const deploy = (path: string) => fileURLToPath(new URL(`../deploy/${path}`, import.meta.url));
+const SECRETS = ['POSTGRES_PASSWORD=example', 'LIVEKIT_API_KEY=APIexample', 'LIVEKIT_API_SECRET=example-secret', 'GRAFANA_ADMIN_PASSWORD=example'];
+const ENV = SECRETS;
 
 interface Service {
   image?: string;
@@ -36,7 +39,7 @@ describe('docker-compose.yml', () => {
   it('is a valid Compose project with the production services', async () => {
     const { stdout } = await check(file, ...ENV);
     const services = /services (\S+)/.exec(stdout)![1]!.split(',').sort();
-    expect(services).toEqual(['agent', 'codec-server', 'livekit', 'livekit-sip', 'postgresql', 'redis', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'worker']);
+    expect(services).toEqual(['agent', 'codec-server', 'grafana', 'livekit', 'livekit-sip', 'postgresql', 'prometheus', 'redis', 'temporal', 'temporal-namespace', 'temporal-schema', 'temporal-ui', 'worker']);
   });
 
   it('runs the Temporal server image the tests run (not the deprecated auto-setup), after the schema step, with the dynamic config the tests use', async () => {
@@ -73,6 +76,37 @@ describe('docker-compose.yml', () => {
   it('refuses to start without the database password and LiveKit keys (no default credentials)', async () => {
     await expect(check(file)).rejects.toThrow(/required variable POSTGRES_PASSWORD is missing/);
     await expect(check(file, 'POSTGRES_PASSWORD=example')).rejects.toThrow(/required variable LIVEKIT_API_KEY is missing/);
+    await expect(check(file, ...SECRETS.filter((s) => !s.startsWith('GRAFANA')))).rejects.toThrow(/required variable GRAFANA_ADMIN_PASSWORD is missing/);
+  });
+
+  it('Prometheus scrapes the metrics ports the worker and the agent serve, and Grafana loads the dashboards from it', () => {
+    type Service = { environment?: Record<string, string>; volumes?: string[] };
+    const compose = parse(readFileSync(file, 'utf8')) as { services: Record<string, Service> };
+    const scrape = parse(readFileSync(deploy('prometheus/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { job_name: string; dns_sd_configs: { names: string[]; port: number }[] }[];
+    };
+    // Every port a service serves metrics on is scraped under its name, and nothing else is.
+    const served = Object.entries(compose.services).flatMap(([name, s]) =>
+      ['METRICS_PORT', 'TEMPORAL_METRICS_PORT'].filter((v) => s.environment?.[v]).map((v) => `${name}:${s.environment![v]}`),
+    );
+    const scraped = scrape.scrape_configs.flatMap((c) => c.dns_sd_configs.flatMap((d) => d.names.map((n) => `${n}:${d.port}`)));
+    expect(scraped.sort()).toEqual(served.sort());
+    expect(served.sort()).toEqual(['agent:9464', 'worker:9464', 'worker:9465']);
+    // Listening beyond the container's loopback, or Prometheus reaches nothing.
+    for (const name of ['worker', 'agent']) expect(compose.services[name]!.environment!.METRICS_HOST).toBe('0.0.0.0');
+    expect(compose.services.prometheus!.volumes).toContain('./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
+
+    // Grafana: the provisioned datasource is the prometheus service, under the uid every dashboard panel names.
+    const grafana = compose.services.grafana!.volumes!;
+    expect(grafana).toContain('./deploy/grafana/provisioning:/etc/grafana/provisioning:ro');
+    expect(grafana).toContain('./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro');
+    const sources = parse(readFileSync(deploy('grafana/provisioning/datasources/prometheus.yaml'), 'utf8')) as { datasources: { uid: string; url: string }[] };
+    expect(sources.datasources).toEqual([expect.objectContaining({ uid: 'prometheus', url: 'http://prometheus:9090' })]);
+    const providers = parse(readFileSync(deploy('grafana/provisioning/dashboards/call-campaigns.yaml'), 'utf8')) as { providers: { options: { path: string } }[] };
+    expect(providers.providers[0]!.options.path).toBe('/var/lib/grafana/dashboards');
+    const dashboard = JSON.parse(readFileSync(deploy('grafana/dashboards/call-campaigns.json'), 'utf8')) as { panels: { type: string; datasource?: { uid: string } }[] };
+    const uids = new Set(dashboard.panels.filter((p) => p.type !== 'row').map((p) => p.datasource?.uid));
+    expect([...uids]).toEqual(['prometheus']);
   });
 
   it('holds no literal secrets', () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { loadAgentConfig } from '../../agent/config';
 import { ConfigError, loadConfig } from '../../src/config';
 import { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from '../../src/worker-defaults';
 
@@ -31,6 +32,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, WORKER_MAX_CACHED_WORKFLOWS: '1', WORKER_HEAP_MB: 'lots' })).toThrow(/WORKER_MAX_CACHED_WORKFLOWS: must be at least 2.*WORKER_HEAP_MB: must be a whole number of MB/);
     const scripts = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }).scripts;
     expect(scripts.worker).toContain(`--max-old-space-size=\${WORKER_HEAP_MB:-${DEFAULT_WORKER_HEAP_MB}}`);
+  });
+
+  it('metrics: off unless METRICS_PORT / TEMPORAL_METRICS_PORT are set; bad ports and hosts named (worker and agent alike)', () => {
+    expect(loadConfig(base).metrics).toEqual({ host: '127.0.0.1', port: undefined, temporalPort: undefined });
+    expect(loadConfig({ ...base, METRICS_PORT: '', TEMPORAL_METRICS_PORT: '' }).metrics).toEqual({ host: '127.0.0.1', port: undefined, temporalPort: undefined });
+    expect(loadConfig({ ...base, METRICS_HOST: '0.0.0.0', METRICS_PORT: '9464', TEMPORAL_METRICS_PORT: '9465' }).metrics).toEqual({ host: '0.0.0.0', port: 9464, temporalPort: 9465 });
+    expect(() => loadConfig({ ...base, METRICS_PORT: '70000', TEMPORAL_METRICS_PORT: 'x', METRICS_HOST: 'a b' })).toThrow(
+      /METRICS_HOST: must be an address to listen on.*METRICS_PORT: must be a port number \(1-65535\).*TEMPORAL_METRICS_PORT: must be a port number/,
+    );
+    expect(() => loadConfig({ ...base, METRICS_PORT: '9464', TEMPORAL_METRICS_PORT: '9464' })).toThrow(/TEMPORAL_METRICS_PORT: must differ from METRICS_PORT/);
+    const agent = { ...base, LIVEKIT_SIP_TRUNK_ID: undefined };
+    expect(loadAgentConfig(agent).metrics).toEqual({ host: '127.0.0.1', port: undefined });
+    expect(loadAgentConfig({ ...agent, METRICS_HOST: '0.0.0.0', METRICS_PORT: '9464' }).metrics).toEqual({ host: '0.0.0.0', port: 9464 });
+    expect(() => loadAgentConfig({ ...agent, METRICS_PORT: '0' })).toThrow(/METRICS_PORT: must be a port number/);
   });
 
   it('fails fast naming every missing or bad setting, without echoing secrets', () => {

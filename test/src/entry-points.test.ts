@@ -265,6 +265,16 @@ const CASES: Case[] = [
     names: /--credentials-file: must be JSON/,
   },
   { name: 'trunk create: credentials file missing', entry: 'cli', args: ['trunk', 'create', 'c', 'sip.carrier.test', '+13125550100', '--credentials-file', '/nonexistent/creds.json'], env: livekitEnv, names: /--credentials-file: cannot read/ },
+  // Metrics endpoints: a bad or taken port stops the start at once, naming the variable (the Temporal dev server's port is taken).
+  { name: 'worker: METRICS_PORT not a port', entry: 'worker', env: () => ({ ...workerEnv(), METRICS_PORT: '99999' }), names: /METRICS_PORT: must be a port number \(1-65535\)/ },
+  { name: 'worker: METRICS_PORT in use', entry: 'worker', env: () => ({ ...workerEnv(), METRICS_PORT: temporal.address.split(':')[1] }), names: /^call-campaigns worker: METRICS_PORT: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\); choose a free port/ },
+  {
+    name: 'worker: TEMPORAL_METRICS_PORT in use',
+    entry: 'worker',
+    env: () => ({ ...workerEnv(), TEMPORAL_METRICS_PORT: temporal.address.split(':')[1] }),
+    names: /^call-campaigns worker: TEMPORAL_METRICS_PORT: the Temporal SDK cannot serve its metrics on 127\.0\.0\.1:\d+ \(the port is in use\)/,
+  },
+  { name: 'agent: METRICS_PORT in use', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: KEY, AGENT_IDLE_PROCESSES: '0', METRICS_PORT: temporal.address.split(':')[1] }), names: /METRICS_PORT: cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/ },
   // The agent worker's configuration.
   { name: 'agent: nothing set', entry: 'agent', args: ['start'], env: () => ({}), names: /LIVEKIT_URL: required.*PAYLOAD_ENCRYPTION_KEY: required/ },
   { name: 'agent: PAYLOAD_ENCRYPTION_KEY not a key', entry: 'agent', args: ['start'], env: () => ({ ...livekitEnv(), PAYLOAD_ENCRYPTION_KEY: 'k1:c2hvcnQ=', AGENT_IDLE_PROCESSES: '0' }), names: /PAYLOAD_ENCRYPTION_KEY: must be base64 of 32 bytes/ },
