@@ -172,8 +172,21 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
   let chain = Promise.resolve();
   let ended = false;
 
+  /**
+   * Replies are gathered and written once a batch is answered (Sync, Query, Flush, or nothing more
+   * queued): PGlite hands them over in many small pieces, and a write each cost the owner a fifth of
+   * its CPU on a busy forecast.
+   */
+  let replies: Uint8Array[] = [];
+  let queued = 0;
   const send = (data: Uint8Array) => {
-    if (data.length > 0 && socket.writable) socket.write(data);
+    if (data.length > 0) replies.push(Buffer.from(data));
+  };
+  const flush = () => {
+    if (replies.length === 0) return;
+    const out = replies.length === 1 ? replies[0]! : Buffer.concat(replies);
+    replies = [];
+    if (socket.writable) socket.write(out);
   };
 
   const exec = async (message: Uint8Array) => {
@@ -201,7 +214,11 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
     clearTimeout(idleTimer);
     release ??= await turns.take();
     if (ended) return giveBack();
-    await exec(message);
+    try {
+      await exec(message);
+    } finally {
+      if (queued === 0 || type === undefined || type === 0x51 /* Query */ || type === 0x53 /* Sync */ || type === 0x48 /* Flush */) flush();
+    }
     if (type === undefined || type === 0x51 /* Query */ || type === 0x53 /* Sync */) {
       midBatch = false;
       if (db.isInTransaction()) {
@@ -242,7 +259,13 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
         }
         if (code !== PROTOCOL_3) return end(); // CancelRequest (80877102: nothing to cancel) or unknown
         started = true;
-        chain = chain.then(() => handle(Buffer.from(message), undefined)).catch(() => end());
+        queued += 1;
+        chain = chain
+          .then(() => {
+            queued -= 1;
+            return handle(Buffer.from(message), undefined);
+          })
+          .catch(() => end());
         continue;
       }
       if (buffer.length < 5) return;
@@ -252,7 +275,13 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
       const message = Buffer.from(buffer.subarray(0, length + 1));
       buffer = buffer.subarray(length + 1);
       const type = message[0]!;
-      chain = chain.then(() => handle(message, type)).catch(() => end());
+      queued += 1;
+      chain = chain
+        .then(() => {
+          queued -= 1;
+          return handle(message, type);
+        })
+        .catch(() => end());
     }
   });
 }
