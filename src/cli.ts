@@ -198,7 +198,17 @@ program
     const input = validateTimeZoneOverride({ practiceId, phone, zone: opts.clear ? null : opts.zone, reason: opts.reason, actor: opts.actor });
     const store = await openStore(databaseEnv());
     try {
-      print({ overrideId: await store.recordTimeZoneOverride(input), zone: input.zone });
+      const overrideId = await store.recordTimeZoneOverride(input);
+      // Waiting confirmations of the number plan again now. Without Temporal settings (or a reachable
+      // server) the override still holds: each confirmation reads it at its next plan.
+      let replanned: number | undefined;
+      try {
+        replanned = await withApi((api) => api.replanConfirmationsOf(input.practiceId, input.phone), store);
+      } catch (err) {
+        const why = err instanceof UserError || err instanceof ConfigError ? err.message : `an unexpected failure (${errorCode(err)}).`;
+        process.stderr.write(`tz-override: recorded; waiting confirmations of the number were not told to plan again (${why}); they use it at their next plan.\n`);
+      }
+      print({ overrideId, zone: input.zone, ...(replanned === undefined ? {} : { replanned }) });
     } finally {
       await store.close();
     }

@@ -9,6 +9,7 @@ import {
   confirmationWorkflowId,
   legacyConfirmationWorkflowId,
   optOutSignal,
+  replanSignal,
   Phase,
   publicText,
   SearchAttr,
@@ -222,7 +223,30 @@ export class ConfirmationClient {
    */
   async recordTimeZoneOverride(input: TimeZoneOverrideInput): Promise<number> {
     const store = this.requireStore('recordTimeZoneOverride');
-    return store.recordTimeZoneOverride(validateTimeZoneOverride(input));
+    const valid = validateTimeZoneOverride(input);
+    const id = await store.recordTimeZoneOverride(valid);
+    await this.replanConfirmationsOf(valid.practiceId, valid.phone);
+    return id;
+  }
+
+  /**
+   * Tells the practice's running confirmations of a number to plan again now (after a time-zone
+   * override: a wait computed from the old zone may end hours after the window opened in the new
+   * one). Returns how many were told.
+   */
+  async replanConfirmationsOf(practiceId: string, phone: string): Promise<number> {
+    const store = this.requireStore('replanConfirmationsOf');
+    let signalled = 0;
+    for (const workflowId of await store.activeWorkflowIdsForPhone(validatePhone('phone', phone), validateId('practiceId', practiceId))) {
+      try {
+        await this.client.workflow.getHandle(workflowId).signal(replanSignal);
+        signalled += 1;
+      } catch (err) {
+        // Closed in the meantime: nothing to plan.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+    }
+    return signalled;
   }
 
   /** The time-zone override in force for the practice and number, if any. */

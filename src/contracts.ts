@@ -355,6 +355,12 @@ export const statusQuery = defineQuery<ConfirmationStatus>('status');
 export const optOutSignal = defineSignal<[]>('optOut');
 /** The appointment moved: re-plan the deadline and the next call. */
 export const appointmentMovedSignal = defineSignal<[AppointmentMoved]>('appointmentMoved');
+/**
+ * What a plan reads changed outside the workflow (a time-zone override recorded for the number):
+ * a confirmation waiting for its window or caps plans again now, instead of at the end of a wait
+ * computed from the old facts. Harmless at any other time (the next plan reads the new facts anyway).
+ */
+export const replanSignal = defineSignal<[]>('replan');
 /** The practice cancelled the appointment: stop (APPOINTMENT_CANCELLED). */
 export const appointmentCancelledSignal = defineSignal<[]>('appointmentCancelled');
 /**

@@ -170,7 +170,7 @@ export interface ConfirmationStore {
   /** Upserts the appointment row and its workflow id. */
   registerConfirmation(input: RegisterConfirmationInput): Promise<void>;
   /** The workflow ids of confirmations of `phone` that have no final outcome yet. */
-  activeWorkflowIdsForPhone(phone: string): Promise<string[]>;
+  activeWorkflowIdsForPhone(phone: string, practiceId?: string): Promise<string[]>;
   /** Writes a final outcome back to the appointment. */
   writeBack(practiceId: string, appointmentId: string, outcome: CallOutcome, detail?: OutcomeDetail): Promise<void>;
   /** The appointment row as stored (tests and operators). */

@@ -27,6 +27,7 @@ import {
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import {
   appointmentCancelledSignal,
+  replanSignal,
   appointmentMovedSignal,
   campaignCancelledSignal,
   ChannelRefusal,
@@ -203,6 +204,9 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   });
   setHandler(appointmentCancelledSignal, () => {
     cancelRequested = true;
+  });
+  setHandler(replanSignal, () => {
+    replanRequested = true;
   });
   setHandler(campaignCancelledSignal, () => {
     campaignCancelRequested = true;

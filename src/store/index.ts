@@ -108,10 +108,11 @@ export class SqlStore implements ConfirmationStore {
     );
   }
 
-  async activeWorkflowIdsForPhone(phone: string): Promise<string[]> {
+  async activeWorkflowIdsForPhone(phone: string, practiceId?: string): Promise<string[]> {
     const { rows } = await this.sql.query<{ workflow_id: string }>(
-      `SELECT workflow_id FROM appointments WHERE phone = $1 AND status = 'PENDING' ORDER BY created_at, workflow_id`,
-      [phone],
+      `SELECT workflow_id FROM appointments WHERE phone = $1 AND status = 'PENDING' AND ($2::text IS NULL OR practice_id = $2)
+       ORDER BY created_at, workflow_id`,
+      [phone, practiceId ?? null],
     );
     return rows.map((r) => r.workflow_id);
   }

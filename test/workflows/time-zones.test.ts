@@ -5,8 +5,8 @@
  */
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallOutcome, PlanDecision } from '../../src/contracts';
-import { createHarness, mondayAt, sampleRequest, type Harness, type TestContext } from '../helpers/workflow-harness';
+import { CallOutcome, Phase, PlanDecision } from '../../src/contracts';
+import { createHarness, mondayAt, sampleRequest, untilStatus, type Harness, type TestContext } from '../helpers/workflow-harness';
 
 let h: Harness;
 beforeAll(async () => {
@@ -68,5 +68,27 @@ describe("calls in the called party's local time", () => {
       timeZoneSource: expect.stringMatching(new RegExp(`^override #${overrideId}; `)),
       timeZones: { overrideId, checked: [{ zone: 'America/New_York', sources: ['override'] }] },
     });
+  });
+
+  it('an override recorded while the confirmation waits for the old zone\'s window: it plans again at once and calls in the override\'s window', async () => {
+    // An 808 number given with America/New_York waits for 09:00 HST (14:00 EST). At 09:30 EST the
+    // practice records that the patient lives in New York: the call goes at 09:30 EST, not 14:00.
+    const start = await mondayAt(h, '08:00', 'America/New_York');
+    const phone = '+18085550135';
+    const { dialed, plans } = await h.withWorker(async (ctx) => {
+      const request = sampleRequest(start.plus({ days: 2 }).set({ hour: 10, minute: 0 }), { phone, patientTimeZone: 'America/New_York' });
+      await ctx.store.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
+      ctx.phones.script(phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await untilStatus(ctx, workflowId, (s) => s.phase === Phase.WAITING_FOR_WINDOW);
+      await h.advanceTo(start.set({ hour: 9, minute: 30 }));
+      await ctx.api.recordTimeZoneOverride({ practiceId: request.practiceId, phone, zone: 'America/New_York', reason: 'lives in New York', actor: 'front-desk' });
+      const result = await ctx.api.result(workflowId);
+      expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+      return { dialed: DateTime.fromISO(result.attempts[0]!.dialedAt).setZone('America/New_York'), plans: (await ctx.store.listAudit({ workflowId })).filter((r) => r.decision !== 'OUTCOME') };
+    });
+    expect(dialed.toFormat('ccc HH:mm')).toBe('Mon 09:30');
+    expect(plans.map((p) => p.decision)).toEqual([PlanDecision.WAIT_WINDOW, PlanDecision.DIAL]);
+    expect(plans[1]!.timeZones).toMatchObject({ checked: [{ zone: 'America/New_York', sources: ['override'] }] });
   });
 });
