@@ -30,6 +30,9 @@ const envSchema = z.object({
     .transform(list)
     .pipe(z.array(originSchema).min(1, 'required: the Web UI origin(s), comma-separated, e.g. http://localhost:8080')),
   CODEC_ALLOWED_HOSTS: optional.transform((v) => (v ? list(v) : undefined)),
+  // The namespace the worker writes to, unless told otherwise: the key decodes that one's payloads.
+  CODEC_ALLOWED_NAMESPACES: optional.transform((v) => (v ? list(v) : undefined)),
+  TEMPORAL_NAMESPACE: z.string().trim().min(1).default('default'),
   CODEC_AUTH_JWKS_URL: optional.pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL of the identity provider\'s JWKS' }).optional()),
   CODEC_AUTH_ISSUER: optional,
   CODEC_AUTH_AUDIENCE: optional,
@@ -86,6 +89,7 @@ export function loadCodecServerConfig(env: Record<string, string | undefined> = 
     host: e.CODEC_SERVER_HOST,
     allowedOrigins: e.CODEC_ALLOWED_ORIGINS,
     allowedHosts: e.CODEC_ALLOWED_HOSTS,
+    allowedNamespaces: e.CODEC_ALLOWED_NAMESPACES ?? [e.TEMPORAL_NAMESPACE],
     auth,
     maxBodyBytes: e.CODEC_MAX_BODY_BYTES,
     ...(tls ? { tls } : {}),

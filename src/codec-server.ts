@@ -10,7 +10,8 @@
  *      forwards with `codec.passAccessToken`), verified against an issuer's JWKS or an HS256 shared
  *      secret, with an optional required scope; only a server started explicitly for local
  *      development skips this;
- *   4. size: bodies above the limit get 413 before they are read.
+ *   4. namespace: a request naming (`X-Namespace`) a namespace other than the configured ones gets 403;
+ *   5. size: bodies above the limit get 413 before they are read.
  * There is no `/encode`: the Web UI needs only `/decode` to display, and an open `/encode` would let
  * anyone who reaches it seal data under the project's key (forged inputs the worker would trust).
  * Logs name the outcome and counts only: never a token, a key or a payload.
@@ -41,6 +42,11 @@ export interface CodecServerOptions {
   allowedOrigins: string[];
   /** `Host` header values accepted (`name` or `name:port`). Default: localhost, 127.0.0.1 and [::1] on the port. */
   allowedHosts?: string[];
+  /**
+   * Temporal namespaces whose payloads this key decodes: a request naming another one (the Web UI
+   * sends `X-Namespace`) gets 403. A request without the header (the `temporal` CLI) passes. Default: any.
+   */
+  allowedNamespaces?: string[];
   auth: CodecAuth;
   /** Largest request body, in bytes. Default 1 MiB. */
   maxBodyBytes?: number;
@@ -160,6 +166,7 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const authenticate = authenticator(options.auth);
   let hosts = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()));
+  const namespaces = options.allowedNamespaces && options.allowedNamespaces.length > 0 ? new Set(options.allowedNamespaces) : undefined;
   const log = options.logger;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<{ payloads?: number }> => {
@@ -187,6 +194,8 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     if (path !== '/decode') throw new Refusal(404, 'not found (this codec server only decodes)');
     if (req.method !== 'POST') throw new Refusal(405, 'only POST', { Allow: 'POST, OPTIONS' });
     await authenticate(req.headers.authorization);
+    const namespace = req.headers['x-namespace'];
+    if (namespaces && namespace !== undefined && !namespaces.has(String(namespace))) throw new Refusal(403, 'namespace not served by this codec server (X-Namespace)');
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new Refusal(415, 'Content-Type must be application/json');
     const text = (await readBody(req, maxBody)).toString('utf8');
     let parsed: z.infer<typeof payloadsSchema>;

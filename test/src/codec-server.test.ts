@@ -92,7 +92,7 @@ beforeAll(async () => {
   });
 
   const logger = createLogger('info', new Writable({ write: (chunk, _enc, done) => void (logLines.push(String(chunk)), done()) }));
-  jwksServer = await startCodecServer({ encryptionKey: KEY, allowedOrigins: [UI], auth: { mode: 'jwks', jwksUrl, issuer: ISSUER, audience: AUDIENCE }, maxBodyBytes: 64 * 1024, logger });
+  jwksServer = await startCodecServer({ encryptionKey: KEY, allowedOrigins: [UI], allowedNamespaces: ['default'], auth: { mode: 'jwks', jwksUrl, issuer: ISSUER, audience: AUDIENCE }, maxBodyBytes: 64 * 1024, logger });
   hsServer = await startCodecServer({ encryptionKey: KEY, allowedOrigins: [UI], auth: { mode: 'hs256', secret: HS_SECRET, requiredScope: 'codec:decode' }, logger });
   devServer = await startCodecServer({ encryptionKey: KEY, allowedOrigins: [UI], auth: { mode: 'local-development' }, logger });
 });
@@ -156,6 +156,14 @@ describe('codec server: who gets decoded payloads', () => {
     expect(reply.headers['access-control-allow-origin']).toBe(UI);
     expect(reply.headers['access-control-allow-credentials']).toBe('true');
     expect(String(reply.headers['access-control-allow-headers']).toLowerCase()).toBe('authorization, content-type, x-namespace');
+  });
+
+  it('decodes only for its namespace: another X-Namespace gets 403 with a valid token; no header (the temporal CLI) passes', async () => {
+    const other = await send(jwksServer, { headers: json(await token(), { 'X-Namespace': 'another-practice' }), body: sealedBody });
+    expect(other.status).toBe(403);
+    expect(other.body).toMatch(/namespace not served/);
+    expect(other.body).not.toContain('Jordan');
+    expect((await send(jwksServer, { headers: json(await token()), body: sealedBody })).status).toBe(200);
   });
 
   it('refuses another Host (DNS rebinding) with a valid token (403)', async () => {
@@ -222,7 +230,9 @@ describe('codec server configuration (npm run codec-server)', () => {
 
   it('reads JWKS and shared-secret settings, with defaults (port 8081, 1 MiB), naming each bad variable without echoing secrets', () => {
     const jwks = loadCodecServerConfig({ ...base, CODEC_AUTH_JWKS_URL: 'https://idp.example.test/jwks', CODEC_AUTH_ISSUER: ISSUER, CODEC_AUTH_AUDIENCE: AUDIENCE });
-    expect(jwks).toMatchObject({ port: 8081, host: '127.0.0.1', maxBodyBytes: 1024 * 1024, allowedOrigins: [UI], auth: { mode: 'jwks', issuer: ISSUER, audience: AUDIENCE } });
+    expect(jwks).toMatchObject({ port: 8081, host: '127.0.0.1', maxBodyBytes: 1024 * 1024, allowedOrigins: [UI], allowedNamespaces: ['default'], auth: { mode: 'jwks', issuer: ISSUER, audience: AUDIENCE } });
+    expect(loadCodecServerConfig({ ...base, CODEC_AUTH_HS256_SECRET: HS_SECRET, TEMPORAL_NAMESPACE: 'clinic' }).allowedNamespaces).toEqual(['clinic']);
+    expect(loadCodecServerConfig({ ...base, CODEC_AUTH_HS256_SECRET: HS_SECRET, CODEC_ALLOWED_NAMESPACES: 'a, b' }).allowedNamespaces).toEqual(['a', 'b']);
     expect(() => loadCodecServerConfig({ ...base, CODEC_AUTH_JWKS_URL: 'https://idp.example.test/jwks' })).toThrow(/CODEC_AUTH_ISSUER: required.*CODEC_AUTH_AUDIENCE: required/);
     const short = 'too-short-secret';
     let message = '';
