@@ -3,6 +3,7 @@
  * Everything is validated here, before it reaches Temporal, with errors that name the field.
  */
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { SignalDefinition } from '@temporalio/common';
 import {
   appointmentCancelledSignal,
   appointmentMovedSignal,
@@ -191,14 +192,18 @@ export class ConfirmationClient {
     const store = this.requireStore('optOut');
     const number = validatePhone('phone', phone);
     if (exceptWorkflowId !== undefined) validateWorkflowId('exceptWorkflowId', exceptWorkflowId);
+    const ids = (await store.activeWorkflowIdsForPhone(number)).filter((id) => id !== exceptWorkflowId);
+    return this.signalEach(ids, optOutSignal);
+  }
+
+  /** Sends `signal` to each workflow; one closed in the meantime is skipped. Returns how many got it. */
+  private async signalEach(workflowIds: string[], signal: SignalDefinition<[]>): Promise<number> {
     let signalled = 0;
-    for (const workflowId of await store.activeWorkflowIdsForPhone(number)) {
-      if (workflowId === exceptWorkflowId) continue;
+    for (const workflowId of workflowIds) {
       try {
-        await this.client.workflow.getHandle(workflowId).signal(optOutSignal);
+        await this.client.workflow.getHandle(workflowId).signal(signal);
         signalled += 1;
       } catch (err) {
-        // Closed in the meantime: nothing left to stop.
         if (!(err instanceof WorkflowNotFoundError)) throw err;
       }
     }
@@ -236,17 +241,7 @@ export class ConfirmationClient {
    */
   async replanConfirmationsOf(practiceId: string, phone: string): Promise<number> {
     const store = this.requireStore('replanConfirmationsOf');
-    let signalled = 0;
-    for (const workflowId of await store.activeWorkflowIdsForPhone(validatePhone('phone', phone), validateId('practiceId', practiceId))) {
-      try {
-        await this.client.workflow.getHandle(workflowId).signal(replanSignal);
-        signalled += 1;
-      } catch (err) {
-        // Closed in the meantime: nothing to plan.
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-      }
-    }
-    return signalled;
+    return this.signalEach(await store.activeWorkflowIdsForPhone(validatePhone('phone', phone), validateId('practiceId', practiceId)), replanSignal);
   }
 
   /** The time-zone override in force for the practice and number, if any. */
