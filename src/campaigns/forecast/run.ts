@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DateTime } from 'luxon';
+import { bundleWorkflowsInChildProcess } from '../../bundle';
 import { ConfirmationClient } from '../../client';
 import { EncryptionCodec, createDataConverter } from '../../codec';
 import { CallOutcome, DEFAULT_CALL_POLICY, type CallLimits, type CampaignSummary } from '../../contracts';
@@ -154,10 +155,22 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
   // A throwaway key: the test server keeps nothing after the forecast.
   const key = EncryptionCodec.generateSetting('forecast');
   const phase = (name: string) => process.env.FORECAST_DEBUG && process.stderr.write(`[forecast] ${name} at ${((performance.now() - wallStart) / 1000).toFixed(1)} s\n`);
-  const env: TestWorkflowEnvironment = await createTimeSkippingEnv({ dataConverter: createDataConverter(key) });
+  // The test server (a JVM), the database and the workflow bundle start at once: each takes seconds.
   // The throwaway database runs on its own thread: its CPU (a third of the forecast's) then runs
   // beside the worker's, not in turns with it on the main thread.
-  const store = await createStore({ embedded: 'thread' });
+  const ready = await Promise.allSettled([
+    createTimeSkippingEnv({ dataConverter: createDataConverter(key) }),
+    createStore({ embedded: 'thread' }),
+    options.workflowBundle ?? bundleWorkflowsInChildProcess(),
+  ] as const);
+  if (ready.some((r) => r.status === 'rejected')) {
+    if (ready[0].status === 'fulfilled') await ready[0].value.teardown().catch(ignore);
+    if (ready[1].status === 'fulfilled') await ready[1].value.close().catch(ignore);
+    throw ready.find((r): r is PromiseRejectedResult => r.status === 'rejected')!.reason;
+  }
+  const env: TestWorkflowEnvironment = (ready[0] as PromiseFulfilledResult<TestWorkflowEnvironment>).value;
+  const store = (ready[1] as PromiseFulfilledResult<Awaited<ReturnType<typeof createStore>>>).value;
+  const workflowBundle = (ready[2] as PromiseFulfilledResult<WorkflowBundleWithSourceMap>).value;
   let broker: ChannelBroker | undefined;
   try {
     const client = env.client;
@@ -202,7 +215,7 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       namespace: env.namespace ?? 'default',
       taskQueue,
       payloadEncryptionKey: key,
-      ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : {}),
+      workflowBundle,
       store,
       telephony,
       rules,
