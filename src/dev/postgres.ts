@@ -20,6 +20,13 @@ import { serverStartDeadlineMs } from './deadlines';
 export interface PostgresServer {
   /** `postgres://app@127.0.0.1:<port>/postgres` */
   url: string;
+  /**
+   * Stops the server and starts it again on the same data directory and port (a database restart
+   * under running clients): `immediate` (default) is PostgreSQL's crash-like shutdown (SIGQUIT: no
+   * checkpoint, recovery from the WAL at start), `fast` its clean one. `downMs` keeps it down that
+   * long before starting it again. Resolves once it accepts connections again.
+   */
+  restart(options?: { mode?: 'fast' | 'immediate'; downMs?: number }): Promise<void>;
   /** Stops the server (fast shutdown, SIGKILL after 5 s) and removes its directory. */
   stop(): Promise<void>;
 }
@@ -72,13 +79,37 @@ export async function startPostgres(): Promise<PostgresServer> {
     });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.error?.message}`);
     // The port is free when chosen but may be taken before the server binds it: then try another.
-    for (let tries = 1; ; tries += 1) {
+    let port = 0;
+    let running: RunningServer | undefined;
+    for (let tries = 1; !running; tries += 1) {
       try {
-        return await startServer(bin, data, dir, await freePort(), as);
+        port = await freePort();
+        running = await startServer(bin, data, dir, port, as);
       } catch (err) {
         if (!(err instanceof PortTaken) || tries >= 5) throw err;
       }
     }
+    let current = running;
+    let stopped: Promise<void> | undefined;
+    const removeOnExit = () => rmSync(dir, { recursive: true, force: true });
+    process.once('exit', removeOnExit);
+    return {
+      url: current.url,
+      async restart({ mode = 'immediate', downMs = 0 } = {}) {
+        if (stopped) throw new Error('postgres: stopped; start a new one instead of restarting it');
+        await current.halt(mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+        // Same port: the clients' URL stays valid. It was ours a moment ago; another process taking it
+        // in between is a failure of the test machine, reported as such.
+        current = await startServer(bin, data, dir, port, as);
+      },
+      stop: () =>
+        (stopped ??= (async () => {
+          process.off('exit', removeOnExit);
+          await current.halt('SIGINT');
+          rmSync(dir, { recursive: true, force: true });
+        })()),
+    };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -87,13 +118,20 @@ export async function startPostgres(): Promise<PostgresServer> {
 
 class PortTaken extends Error {}
 
+/** One run of the postmaster on a data directory. */
+interface RunningServer {
+  url: string;
+  /** Shuts it down with `signal` (SIGKILL after 5 s); resolves once it has exited. Keeps the data. */
+  halt(signal: 'SIGINT' | 'SIGQUIT'): Promise<void>;
+}
+
 async function startServer(
   bin: string,
   data: string,
   dir: string,
   port: number,
   as: { uid?: number; gid?: number; cwd: string; env: NodeJS.ProcessEnv },
-): Promise<PostgresServer> {
+): Promise<RunningServer> {
   // A throwaway cluster: no fsync, no waiting for the WAL.
   const args = ['-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port)];
   for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=200']) args.push('-c', setting);
@@ -111,19 +149,20 @@ async function startServer(
   process.once('exit', killOnExit);
   const running = () => child.exitCode === null && child.signalCode === null && !spawnError;
 
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
+  let halted: Promise<void> | undefined;
+  const halt = (signal: 'SIGINT' | 'SIGQUIT') =>
+    (halted ??= (async () => {
       process.off('exit', killOnExit);
       if (running()) {
         // SIGINT is PostgreSQL's fast shutdown: it ends open sessions. (SIGTERM, the smart shutdown,
-        // would wait for every client to disconnect.) SIGKILL when that takes too long.
-        child.kill('SIGINT');
+        // would wait for every client to disconnect.) SIGQUIT, the immediate one, is a crash without
+        // the mess: backends quit at once, the next start recovers from the WAL. SIGKILL of the
+        // postmaster alone would leave its backends holding the shared memory. SIGKILL when slow.
+        child.kill(signal);
         const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dir, { recursive: true, force: true });
     })());
 
   const url = `postgres://app@127.0.0.1:${port}/postgres`;
@@ -140,7 +179,7 @@ async function startServer(
     try {
       await client.connect();
       await client.end();
-      return { url, stop };
+      return { url, halt };
     } catch {
       await client.end().catch(() => undefined);
       if (Date.now() > deadline) {
