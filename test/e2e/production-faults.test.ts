@@ -14,7 +14,7 @@
  * no channel lease is left. Recovery times (fault → next INVITE, → next outcome recorded) are printed.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SIPTransport } from '@livekit/protocol';
@@ -24,7 +24,7 @@ import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignClient } from '../../src/campaigns/client';
 import { createDataConverter } from '../../src/codec';
-import { CallOutcome, CampaignState } from '../../src/contracts';
+import { CallOutcome, CampaignState, RETRYABLE_OUTCOMES } from '../../src/contracts';
 import { startAgentProcess, type AgentProcess } from '../../src/dev/agent-process';
 import { readCallLog, startLiveKitStack, stopProcess, type CallLogLine, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { METRIC_PREFIX } from '../../src/metrics';
@@ -45,7 +45,7 @@ const LIMITS = { channels: 3, callsPerSecond: 2 };
 
 type Kind = 'busy-then-confirm' | 'confirm' | 'cancel';
 /** Busy ones first (earliest appointments): their retry timers are pending when the server dies. */
-const KINDS: Kind[] = [...Array<Kind>(4).fill('busy-then-confirm'), ...Array<Kind>(14).fill('confirm'), ...Array<Kind>(6).fill('cancel')];
+const KINDS: Kind[] = [...Array<Kind>(3).fill('busy-then-confirm'), ...Array<Kind>(9).fill('confirm'), ...Array<Kind>(4).fill('cancel')];
 const contacts = KINDS.map((kind, i) => ({ kind, phone: `+1212555${String(300 + i).padStart(4, '0')}`, appointmentId: `fault-${i}` }));
 const FINAL: Record<Kind, CallOutcome> = { 'busy-then-confirm': CallOutcome.CONFIRMED, confirm: CallOutcome.CONFIRMED, cancel: CallOutcome.CANCELLED };
 const workflowIdOf = (appointmentId: string) => `confirm:${PRACTICE}:${appointmentId}`;
@@ -84,6 +84,10 @@ async function callsPlacedBy(metricsPort: number): Promise<number> {
   return samples.filter((s) => s.name === `${METRIC_PREFIX}calls_placed_total`).reduce((a, s) => a + s.value, 0);
 }
 
+/** Where the test is, as it goes (a hung phase shows which). */
+const t0 = Date.now();
+const note = (what: string) => process.stdout.write(`production faults +${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}\n`);
+
 const jobsTakenBy = (agent: AgentProcess) => agent.output().split('job started').length - 1;
 
 /** Outcome rows of this campaign recorded so far (through a short-lived pool: the database may be down). */
@@ -107,13 +111,15 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'production-faults-'));
   const scenarios = join(dir, 'scenarios.json');
   const press = (key: string) => [{ press: key, after: 'agent-audio', afterMs: 1_500 }];
+  // A person whose call goes silent (its agent died) hangs up after a while, as people do.
+  const hangupAfterMs = 25_000;
   writeFileSync(
     scenarios,
     JSON.stringify(
       contacts.map(({ kind, phone }) =>
         kind === 'busy-then-confirm'
-          ? { number: phone, sequence: ['busy', 'answer'], script: press('1') }
-          : { number: phone, behavior: 'answer', script: press(kind === 'confirm' ? '1' : '2') },
+          ? { number: phone, sequence: ['busy', 'answer'], script: press('1'), hangupAfterMs }
+          : { number: phone, behavior: 'answer', script: press(kind === 'confirm' ? '1' : '2'), hangupAfterMs },
       ),
     ),
   );
@@ -137,6 +143,9 @@ beforeAll(async () => {
     AGENT_NAME,
     DATABASE_URL: appDb.url,
     CALLING_DAYS: '1,2,3,4,5,6,7',
+    // A busy line and a call whose agent died are called again the same day.
+    MAX_CALLS_PER_DAY: '5',
+    MAX_CALLS_PER_WEEK: '10',
     TRUNK_MAX_CHANNELS: String(LIMITS.channels),
     TRUNK_MAX_CALLS_PER_SECOND: String(LIMITS.callsPerSecond),
     LOG_LEVEL: 'info',
@@ -155,10 +164,14 @@ describe('the production shape under faults: two workers and two agents, Tempora
     const began = Date.now();
     const startWorker = async () => {
       const metricsPort = await freePort();
-      const child = await startWorkerProcess({ ...env, METRICS_PORT: String(metricsPort) });
+      const logDir = process.env.CALL_CAMPAIGNS_LOG_DIR;
+      const logFile = logDir ? join(logDir, `worker-${workers.length}-${metricsPort}.log`) : undefined;
+      const child = await startWorkerProcess({ ...env, METRICS_PORT: String(metricsPort) }, logFile ? { logFile } : {});
       workers.push({ child, metricsPort });
     };
-    const startAgent = async () =>
+    let agentsStarted = 0;
+    const startAgent = async () => {
+      const log = `agent-${(agentsStarted += 1)}.log`;
       agents.push(
         await startAgentProcess({
           livekit: { url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret },
@@ -166,9 +179,12 @@ describe('the production shape under faults: two workers and two agents, Tempora
           taskQueue: TASK_QUEUE,
           payloadEncryptionKey: TEST_ENCRYPTION_KEY,
           agentName: AGENT_NAME,
+          ...(process.env.CALL_CAMPAIGNS_LOG_DIR ? { echo: (line: string) => appendFileSync(join(process.env.CALL_CAMPAIGNS_LOG_DIR!, log), `${line}\n`) } : {}),
         }),
       );
+    };
     await Promise.all([startWorker(), startWorker(), startAgent(), startAgent()]);
+    note('two workers and two agents up');
 
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
@@ -183,9 +199,9 @@ describe('the production shape under faults: two workers and two agents, Tempora
         practiceCallbackNumber: '+13125550100',
         campaignId: CAMPAIGN,
         limits: { channels: 10, callsPerSecond: 10 },
-        // A busy line is tried again after 15 s: timers pending across the server's death. A call
-        // whose agent is killed before the key (NO_OUTCOME) has a third attempt.
-        policy: { maxAttempts: 3, initialBackoffSeconds: 15, backoffMultiplier: 1 },
+        // A busy line is tried again after 30 s: timers pending across the server's death. A call
+        // whose agent is killed (NO_OUTCOME) has a third attempt.
+        policy: { maxAttempts: 3, initialBackoffSeconds: 30, backoffMultiplier: 1, maxCallDurationSeconds: 60 },
       },
       {
         rows: contacts.map(({ phone, appointmentId }, i) => ({
@@ -201,6 +217,13 @@ describe('the production shape under faults: two workers and two agents, Tempora
       },
     );
     expect(report.added).toBe(contacts.length);
+    note('campaign started');
+    const watch = setInterval(() => {
+      void campaigns.status(PRACTICE, CAMPAIGN).then(
+        (v) => note(JSON.stringify(v.progress)),
+        (err: Error) => note(`status: ${err.message}`),
+      );
+    }, 15_000);
 
     // Fault 1: once both workers have placed calls and both agents taken them, one of each dies.
     const spread = await poll('calls spread over both workers and both agents', 180_000, async () => {
@@ -211,16 +234,22 @@ describe('the production shape under faults: two workers and two agents, Tempora
     const processKilledAt = Date.now();
     workers[0]!.child.kill('SIGKILL');
     agents[0]!.child.kill('SIGKILL');
+    note(`worker and agent SIGKILLed (calls placed per worker ${spread.placed.join('/')}, jobs per agent ${spread.jobs.join('/')})`);
 
     // Fault 2: with busy lines waiting on their retry timers, temporal-server dies; restarted at once.
     await poll('a busy line waiting on its retry timer, and more outcomes', 180_000, async () => {
-      const { rows } = await store.sql.query(`SELECT 1 FROM audit_log WHERE decision = 'OUTCOME' AND outcome = 'BUSY' AND recorded_at > $1 LIMIT 1`, [new Date(processKilledAt)]);
-      return rows.length > 0 && (await outcomesRecorded()) >= 10 ? true : undefined;
+      const { rows } = await store.sql.query(
+        `SELECT 1 FROM audit_log a WHERE decision = 'OUTCOME' AND outcome = 'BUSY' AND workflow_id LIKE $1
+           AND NOT EXISTS (SELECT 1 FROM audit_log b WHERE b.workflow_id = a.workflow_id AND b.decision = 'OUTCOME' AND b.attempt > a.attempt) LIMIT 1`,
+        [`${workflowIdOf('fault-')}%`],
+      );
+      return rows.length > 0 && (await outcomesRecorded()) >= 5 ? true : undefined;
     });
     const serverKilledAt = Date.now();
     await temporal.kill();
     await temporal.restart();
     const serverBackMs = Date.now() - serverKilledAt;
+    note(`temporal-server SIGKILLed and restarted (${serverBackMs} ms)`);
 
     // Fault 3: the project's PostgreSQL crashes (immediate shutdown), stays down 3 s, comes back.
     const outcomesBefore = await outcomesRecorded();
@@ -228,8 +257,9 @@ describe('the production shape under faults: two workers and two agents, Tempora
     const dbRestartedAt = Date.now();
     await appDb.restart({ mode: 'immediate', downMs: 3_000 });
     const dbBackMs = Date.now() - dbRestartedAt;
+    note(`project PostgreSQL restarted (${dbBackMs} ms)`);
 
-    const summary = await campaigns.result(PRACTICE, CAMPAIGN);
+    const summary = await campaigns.result(PRACTICE, CAMPAIGN).finally(() => clearInterval(watch));
     const finishedMs = Date.now() - began;
     expect(summary.state).toBe(CampaignState.COMPLETED);
     expect(summary.total).toBe(contacts.length);
@@ -249,7 +279,10 @@ describe('the production shape under faults: two workers and two agents, Tempora
       const expected = outcomeOfCall(call);
       const recorded = audited.get(call.room);
       expect(recorded, `${call.room}: no outcome recorded`).toBeDefined();
-      if (expected) expect(recorded, `${call.room}: the phone's ${call.outcome} call`).toBe(expected);
+      // A call up when its agent was SIGKILLed may have lost the key with the agent: then it is retried.
+      const hitByTheKill = Date.parse(call.time) <= processKilledAt && Date.parse(call.endedAt) >= processKilledAt;
+      if (hitByTheKill && recorded !== expected) expect(RETRYABLE_OUTCOMES.has(recorded as CallOutcome), `${call.room}: ${recorded}`).toBe(true);
+      else if (expected) expect(recorded, `${call.room}: the phone's ${call.outcome} call`).toBe(expected);
     }
     for (const { kind, appointmentId } of contacts) {
       const appointment = await store.getAppointment(PRACTICE, appointmentId);
