@@ -64,12 +64,23 @@ function serverUser(): { uid: number; gid: number } | undefined {
 }
 
 
+export interface PostgresOptions {
+  /**
+   * Commits survive a crash of the server (`synchronous_commit=on`, PostgreSQL's default and
+   * production's). Off by default: a throwaway server commits without waiting for its WAL to be
+   * written, so a crash (an immediate `restart`) can lose the last ~0.6 s of acknowledged commits —
+   * a test that crashes the database must turn this on. (`fsync` stays off either way: a process
+   * crash, unlike a machine's, loses nothing the kernel holds.)
+   */
+  crashSafe?: boolean;
+}
+
 /** Starts a fresh server in a temporary directory; resolves once it accepts connections. */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const bin = pgBinDir();
   const user = serverUser();
   const dir = mkdtempSync(join(tmpdir(), 'call-campaigns-pg-'));
-  const as = { ...user, cwd: dir, env: { ...process.env, LC_ALL: 'C', LANG: 'C' } };
+  const as = { ...user, cwd: dir, env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, crashSafe: options.crashSafe ?? false };
   try {
     if (user) chownSync(dir, user.uid, user.gid);
     const data = join(dir, 'data');
@@ -130,12 +141,14 @@ async function startServer(
   data: string,
   dir: string,
   port: number,
-  as: { uid?: number; gid?: number; cwd: string; env: NodeJS.ProcessEnv },
+  as: { uid?: number; gid?: number; cwd: string; env: NodeJS.ProcessEnv; crashSafe: boolean },
 ): Promise<RunningServer> {
-  // A throwaway cluster: no fsync, no waiting for the WAL.
+  // A throwaway cluster: no fsync, no waiting for the WAL (unless commits must survive a crash).
   const args = ['-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port)];
-  for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=200']) args.push('-c', setting);
-  const child = spawn(join(bin, 'postgres'), args, { ...as, stdio: ['ignore', 'ignore', 'pipe'] });
+  const commit = `synchronous_commit=${as.crashSafe ? 'on' : 'off'}`;
+  for (const setting of ['fsync=off', commit, 'full_page_writes=off', 'max_connections=200']) args.push('-c', setting);
+  const { crashSafe: _, ...spawnOptions } = as;
+  const child = spawn(join(bin, 'postgres'), args, { ...spawnOptions, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -123,7 +123,7 @@ beforeAll(async () => {
       ),
     ),
   );
-  [stack, temporalDb, appDb] = await Promise.all([startLiveKitStack({ phones: true, scenarios }), startPostgres(), startPostgres()]);
+  [stack, temporalDb, appDb] = await Promise.all([startLiveKitStack({ phones: true, scenarios }), startPostgres(), startPostgres({ crashSafe: true })]);
   temporal = await startTemporalServer({ postgres: temporalDb });
   store = await createStore({ databaseUrl: appDb.url });
   const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
