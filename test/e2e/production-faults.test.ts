@@ -314,5 +314,6 @@ describe('the production shape under faults: two workers and two agents, Tempora
         `  PostgreSQL (project) immediate restart, 3 s down → accepting again ${s(dbBackMs)}, next INVITE ${s(afterDb!.invite)}, next outcome ${s(afterDb!.outcome)}\n`,
     );
     await connection.close();
-  });
+    // Three faults and their recoveries on a loaded 2-core machine: longer than the suite's default.
+  }, 600_000);
 });
