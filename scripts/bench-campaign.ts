@@ -6,7 +6,7 @@
  *     bundle, activities, channel gate at its highest limits — 1,000 channels, 100 calls per second —
  *     above the load; scripted phones that answer
  *     and confirm at once) divided by the rate of a bare one-activity workflow
- *     (scripts/bench-bare-workflow.ts), both on the same dev server, one after the other, at the
+ *     (scripts/bench-bare-workflow.ts), both on the same Temporal server, one after the other, at the
  *     same client concurrency.
  *  3. A campaign of `--rows` fictional contacts (src/campaigns/sample.ts: +1 <area code> 555-01xx,
  *     many area codes and zones; consent recorded for each) imported and started with
@@ -175,7 +175,7 @@ async function overhead(address: string, store: SqlStore, key: string): Promise<
   pacing.close();
   await client.connection.close();
   return [
-    `overhead (same dev server, client concurrency ${c}, 3 alternating rounds of ${n} confirmations / ${n * 2} bare workflows):`,
+    `overhead (same Temporal server, client concurrency ${c}, 3 alternating rounds of ${n} confirmations / ${n * 2} bare workflows):`,
     `  full confirmation workflow (plan, channel, dial, Update, finish)  ${f1(fullRate.perSecond)} /s  (${f1(fullRate.seconds)} s)`,
     `  bare one-activity workflow                                     ${f1(bareRate.perSecond)} /s  (${f1(bareRate.seconds)} s)`,
     `  ratio                                                          ${(fullRate.perSecond / bareRate.perSecond).toFixed(2)}  (goal >= 0.5; by round: ${rounds.map((x) => (x.full.perSecond / x.bare.perSecond).toFixed(2)).join(', ')})`,
