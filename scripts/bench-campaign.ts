@@ -6,7 +6,7 @@
  *     bundle, activities, channel gate at its highest limits — 1,000 channels, 100 calls per second —
  *     above the load; scripted phones that answer
  *     and confirm at once) divided by the rate of a bare one-activity workflow
- *     (scripts/bench-bare-workflow.ts), both on the same dev server, one after the other, at the
+ *     (scripts/bench-bare-workflow.ts), both on the same Temporal server, one after the other, at the
  *     same client concurrency.
  *  3. A campaign of `--rows` fictional contacts (src/campaigns/sample.ts: +1 <area code> 555-01xx,
  *     many area codes and zones; consent recorded for each) imported and started with
@@ -21,15 +21,21 @@
  * so every fictional contact is callable whatever the hour here; caps are 3 a day. Never use
  * these rules for real calls.
  *
- *   npm run bench:campaign -- [--rows 10000] [--channels 50] [--cps 20] [--concurrency 50] [--overhead 300] [--max-cached N] [--no-import] [--no-campaign]
+ * `--temporal postgres` runs the overhead measure and the campaign on Temporal's own server on
+ * PostgreSQL (src/dev/temporal-server.ts: its databases beside the project's, in one PostgreSQL
+ * server, as in docker-compose.yml) instead of the CLI dev server. Either way the Temporal server's
+ * peak RSS (VmHWM of its process) is printed.
+ *
+ *   npm run bench:campaign -- [--rows 10000] [--channels 50] [--cps 20] [--concurrency 50] [--overhead 300] [--max-cached N] [--temporal dev|postgres] [--no-import] [--no-campaign]
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { DateTime } from 'luxon';
 import { bundleWorkflows, FAILURE_CONVERTER_PATH } from '../src/bundle';
 import { CampaignClient } from '../src/campaigns/client';
@@ -42,6 +48,7 @@ import { MAX_CALLS_PER_SECOND_LIMIT, MAX_CHANNELS_LIMIT } from '../src/validatio
 import { startPostgres } from '../src/dev/postgres';
 import { ScriptedTelephony } from '../src/dev/scripted-telephony';
 import { startTemporalDevServer } from '../src/dev/temporal-dev-server';
+import { startTemporalServer } from '../src/dev/temporal-server';
 import { createLogger } from '../src/logger';
 import { ChannelBroker } from '../src/pacing';
 import type { CallingRules } from '../src/ports';
@@ -63,10 +70,15 @@ const opts = new Command('bench:campaign')
   .option('--concurrency <n>', 'client concurrency of the overhead measure', whole('--concurrency', 1), 50)
   .option('--overhead <n>', 'confirmations of the overhead measure (0: skip it)', whole('--overhead', 0), 300)
   .option('--max-cached <n>', "the campaign worker's workflow cache (default: the worker's, DEFAULT_MAX_CACHED_WORKFLOWS)", whole('--max-cached', 2))
+  .addOption(
+    new Option('--temporal <server>', "the Temporal server: the CLI's dev server (SQLite) or Temporal's own server on PostgreSQL (the production shape)")
+      .choices(['dev', 'postgres'])
+      .default('dev'),
+  )
   .option('--no-import', 'skip the import bench')
   .option('--no-campaign', 'skip the campaign run (the import and overhead measures only)')
   .parse()
-  .opts<{ rows: number; channels: number; cps: number; concurrency: number; overhead: number; maxCached?: number; import: boolean; campaign: boolean }>();
+  .opts<{ rows: number; channels: number; cps: number; concurrency: number; overhead: number; maxCached?: number; temporal: 'dev' | 'postgres'; import: boolean; campaign: boolean }>();
 
 /** BENCH SETTING (see the header): every hour of every day, 3 calls a day per number. */
 const BENCH_RULES: CallingRules = { ...DEFAULT_CALLING_RULES, ruleSet: 'BENCH-ONLY-WIDE-WINDOW', days: [1, 2, 3, 4, 5, 6, 7], start: '00:00', end: '23:59', maxCallsPerDay: 3, maxCallsPerWeek: 3 };
@@ -163,7 +175,7 @@ async function overhead(address: string, store: SqlStore, key: string): Promise<
   pacing.close();
   await client.connection.close();
   return [
-    `overhead (same dev server, client concurrency ${c}, 3 alternating rounds of ${n} confirmations / ${n * 2} bare workflows):`,
+    `overhead (same Temporal server, client concurrency ${c}, 3 alternating rounds of ${n} confirmations / ${n * 2} bare workflows):`,
     `  full confirmation workflow (plan, channel, dial, Update, finish)  ${f1(fullRate.perSecond)} /s  (${f1(fullRate.seconds)} s)`,
     `  bare one-activity workflow                                     ${f1(bareRate.perSecond)} /s  (${f1(bareRate.seconds)} s)`,
     `  ratio                                                          ${(fullRate.perSecond / bareRate.perSecond).toFixed(2)}  (goal >= 0.5; by round: ${rounds.map((x) => (x.full.perSecond / x.bare.perSecond).toFixed(2)).join(', ')})`,
@@ -344,6 +356,16 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
   ];
 }
 
+/** VmHWM of a process, in MB ("n/a" when /proc does not say: not Linux, or the process is gone). */
+function peakRssMb(pid: number | undefined): string {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return kb ? `${(Number(kb[1]) / 1024).toFixed(0)} MB` : 'n/a';
+  } catch {
+    return 'n/a';
+  }
+}
+
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const report: string[] = [];
@@ -354,8 +376,11 @@ async function main(): Promise<void> {
     report.push(...r.stdout.trimEnd().split('\n'));
     out(r.stdout.trimEnd());
   }
-  out(`${stamp()}  starting the Temporal dev server and PostgreSQL…`);
-  const [server, postgres] = await Promise.all([startTemporalDevServer(), startPostgres()]);
+  const onPostgres = opts.temporal === 'postgres';
+  out(`${stamp()}  starting ${onPostgres ? "Temporal's server on PostgreSQL" : 'the Temporal dev server and PostgreSQL'}…`);
+  const [dev, postgres] = await Promise.all([onPostgres ? undefined : startTemporalDevServer(), startPostgres()]);
+  // The production shape: Temporal's databases in the same PostgreSQL server as the project's.
+  const server = dev ?? (await startTemporalServer({ postgres }));
   const store = await createStore({ databaseUrl: postgres.url });
   const key = EncryptionCodec.generateSetting('bench');
   try {
@@ -366,6 +391,9 @@ async function main(): Promise<void> {
       report.push(...lines);
     }
     if (opts.campaign) report.push(...(await campaign(server.address, postgres.url, store, key)));
+    report.push(
+      `temporal server: ${onPostgres ? 'temporal-server on PostgreSQL (SQL visibility; its databases beside the project\'s)' : 'the CLI dev server (SQLite in memory)'}; peak RSS ${peakRssMb(server.process.pid)} (VmHWM)`,
+    );
     out();
     out(`== bench:campaign (${new Date().toISOString()}, ${(await import('node:os')).cpus().length} cores) ==`);
     report.forEach((l) => out(l));

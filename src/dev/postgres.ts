@@ -20,6 +20,13 @@ import { serverStartDeadlineMs } from './deadlines';
 export interface PostgresServer {
   /** `postgres://app@127.0.0.1:<port>/postgres` */
   url: string;
+  /**
+   * Stops the server and starts it again on the same data directory and port (a database restart
+   * under running clients): `immediate` (default) is PostgreSQL's crash-like shutdown (SIGQUIT: no
+   * checkpoint, recovery from the WAL at start), `fast` its clean one. `downMs` keeps it down that
+   * long before starting it again. Resolves once it accepts connections again.
+   */
+  restart(options?: { mode?: 'fast' | 'immediate'; downMs?: number }): Promise<void>;
   /** Stops the server (fast shutdown, SIGKILL after 5 s) and removes its directory. */
   stop(): Promise<void>;
 }
@@ -57,12 +64,23 @@ function serverUser(): { uid: number; gid: number } | undefined {
 }
 
 
+export interface PostgresOptions {
+  /**
+   * Commits survive a crash of the server (`synchronous_commit=on`, PostgreSQL's default and
+   * production's). Off by default: a throwaway server commits without waiting for its WAL to be
+   * written, so a crash (an immediate `restart`) can lose the last ~0.6 s of acknowledged commits —
+   * a test that crashes the database must turn this on. (`fsync` stays off either way: a process
+   * crash, unlike a machine's, loses nothing the kernel holds.)
+   */
+  crashSafe?: boolean;
+}
+
 /** Starts a fresh server in a temporary directory; resolves once it accepts connections. */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const bin = pgBinDir();
   const user = serverUser();
   const dir = mkdtempSync(join(tmpdir(), 'call-campaigns-pg-'));
-  const as = { ...user, cwd: dir, env: { ...process.env, LC_ALL: 'C', LANG: 'C' } };
+  const as = { ...user, cwd: dir, env: { ...process.env, LC_ALL: 'C', LANG: 'C' }, crashSafe: options.crashSafe ?? false };
   try {
     if (user) chownSync(dir, user.uid, user.gid);
     const data = join(dir, 'data');
@@ -72,13 +90,37 @@ export async function startPostgres(): Promise<PostgresServer> {
     });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status ?? init.signal}): ${init.stderr || init.error?.message}`);
     // The port is free when chosen but may be taken before the server binds it: then try another.
-    for (let tries = 1; ; tries += 1) {
+    let port = 0;
+    let running: RunningServer | undefined;
+    for (let tries = 1; !running; tries += 1) {
       try {
-        return await startServer(bin, data, dir, await freePort(), as);
+        port = await freePort();
+        running = await startServer(bin, data, dir, port, as);
       } catch (err) {
         if (!(err instanceof PortTaken) || tries >= 5) throw err;
       }
     }
+    let current = running;
+    let stopped: Promise<void> | undefined;
+    const removeOnExit = () => rmSync(dir, { recursive: true, force: true });
+    process.once('exit', removeOnExit);
+    return {
+      url: current.url,
+      async restart({ mode = 'immediate', downMs = 0 } = {}) {
+        if (stopped) throw new Error('postgres: stopped; start a new one instead of restarting it');
+        await current.halt(mode === 'immediate' ? 'SIGQUIT' : 'SIGINT');
+        if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+        // Same port: the clients' URL stays valid. It was ours a moment ago; another process taking it
+        // in between is a failure of the test machine, reported as such.
+        current = await startServer(bin, data, dir, port, as);
+      },
+      stop: () =>
+        (stopped ??= (async () => {
+          process.off('exit', removeOnExit);
+          await current.halt('SIGINT');
+          rmSync(dir, { recursive: true, force: true });
+        })()),
+    };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -87,17 +129,26 @@ export async function startPostgres(): Promise<PostgresServer> {
 
 class PortTaken extends Error {}
 
+/** One run of the postmaster on a data directory. */
+interface RunningServer {
+  url: string;
+  /** Shuts it down with `signal` (SIGKILL after 5 s); resolves once it has exited. Keeps the data. */
+  halt(signal: 'SIGINT' | 'SIGQUIT'): Promise<void>;
+}
+
 async function startServer(
   bin: string,
   data: string,
   dir: string,
   port: number,
-  as: { uid?: number; gid?: number; cwd: string; env: NodeJS.ProcessEnv },
-): Promise<PostgresServer> {
-  // A throwaway cluster: no fsync, no waiting for the WAL.
+  as: { uid?: number; gid?: number; cwd: string; env: NodeJS.ProcessEnv; crashSafe: boolean },
+): Promise<RunningServer> {
+  // A throwaway cluster: no fsync, no waiting for the WAL (unless commits must survive a crash).
   const args = ['-D', data, '-k', dir, '-h', '127.0.0.1', '-p', String(port)];
-  for (const setting of ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=200']) args.push('-c', setting);
-  const child = spawn(join(bin, 'postgres'), args, { ...as, stdio: ['ignore', 'ignore', 'pipe'] });
+  const commit = `synchronous_commit=${as.crashSafe ? 'on' : 'off'}`;
+  for (const setting of ['fsync=off', commit, 'full_page_writes=off', 'max_connections=200']) args.push('-c', setting);
+  const { crashSafe: _, ...spawnOptions } = as;
+  const child = spawn(join(bin, 'postgres'), args, { ...spawnOptions, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -111,19 +162,20 @@ async function startServer(
   process.once('exit', killOnExit);
   const running = () => child.exitCode === null && child.signalCode === null && !spawnError;
 
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= (async () => {
+  let halted: Promise<void> | undefined;
+  const halt = (signal: 'SIGINT' | 'SIGQUIT') =>
+    (halted ??= (async () => {
       process.off('exit', killOnExit);
       if (running()) {
         // SIGINT is PostgreSQL's fast shutdown: it ends open sessions. (SIGTERM, the smart shutdown,
-        // would wait for every client to disconnect.) SIGKILL when that takes too long.
-        child.kill('SIGINT');
+        // would wait for every client to disconnect.) SIGQUIT, the immediate one, is a crash without
+        // the mess: backends quit at once, the next start recovers from the WAL. SIGKILL of the
+        // postmaster alone would leave its backends holding the shared memory. SIGKILL when slow.
+        child.kill(signal);
         const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dir, { recursive: true, force: true });
     })());
 
   const url = `postgres://app@127.0.0.1:${port}/postgres`;
@@ -140,7 +192,7 @@ async function startServer(
     try {
       await client.connect();
       await client.end();
-      return { url, stop };
+      return { url, halt };
     } catch {
       await client.end().catch(() => undefined);
       if (Date.now() > deadline) {

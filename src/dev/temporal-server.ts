@@ -60,6 +60,13 @@ export interface TemporalServer {
   postgres: PostgresServer;
   /** The server's Prometheus endpoint, `http://127.0.0.1:<port>/metrics`. */
   metricsUrl: string;
+  /** SIGKILLs the server process (a crash), leaving its databases; resolves once it has exited. */
+  kill(): Promise<void>;
+  /**
+   * Starts the server again (after `kill`, or SIGKILLing it first) on the same ports and databases;
+   * resolves once its frontend answers. Workers and clients keep their address and reconnect.
+   */
+  restart(): Promise<void>;
   /** Stops the server (SIGTERM, SIGKILL after 10 s), and PostgreSQL when this helper started it. */
   stop(): Promise<void>;
 }
@@ -216,9 +223,10 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
 
     const logDir = process.env.CALL_CAMPAIGNS_LOG_DIR;
     const logFile = logDir ? createWriteStream(join(logDir, 'temporal-server.log'), { flags: 'a' }) : undefined;
-    /** Starts the server on fresh free ports; resolves once its frontend answers. */
-    const launch = async () => {
-      const { config, frontend, metricsUrl } = await serverConfig(example, pgUrl, logLevel);
+    type Ports = Pick<Awaited<ReturnType<typeof serverConfig>>, 'config' | 'frontend' | 'metricsUrl'>;
+    /** Starts the server on fresh free ports (or on `ports`, a restart); resolves once its frontend answers. */
+    const launch = async (ports?: Ports) => {
+      const { config, frontend, metricsUrl } = ports ?? (await serverConfig(example, pgUrl, logLevel));
       writeFileSync(join(work, 'config', `${EXAMPLE_CONFIG}.yaml`), stringify(config));
       const server = spawn(join(dir, 'temporal-server'), ['--root', work, '--config', 'config', '--env', EXAMPLE_CONFIG, '--allow-no-auth', 'start'], {
         cwd: work,
@@ -246,7 +254,8 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
         }
       };
       try {
-        const connection = await poll('the frontend', deadline, dead, async () => {
+        // A restart gets a start-up deadline of its own.
+        const connection = await poll('the frontend', ports ? Date.now() + timeoutMs : deadline, dead, async () => {
           const c = await Connection.connect({ address: frontend, connectTimeout: 1_000 });
           try {
             await c.workflowService.getSystemInfo({});
@@ -256,7 +265,7 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
             throw err;
           }
         });
-        return { server, frontend, metricsUrl, connection, dead, halt };
+        return { server, config, frontend, metricsUrl, connection, dead, halt };
       } catch (err) {
         await halt();
         throw err;
@@ -271,12 +280,13 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
         if (tries >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
       }
     }
-    const { server, frontend, metricsUrl, connection, dead, halt } = launched;
+    const { config, frontend, metricsUrl, connection, dead } = launched;
+    let current = launched;
 
     let stopped: Promise<void> | undefined;
     const stop = () =>
       (stopped ??= (async () => {
-        await halt();
+        await current.halt();
         logFile?.end();
         await cleanUp();
       })());
@@ -310,7 +320,33 @@ export async function startTemporalServer(options: TemporalServerOptions = {}): 
       await stop();
       throw err;
     }
-    return { address: frontend, namespace, process: server, postgres, metricsUrl, stop };
+    const kill = async () => {
+      const { server } = current;
+      if (server.exitCode !== null || server.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+      server.kill('SIGKILL');
+      await exited;
+    };
+    const restart = async () => {
+      if (stopped) throw new Error('temporal-server: stopped; start a new one instead of restarting it');
+      await kill();
+      // Same ports (clients keep their address), same databases: what a crashed server's supervisor does.
+      const again = await launch({ config, frontend, metricsUrl });
+      await again.connection.close();
+      current = again;
+    };
+    return {
+      address: frontend,
+      namespace,
+      get process() {
+        return current.server;
+      },
+      postgres,
+      metricsUrl,
+      kill,
+      restart,
+      stop,
+    };
   } catch (err) {
     // Past a failed launch (its server already halted) or before any: nothing else holds the directory.
     if (!child || child.exitCode !== null || child.signalCode !== null) await cleanUp();

@@ -278,6 +278,11 @@ export async function openPostgres(target: string | pg.PoolConfig): Promise<Sql>
     async transaction(fn) {
       const client = await pool.connect();
       let broken: Error | undefined;
+      // A checked-out client has no pool listener: its connection dying (a database restart) mid-
+      // transaction would emit an unhandled 'error' and crash the process. The query in flight fails
+      // with it anyway; the client is destroyed on release.
+      const onError = (err: Error) => (broken ??= err);
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn({
@@ -291,6 +296,7 @@ export async function openPostgres(target: string | pg.PoolConfig): Promise<Sql>
         await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
         throw err;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     },
