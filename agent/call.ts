@@ -78,8 +78,10 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   const ids = { workflowId: meta.workflowId, attempt: meta.attempt };
   const http = config.livekit.url.replace(/^ws/, 'http');
   const rooms = new RoomServiceClient(http, config.livekit.apiKey, config.livekit.apiSecret);
+  const timeline = callTimeline();
   log('job started', ids);
   await ctx.connect();
+  timeline.mark('connected');
   const room = ctx.room;
   log('connected to the room', ids);
 
@@ -100,6 +102,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     ctx.shutdown('not answered');
     return;
   }
+  timeline.mark('answerSeen');
   log('line answered', ids);
   const offline = config.mode === 'offline';
   // Offline: a voice-activity heuristic (Silero) on the callee's first words. With cloud models the
@@ -124,22 +127,28 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts),
     ...(offline ? {} : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
+  session.on(voice.AgentSessionEventTypes.AgentStateChanged, (ev) => {
+    if (ev.newState === 'speaking') timeline.mark('speaking');
+  });
   await session.start({
     agent,
     room,
     // Offline there is no speech recognition: the patient answers with the keypad.
     inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline, closeOnDisconnect: true },
   });
+  timeline.mark('sessionStarted');
   if (answerer === undefined) {
     const amd = new voice.AMD(session, { participantIdentity: SIP_PARTICIPANT_IDENTITY, waitUntilFinished: true });
     const prediction = await amd.execute().finally(() => amd.aclose());
     answerer = prediction.isMachine ? 'machine' : 'human';
   }
+  timeline.mark('decided');
   log('answered', { ...ids, answerer });
 
   /** Hangs up the patient's line; the workflow's dial activity sees it and deletes the room. */
   const hangUp = async (why: string) => {
     log('hanging up', { ...ids, why });
+    log('call timeline', { ...ids, ...timeline.report() });
     await rooms.removeParticipant(room.name!, SIP_PARTICIPANT_IDENTITY).catch(() => undefined);
     ctx.shutdown(why);
   };
@@ -238,4 +247,20 @@ function waitUntilQuiet(session: voice.AgentSession): Promise<void> {
     session.on(voice.AgentSessionEventTypes.AgentStateChanged, check);
     setTimeout(check, 500);
   });
+}
+
+/**
+ * Where the time of a call goes, for `npm run bench:calls`: named moments in ms since the job
+ * started, and the job's start on the wall clock (to align with the phone's clock). Ids and times
+ * only, never what was said.
+ */
+function callTimeline() {
+  const startedAt = Date.now();
+  const marks: Record<string, number> = {};
+  return {
+    mark(name: string) {
+      marks[name] ??= Date.now() - startedAt;
+    },
+    report: () => ({ jobStartedAt: startedAt, marks }),
+  };
 }

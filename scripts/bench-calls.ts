@@ -25,13 +25,23 @@ const stats = (xs: number[]) => {
   return `median ${s[Math.floor(s.length / 2)]} ms, max ${s.at(-1)} ms, min ${s[0]} ms`;
 };
 
+const timelines = new Map<string, { jobStartedAt: number; marks: Record<string, number> }>();
+
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   const system = await startLocalSystem({
     payloadEncryptionKey: EncryptionCodec.generateSetting('bench'),
     // One number called many times: the bench lifts the per-number caps (never do this in production).
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 1_000, maxCallsPerWeek: 1_000 },
-    
+    agentEcho: (line) => {
+      if (!line.includes('call timeline')) return;
+      try {
+        const t = JSON.parse(line.slice(line.indexOf('{'))) as { workflowId: string; jobStartedAt: number; marks: Record<string, number> };
+        timelines.set(t.workflowId, t);
+      } catch {
+        /* not JSON */
+      }
+    },
   });
   const { api, store } = system;
   await new Promise((r) => setTimeout(r, 3_000)); // let the agent's idle job process warm up
@@ -68,6 +78,13 @@ async function main(): Promise<void> {
     firstAudio.push(Date.parse(call.heard.firstVoicedAt) - Date.parse(call.answeredAt!));
     keyToAck.push(new Date(rows[0]!.outcome_at).getTime() - pressed);
     keyToClosed.push(closedAt - pressed);
+    await new Promise((r) => setTimeout(r, 300));
+    const tl = timelines.get(workflowId);
+    if (tl) {
+      const answered = Date.parse(call.answeredAt!);
+      const rel = Object.entries(tl.marks).map(([k, v]) => `${k} ${tl.jobStartedAt + v - answered}`);
+      process.stdout.write(`  since answer: job ${tl.jobStartedAt - answered}, ${rel.join(', ')}, phone heard ${firstAudio.at(-1)}\n`);
+    }
     process.stdout.write(`call ${i + 1}/${calls}: first audio ${firstAudio.at(-1)} ms, key → ack ${keyToAck.at(-1)} ms, key → closed ${keyToClosed.at(-1)} ms\n`);
   }
   process.stdout.write(`\n${calls} calls, offline agent (keypad, espeak-ng, Silero), phone presses 1 1.5 s after the greeting starts\n`);

@@ -38,6 +38,8 @@ type Event struct {
 	At   string `json:"at"`
 	What string `json:"what"` // play | press | hangup | transfer
 	Arg  string `json:"arg,omitempty"`
+	// How long a played clip lasts, in ms: it ends (the phone falls quiet) at At plus this.
+	Ms int `json:"ms,omitempty"`
 }
 
 // CallLogLine is one INVITE as the phone network saw it, written when the call is over.
@@ -367,8 +369,9 @@ func (l *leg) perform(cue Cue) {
 	l.mu.Unlock()
 	switch {
 	case cue.Play != "":
-		l.event("play", cue.Play)
-		l.mouth.say(l.sim.clips[cue.Play])
+		clip := l.sim.clips[cue.Play]
+		l.eventMs("play", cue.Play, int(clip.Duration()/time.Millisecond))
+		l.mouth.say(clip)
 	case cue.Press != "":
 		for i, d := range cue.Press {
 			if i > 0 {
@@ -399,10 +402,12 @@ func dtmfCode(d rune) uint32 {
 	return uint32(d-'A') + 12
 }
 
-func (l *leg) event(what, arg string) {
+func (l *leg) event(what, arg string) { l.eventMs(what, arg, 0) }
+
+func (l *leg) eventMs(what, arg string, ms int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.line.Events = append(l.line.Events, Event{At: stamp(time.Now()), What: what, Arg: arg})
+	l.line.Events = append(l.line.Events, Event{At: stamp(time.Now()), What: what, Arg: arg, Ms: ms})
 }
 
 // finish asks the call to end (first reason wins).

@@ -166,7 +166,19 @@ type ear struct {
 	firstVoiced  time.Time
 	lastVoiced   time.Time
 	onFirst      []func()
+	spurts       []spurt
 }
+
+// spurt is a run of the agent's voiced audio as the phone heard it, ended by a gap of at least
+// spurtGap: what was said when (an opening cut short, a voicemail message after the beep).
+type spurt struct{ start, end time.Time }
+
+// spurtGap: voiced frames this far apart belong to separate spurts (a pause between words or
+// sentences, or the end of an utterance).
+const spurtGap = 200 * time.Millisecond
+
+// maxSpurts bounds the call log line (a minute of speech makes a few dozen).
+const maxSpurts = 400
 
 // answer marks the moment the phone was picked up.
 func (e *ear) answer() {
@@ -218,6 +230,11 @@ func (e *ear) heard(pkt *rtp.Packet) {
 		}
 	} else if e.packets++; len(pkt.Payload) >= voicedBytes {
 		e.voiced++
+		if n := len(e.spurts); n > 0 && now.Sub(e.spurts[n-1].end) < spurtGap+frame {
+			e.spurts[n-1].end = now
+		} else if n < maxSpurts {
+			e.spurts = append(e.spurts, spurt{start: now, end: now})
+		}
 		e.lastVoiced = now
 		if e.firstVoiced.IsZero() {
 			e.firstVoiced = now
@@ -241,6 +258,9 @@ type Heard struct {
 	// First and last voiced frame (RFC 3339, UTC); absent when the phone heard nothing.
 	FirstVoicedAt string `json:"firstVoicedAt,omitempty"`
 	LastVoicedAt  string `json:"lastVoicedAt,omitempty"`
+	// Runs of voiced audio (gaps under 200 ms joined): [start, end] as RFC 3339 UTC, the end being
+	// the arrival of the run's last voiced frame (which plays 20 ms longer).
+	Spurts [][2]string `json:"spurts,omitempty"`
 	// Ogg/Opus recording of what the phone heard, when PHONE_SIM_RECORD_DIR is set.
 	Recording string `json:"recording,omitempty"`
 }
@@ -253,6 +273,9 @@ func (e *ear) summary(recording string) *Heard {
 	if !e.firstVoiced.IsZero() {
 		h.FirstVoicedAt = stamp(e.firstVoiced)
 		h.LastVoicedAt = stamp(e.lastVoiced)
+	}
+	for _, sp := range e.spurts {
+		h.Spurts = append(h.Spurts, [2]string{stamp(sp.start), stamp(sp.end)})
 	}
 	return h
 }
