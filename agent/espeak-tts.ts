@@ -6,6 +6,7 @@
 import { AudioFrame } from '@livekit/rtc-node';
 import { APIConnectionError, shortuuid, tts, type APIConnectOptions } from '@livekit/agents';
 import { spawn } from 'node:child_process';
+import { ReadableStream } from 'node:stream/web';
 
 /** espeak-ng's native rate. */
 const SAMPLE_RATE = 22_050;
@@ -82,4 +83,24 @@ class EspeakStream extends tts.ChunkedStream {
       this.queue.put({ requestId, segmentId: requestId, frame: new AudioFrame(data, SAMPLE_RATE, 1, FRAME_SAMPLES), final: i === frames - 1 });
     }
   }
+}
+
+/**
+ * Synthesizes `text` ahead of time (while the agent joins the call, or while the phone rings), so
+ * that saying it later starts with no synthesis delay: `session.say(text, { audio: play(frames) })`.
+ */
+export async function prerender(engine: tts.TTS, text: string): Promise<AudioFrame[]> {
+  const frames: AudioFrame[] = [];
+  for await (const audio of engine.synthesize(text)) frames.push(audio.frame);
+  return frames;
+}
+
+/** Frames rendered by {@link prerender}, as the audio stream `session.say` plays. */
+export function play(frames: readonly AudioFrame[]): ReadableStream<AudioFrame> {
+  return new ReadableStream<AudioFrame>({
+    start(controller) {
+      for (const frame of frames) controller.enqueue(frame);
+      controller.close();
+    },
+  });
 }
