@@ -18,7 +18,10 @@ export interface GreetingRules {
   machineSpeechMs: number;
   /** A pause this long after short speech: a person who said hello and waits. Default 900. */
   humanPauseMs: number;
-  /** Silence this long after a machine's greeting (and beep): it is recording. Default 1500. */
+  /**
+   * Silence this long after a machine's greeting (and beep): it is recording. Default 2000: the
+   * detector's state ends ~550 ms after the last word, and a beep (no speech) can last a second.
+   */
   greetingEndSilenceMs: number;
   /** Give up listening after this: decide with what was heard. Default 25 000. */
   maxMs: number;
@@ -35,7 +38,7 @@ export const DEFAULT_GREETING_RULES: GreetingRules = {
   listenMs: 1200,
   machineSpeechMs: 2200,
   humanPauseMs: 900,
-  greetingEndSilenceMs: 1500,
+  greetingEndSilenceMs: 2000,
   maxMs: 25_000,
   quickPauseMs: 250,
   quickSpeechMs: 1500,

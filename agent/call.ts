@@ -194,9 +194,10 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       greetingHandle = sayPrepared(session, greetingBody(meta), bodyFrames, { allowInterruptions: true });
       timeline.mark('greetingQueued');
     }
-    answerer = await decided;
+    const heuristic = await decided;
+    log('answering-machine heuristic', { ...ids, heuristic });
     // A key pressed: a person, whatever the heuristic heard.
-    if (answerer === 'machine' && outcomeReply) answerer = 'human';
+    answerer = heuristic === 'machine' && outcomeReply ? 'human' : heuristic;
     if (answerer === 'machine') {
       voicemail = true;
       stopTalking(session, greetingHandle, openingHandle);

@@ -94,11 +94,13 @@ async function main(): Promise<void> {
     agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '3' },
     // The agent's log lines carry ids and times only: its call timeline and its decision.
     agentEcho: (line) => {
-      if (!line.includes('call timeline') && !line.includes('"answerer"')) return;
+      if (!line.includes('call timeline') && !line.includes('"answerer"') && !line.includes('"heuristic"')) return;
       try {
-        const t = JSON.parse(line.slice(line.indexOf('{'))) as { workflowId: string; jobStartedAt?: number; marks?: Record<string, number>; answerer?: string };
+        const t = JSON.parse(line.slice(line.indexOf('{'))) as { workflowId: string; jobStartedAt?: number; marks?: Record<string, number>; answerer?: string; heuristic?: string };
         if (t.marks && t.jobStartedAt) timelines.set(t.workflowId, { jobStartedAt: t.jobStartedAt, marks: t.marks });
-        if (t.answerer) decisions.set(t.workflowId, t.answerer);
+        // The heuristic's own decision (a key pressed later makes the call a person's whatever it said).
+        if (t.heuristic) decisions.set(t.workflowId, t.heuristic);
+        else if (t.answerer && !decisions.has(t.workflowId)) decisions.set(t.workflowId, t.answerer);
       } catch {
         /* not a JSON line */
       }
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
     await api.recordTimeZoneOverride(simulatedPatientZone('bench', s.phone, zone));
   }
   const firstAudio: number[] = [];
+  const firstAudioPeople: number[] = [];
   const helloToVoice: number[] = [];
   const helloSilence: number[] = [];
   const keyToAck: number[] = [];
@@ -146,6 +149,7 @@ async function main(): Promise<void> {
     const spurts = spurtsOf(call);
     if (!call.heard?.firstVoicedAt) throw new Error(`call ${i} (${s.name}): the phone heard nothing; ${result.outcome}`);
     firstAudio.push(ms(call.heard.firstVoicedAt) - answered);
+    if (s.phone === '+12125550113' || s.phone === '+12125550126') firstAudioPeople.push(firstAudio.at(-1)!);
     const decided = decisions.get(workflowId) ?? '?';
     const row = table.get(s.name) ?? new Map<string, number>();
     row.set(decided, (row.get(decided) ?? 0) + 1);
@@ -196,21 +200,22 @@ async function main(): Promise<void> {
   const load = [...loads].sort((a, b) => a - b);
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`\n${calls} calls, offline agent (keypad, espeak-ng, Silero), agent dispatched at the ${dispatch}; load average (1 min) during the run: median ${load[Math.floor(load.length / 2)]!.toFixed(1)}, max ${load.at(-1)!.toFixed(1)} on ${(await import('node:os')).cpus().length} cores`);
-  out(`answer → agent's first audio at the phone:        ${stats(firstAudio)}`);
+  out(`answer → agent's first audio, a person (silent or "Hello?"): ${stats(firstAudioPeople)}`);
+  out(`answer → agent's first audio, every answered call:  ${stats(firstAudio)}`);
   out(`"Hello?" end → agent's voice at the phone:         ${stats(helloToVoice)}`);
   out(`"Hello?" end → longest silence heard in the next 6 s: ${stats(helloSilence)}`);
   out(`key press → outcome acknowledged:                  ${stats(keyToAck)}`);
   out(`key press → workflow completed:                    ${stats(keyToClosed)}`);
   out('\nwhere the time goes (ms after the answer at the phone, median):');
   for (const [k, v] of breakdown) out(`  ${k.padEnd(16)} ${[...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]}`);
-  out('\nanswering-machine detection (scenario × decision):');
+  out('\nanswering-machine detection (scenario × the heuristic\'s decision):');
   const kinds = ['human', 'silence', 'machine', '?'];
   out(`  ${'scenario'.padEnd(42)} ${kinds.map((k) => k.padStart(8)).join('')}`);
   for (const [name, row] of table) out(`  ${name.padEnd(42)} ${kinds.map((k) => String(row.get(k) ?? 0).padStart(8)).join('')}`);
   if (machine.length > 0) {
     out(`voicemail: ${machine.length} machine calls; messages left after the beep: ${machine.map((m) => m.messages).join(', ')}; outcomes: ${machine.map((m) => m.outcome).join(', ')}`);
     out(`  message start after the end of the beep: ${stats(machine.map((m) => m.afterBeepMs))}`);
-    out(`  agent audio heard during the machine's greeting (the opening, stopped): ${stats(machine.map((m) => m.openingMs))}`);
+    out(`  agent audio heard during the machine's greeting (the opening): ${stats(machine.map((m) => m.openingMs))}`);
   }
   await system.stop();
 }
