@@ -35,7 +35,8 @@ const menu = 'Press 1 to confirm, 2 to cancel, 3 to reschedule, or 0 to speak wi
  * answered: the practice, nothing about the patient (a machine or someone else may be listening).
  */
 export function opening(meta: Pick<AgentJobMetadata, 'practiceName'>): string {
-  return `Hello, this is ${meta.practiceName} calling.`;
+  // Short (about 2.5 s): a hello is answered, and a machine talked over, for no longer than it lasts.
+  return `Hello, this is ${meta.practiceName}.`;
 }
 
 /**

@@ -35,8 +35,8 @@ if (!Number.isInteger(calls) || calls < 4) {
 
 /** The phones called, in turn (tools/phone-sim/scenarios.json), and what each one is. */
 const SCENARIOS = [
-  { phone: '+12125550113', name: 'silent, then presses 1', expect: 'human|silence', outcome: CallOutcome.CONFIRMED, weight: 8 },
-  { phone: '+12125550126', name: 'says "Hello?", then presses 1', expect: 'human', outcome: CallOutcome.CONFIRMED, weight: 7 },
+  { phone: '+12125550113', name: 'answers at once, silent, presses 1', expect: 'human|silence', outcome: CallOutcome.CONFIRMED, weight: 8 },
+  { phone: '+12125550126', name: 'rings 2 s, says "Hello?", presses 1', expect: 'human', outcome: CallOutcome.CONFIRMED, weight: 7 },
   { phone: '+12125550111', name: 'voicemail greeting + beep', expect: 'machine', outcome: CallOutcome.VOICEMAIL_LEFT, weight: 4 },
   { phone: '+12125550127', name: 'talks at length (6.7 s), then presses 1', expect: 'human', outcome: undefined, weight: 3 },
 ] as const;
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     await api.recordTimeZoneOverride(simulatedPatientZone('bench', s.phone, zone));
   }
   const firstAudio: number[] = [];
-  const firstAudioPeople: number[] = [];
+  const firstAudioBy = new Map<string, number[]>();
   const helloToVoice: number[] = [];
   const helloSilence: number[] = [];
   const keyToAck: number[] = [];
@@ -149,7 +149,7 @@ async function main(): Promise<void> {
     const spurts = spurtsOf(call);
     if (!call.heard?.firstVoicedAt) throw new Error(`call ${i} (${s.name}): the phone heard nothing; ${result.outcome}`);
     firstAudio.push(ms(call.heard.firstVoicedAt) - answered);
-    if (s.phone === '+12125550113' || s.phone === '+12125550126') firstAudioPeople.push(firstAudio.at(-1)!);
+    firstAudioBy.set(s.name, [...(firstAudioBy.get(s.name) ?? []), firstAudio.at(-1)!]);
     const decided = decisions.get(workflowId) ?? '?';
     const row = table.get(s.name) ?? new Map<string, number>();
     row.set(decided, (row.get(decided) ?? 0) + 1);
@@ -200,8 +200,8 @@ async function main(): Promise<void> {
   const load = [...loads].sort((a, b) => a - b);
   const out = (s: string) => process.stdout.write(`${s}\n`);
   out(`\n${calls} calls, offline agent (keypad, espeak-ng, Silero), agent dispatched at the ${dispatch}; load average (1 min) during the run: median ${load[Math.floor(load.length / 2)]!.toFixed(1)}, max ${load.at(-1)!.toFixed(1)} on ${(await import('node:os')).cpus().length} cores`);
-  out(`answer → agent's first audio, a person (silent or "Hello?"): ${stats(firstAudioPeople)}`);
-  out(`answer → agent's first audio, every answered call:  ${stats(firstAudio)}`);
+  out(`answer → agent's first audio at the phone, every answered call: ${stats(firstAudio)}`);
+  for (const [name, xs] of firstAudioBy) out(`  ${name.padEnd(42)} ${stats(xs)}`);
   out(`"Hello?" end → agent's voice at the phone:         ${stats(helloToVoice)}`);
   out(`"Hello?" end → longest silence heard in the next 6 s: ${stats(helloSilence)}`);
   out(`key press → outcome acknowledged:                  ${stats(keyToAck)}`);
