@@ -33,6 +33,15 @@ var opusSilence = []byte{0xf8, 0xff, 0xfe}
 // few bytes; 20 ms of speech at telephone bitrates takes tens of bytes.
 const voicedBytes = 16
 
+// minRun: sound counts as voice only in a run of frames this long (frames at most runGap apart).
+// The agent's encoder (libwebrtc Opus, DTX) sends a burst of ~55-byte comfort-noise frames for
+// ~200 ms when its track starts, and then one such frame every ~400 ms of silence: neither is the
+// agent speaking, and neither lasts this long.
+const (
+	minRun = 250 * time.Millisecond
+	runGap = 60 * time.Millisecond
+)
+
 // Clip is a recording the phone can play: Opus packets of 20 ms each.
 type Clip struct {
 	Name    string
@@ -167,6 +176,15 @@ type ear struct {
 	lastVoiced   time.Time
 	onFirst      []func()
 	spurts       []spurt
+	run          run
+}
+
+// run is the current run of sound-sized frames, counted as voice once it lasts minRun.
+type run struct {
+	start, last   time.Time
+	before, after int       // frames before and after the answer
+	firstAfter    time.Time // its first frame after the answer
+	confirmed     bool
 }
 
 // spurt is a run of the agent's voiced audio as the phone heard it, ended by a gap of at least
@@ -199,6 +217,13 @@ func (e *ear) whenHeard(f func()) {
 	f()
 }
 
+// firstVoicedAt is when the first voiced audio after the answer arrived (zero before).
+func (e *ear) firstVoicedAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.firstVoiced
+}
+
 // listen reads a subscribed audio track until it ends, optionally writing it to an Ogg file.
 func (e *ear) listen(track *webrtc.TrackRemote, recording string) {
 	var w *oggwriter.OggWriter
@@ -224,27 +249,62 @@ func (e *ear) heard(pkt *rtp.Packet) {
 	now := time.Now()
 	e.mu.Lock()
 	var fire []func()
-	if !e.answered {
-		if len(pkt.Payload) >= voicedBytes {
-			e.beforeAnswer++
+	if e.answered {
+		e.packets++
+	}
+	if len(pkt.Payload) >= voicedBytes {
+		r := &e.run
+		if now.Sub(r.last) > runGap {
+			*r = run{start: now}
 		}
-	} else if e.packets++; len(pkt.Payload) >= voicedBytes {
-		e.voiced++
-		if n := len(e.spurts); n > 0 && now.Sub(e.spurts[n-1].end) < spurtGap+frame {
-			e.spurts[n-1].end = now
-		} else if n < maxSpurts {
-			e.spurts = append(e.spurts, spurt{start: now, end: now})
+		r.last = now
+		if e.answered {
+			r.after++
+			if r.firstAfter.IsZero() {
+				r.firstAfter = now
+			}
+		} else {
+			r.before++
 		}
-		e.lastVoiced = now
-		if e.firstVoiced.IsZero() {
-			e.firstVoiced = now
-			fire, e.onFirst = e.onFirst, nil
+		if !r.confirmed && now.Sub(r.start) >= minRun {
+			// Voice: the whole run so far counts, from its first frame.
+			r.confirmed = true
+			e.beforeAnswer += r.before
+			if r.after > 0 {
+				e.voiced += r.after
+				fire = e.voice(r.firstAfter, now)
+			}
+		} else if r.confirmed {
+			if e.answered {
+				e.voiced++
+				fire = e.voice(now, now)
+			} else {
+				e.beforeAnswer++
+			}
 		}
 	}
 	e.mu.Unlock()
 	for _, f := range fire {
 		f()
 	}
+}
+
+// voice records voiced audio after the answer from start to end (the ear's lock held); it returns
+// the callbacks waiting for the first voiced audio, when this is it.
+func (e *ear) voice(start, end time.Time) []func() {
+	if n := len(e.spurts); n > 0 && start.Sub(e.spurts[n-1].end) < spurtGap+frame {
+		e.spurts[n-1].end = end
+	} else if n < maxSpurts {
+		e.spurts = append(e.spurts, spurt{start: start, end: end})
+	}
+	e.lastVoiced = end
+	if !e.firstVoiced.IsZero() {
+		return nil
+	}
+	e.firstVoiced = start
+	fire := e.onFirst
+	e.onFirst = nil
+	return fire
 }
 
 // Heard is the call log's account of the agent's audio.
