@@ -112,7 +112,6 @@ describe('the whole system, with the phone network simulated', () => {
     const spurts = spurtsOf(call);
     // During the greeting: the opening at most (about 2.3 s of voice), never the rest of the greeting.
     const beforeBeep = spurts.filter(([, end]) => end <= beepEnd);
-    process.stdout.write(`DEBUG beepEnd ${beepEnd - Date.parse(call.answeredAt!)} events ${JSON.stringify(call.events)} spurts ${JSON.stringify(spurts.map(([a, b]) => [a - Date.parse(call.answeredAt!), b - Date.parse(call.answeredAt!)]))}\n`);
     expect(beforeBeep.reduce((a, [s, e]) => a + e - s, 0)).toBeLessThan(3_000);
     expect(beforeBeep.at(-1)![1] - Date.parse(call.answeredAt!)).toBeLessThan(4_000);
     expect(spurts.some(([s, e]) => s < beepEnd && e > beepEnd)).toBe(false); // nothing spans the beep

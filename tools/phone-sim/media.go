@@ -269,7 +269,11 @@ func (e *ear) heard(pkt *rtp.Packet) {
 		if !r.confirmed && now.Sub(r.start) >= minRun {
 			// Voice: the whole run so far counts, from its first frame.
 			r.confirmed = true
-			e.beforeAnswer += r.before
+			// A few frames that ran into the answer (comfort noise just before the agent's first
+			// words) are not speech to a ringing line; a run of voice before the answer is.
+			if !e.answered || time.Duration(r.before)*frame >= minRun {
+				e.beforeAnswer += r.before
+			}
 			if r.after > 0 {
 				e.voiced += r.after
 				fire = e.voice(r.firstAfter, now)
