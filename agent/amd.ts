@@ -12,7 +12,11 @@ export type Answerer = 'human' | 'machine' | 'silence';
 
 /** Thresholds of the heuristic (ms). */
 export interface GreetingRules {
-  /** Nobody speaks within this: a person waiting for the caller. Default 1200. */
+  /**
+   * Nobody speaks within this: a person waiting for the caller. Default 2000: counted from the
+   * answer now (the agent is listening from the first moment), where it used to start half a second
+   * or more later; the opening plays meanwhile, so a longer window costs no silence.
+   */
   listenMs: number;
   /** This much speech before a real pause: a recorded greeting. Default 2200. */
   machineSpeechMs: number;
@@ -35,7 +39,7 @@ export interface GreetingRules {
 }
 
 export const DEFAULT_GREETING_RULES: GreetingRules = {
-  listenMs: 1200,
+  listenMs: 2000,
   machineSpeechMs: 2200,
   humanPauseMs: 900,
   greetingEndSilenceMs: 2000,

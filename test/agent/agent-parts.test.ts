@@ -31,8 +31,12 @@ describe('answering-machine heuristic', () => {
     expect(classify((t) => t > 200 && t < 1_900)).toMatchObject({ verdict: 'human' });
   });
 
-  it('a silent line: nobody speaks within 1.2 s', () => {
-    expect(classify(() => false)).toEqual({ verdict: 'silence', at: 1_216 });
+  it('a silent line: nobody speaks within 2 s (the listening window, counted from the answer while the opening plays)', () => {
+    expect(classify(() => false)).toEqual({ verdict: 'silence', at: 2_016 });
+  });
+
+  it('a person whose "Hello?" starts 1.3 s after the answer is a person, not a silent line', () => {
+    expect(classify((t) => t > 1_300 && t < 1_900)).toMatchObject({ verdict: 'human' });
   });
 
   it('a machine: seconds of greeting with short pauses; decided only after the greeting and beep are over', () => {
@@ -87,8 +91,8 @@ describe('answering-machine heuristic: early signs, so the agent talks at once w
     expect(verdict).toBe('machine');
   });
 
-  it('a silent line: no hint, silence after 1.2 s as before', () => {
-    expect(track(() => false)).toEqual({ verdict: 'silence', at: 1_216, hints: [] });
+  it('a silent line: no hint, silence after 2 s', () => {
+    expect(track(() => false)).toEqual({ verdict: 'silence', at: 2_016, hints: [] });
   });
 
   it('the decisions are exactly the classifier\'s', () => {
