@@ -10,7 +10,7 @@ import { CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '..
 import { DEFAULT_GREETING_RULES, detectAnswerer, type Answerer } from './amd';
 import type { AgentConfig } from './config';
 import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
-import { EspeakTTS, play, prerender } from './espeak-tts';
+import { EspeakTTS, growingAudio, play, prerender } from './espeak-tts';
 import { languageModel, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
 import { KEYPAD, greeting, greetingBody, holdOn, lateReply, noAnswerGoodbye, opening, reprompt, voicemailMessage } from './script';
@@ -177,7 +177,13 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     // The opening at once, while the heuristic listens (Silero, on the callee's first words). A
     // likely hello, or a silent line, gets the rest of the greeting right after it; a machine gets
     // the opening stopped, then the voicemail path once its greeting and beep are over.
-    const openingHandle = sayPrepared(session, opening(meta), await openingAudio, { allowInterruptions: true, addToChatCtx: false });
+    const openingFrames = await openingAudio;
+    // One speech for the opening and, once a person is likely, the rest of the greeting appended to
+    // it: no second speech to schedule between them (a gap of up to a second on a loaded host).
+    const growing = openingFrames ? growingAudio(openingFrames) : undefined;
+    const openingHandle = growing
+      ? session.say(opening(meta), { audio: growing.stream, allowInterruptions: true, addToChatCtx: false })
+      : sayPrepared(session, opening(meta), undefined, { allowInterruptions: true, addToChatCtx: false });
     timeline.mark('openingQueued');
     let likely!: (a: Answerer) => void;
     const early = new Promise<Answerer>((resolve) => (likely = resolve));
@@ -187,12 +193,19 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       if (hint === 'likely-machine') stopTalking(session, greetingHandle, openingHandle);
     });
     void decided.then(likely);
-    const first = await early;
-    timeline.mark('likely');
-    const bodyFrames = await bodyAudio;
-    if (first !== 'machine' && !outcomeReply) {
-      greetingHandle = sayPrepared(session, greetingBody(meta), bodyFrames, { allowInterruptions: true });
-      timeline.mark('greetingQueued');
+    let first: Answerer;
+    let bodyFrames: AudioFrame[] | undefined;
+    try {
+      first = await early;
+      timeline.mark('likely');
+      bodyFrames = await bodyAudio;
+      if (first !== 'machine' && !outcomeReply) {
+        if (growing && bodyFrames && growing.append(bodyFrames)) greetingHandle = openingHandle;
+        else greetingHandle = sayPrepared(session, greetingBody(meta), bodyFrames, { allowInterruptions: true });
+        timeline.mark('greetingQueued');
+      }
+    } finally {
+      growing?.end(); // whatever happens, the opening's speech ends
     }
     const heuristic = await decided;
     log('answering-machine heuristic', { ...ids, heuristic });

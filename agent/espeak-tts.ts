@@ -6,7 +6,7 @@
 import { AudioFrame } from '@livekit/rtc-node';
 import { APIConnectionError, shortuuid, tts, type APIConnectOptions } from '@livekit/agents';
 import { spawn } from 'node:child_process';
-import { ReadableStream } from 'node:stream/web';
+import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
 
 /** espeak-ng's native rate. */
 const SAMPLE_RATE = 22_050;
@@ -103,4 +103,52 @@ export function play(frames: readonly AudioFrame[]): ReadableStream<AudioFrame> 
       controller.close();
     },
   });
+}
+
+/**
+ * Pre-rendered frames as a speech that can be extended while it plays: {@link GrowingAudio.append}
+ * adds more (the rest of the greeting, right behind the opening, with no new speech to schedule),
+ * {@link GrowingAudio.end} ends it. Until it ends, the speech goes on (silent once the frames run out).
+ */
+export interface GrowingAudio {
+  stream: ReadableStream<AudioFrame>;
+  /** Adds frames; false if the speech was stopped (interrupted) meanwhile. */
+  append(frames: readonly AudioFrame[]): boolean;
+  end(): void;
+}
+
+export function growingAudio(frames: readonly AudioFrame[]): GrowingAudio {
+  let controller!: ReadableStreamDefaultController<AudioFrame>;
+  let open = true;
+  const stream = new ReadableStream<AudioFrame>({
+    start(c) {
+      controller = c;
+      for (const frame of frames) c.enqueue(frame);
+    },
+    cancel() {
+      open = false;
+    },
+  });
+  return {
+    stream,
+    append(more) {
+      if (!open) return false;
+      try {
+        for (const frame of more) controller.enqueue(frame);
+        return true;
+      } catch {
+        open = false; // cancelled by the reader
+        return false;
+      }
+    },
+    end() {
+      if (!open) return;
+      open = false;
+      try {
+        controller.close();
+      } catch {
+        // already cancelled
+      }
+    },
+  };
 }

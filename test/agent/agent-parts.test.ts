@@ -6,7 +6,7 @@ import { initializeLogger } from '@livekit/agents';
 import { describe, expect, it } from 'vitest';
 import { answererTracker, greetingClassifier, type AnswererHint } from '../../agent/amd';
 import { loadAgentConfig } from '../../agent/config';
-import { EspeakTTS, play, prerender } from '../../agent/espeak-tts';
+import { EspeakTTS, growingAudio, play, prerender } from '../../agent/espeak-tts';
 import { KEYPAD, greeting, greetingBody, opening, sayNumber, voicemailMessage } from '../../agent/script';
 import { CallOutcome, type AgentJobMetadata } from '../../src/contracts';
 import { ConfigError } from '../../src/config';
@@ -218,6 +218,27 @@ describe('offline text-to-speech (espeak-ng behind tts.TTS)', () => {
     const played = [];
     for await (const f of play(frames)) played.push(f);
     expect(played).toEqual(frames);
+  });
+
+  it('one speech for the opening and the rest of the greeting: frames appended while it plays, then ended', async () => {
+    initializeLogger({ pretty: false, level: 'warn' });
+    const tts = new EspeakTTS({ bin: resolveTool('espeakNg') });
+    const [first, rest] = await Promise.all([prerender(tts, 'Hello.'), prerender(tts, 'Goodbye.')]);
+    const speech = growingAudio(first);
+    const reader = speech.stream.getReader();
+    for (let i = 0; i < first.length; i += 1) expect((await reader.read()).value).toBe(first[i]);
+    const pending = reader.read(); // waits: the speech goes on until it ends
+    expect(speech.append(rest)).toBe(true);
+    speech.end();
+    expect((await pending).value).toBe(rest[0]);
+    let n = 1;
+    while (!(await reader.read()).done) n += 1;
+    expect(n).toBe(rest.length);
+    // Stopped (the reader cancels): nothing more is taken.
+    const stopped = growingAudio(first);
+    await stopped.stream.cancel();
+    expect(stopped.append(rest)).toBe(false);
+    stopped.end();
   });
 
   it('a missing binary is a clear error', async () => {
