@@ -4,16 +4,16 @@
  * voicemail, and hang up. The workflow deletes the room once the line is down.
  */
 import { voice, type JobContext, type VAD } from '@livekit/agents';
-import { RoomEvent, type RemoteParticipant, type Room } from '@livekit/rtc-node';
+import { RoomEvent, type AudioFrame, type RemoteParticipant, type Room } from '@livekit/rtc-node';
 import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '../src/contracts';
-import { detectAnswerer, type Answerer } from './amd';
+import { DEFAULT_GREETING_RULES, detectAnswerer, type Answerer } from './amd';
 import type { AgentConfig } from './config';
 import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
-import { EspeakTTS } from './espeak-tts';
+import { EspeakTTS, growingAudio, play, prerender } from './espeak-tts';
 import { languageModel, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
-import { KEYPAD, greeting, holdOn, lateReply, noAnswerGoodbye, reprompt, voicemailMessage } from './script';
+import { KEYPAD, greeting, greetingBody, holdOn, lateReply, noAnswerGoodbye, opening, reprompt, voicemailMessage } from './script';
 
 /** Longest voicemail message, in ms (calling rules). */
 export const MAX_VOICEMAIL_MS = 60_000;
@@ -80,8 +80,17 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   const ids = { workflowId: meta.workflowId, attempt: meta.attempt };
   const http = config.livekit.url.replace(/^ws/, 'http');
   const rooms = new RoomServiceClient(http, config.livekit.apiKey, config.livekit.apiSecret);
+  const timeline = callTimeline();
   log('job started', ids);
+  const offline = config.mode === 'offline';
+  const espeak = offline ? new EspeakTTS({ bin: config.espeakBin }) : undefined;
+  // Offline, the first words are rendered while the agent joins (dispatched at the dial, while the
+  // phone rings): at the answer they leave at once, with no synthesis on the way. A failed
+  // rendering leaves them to live synthesis (undefined).
+  const openingAudio = espeak ? prerender(espeak, opening(meta)).catch(() => undefined) : Promise.resolve(undefined);
+  const bodyAudio = openingAudio.then(() => (espeak ? prerender(espeak, greetingBody(meta)).catch(() => undefined) : undefined));
   await ctx.connect();
+  timeline.mark('connected');
   const room = ctx.room;
   log('connected to the room', ids);
 
@@ -95,20 +104,6 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     return;
   }
 
-  // Never speak to a ringing line.
-  const callee = await waitForAnswer(room);
-  if (!callee) {
-    log('the line was never answered', ids);
-    ctx.shutdown('not answered');
-    return;
-  }
-  log('line answered', ids);
-  const answeredAt = Date.now();
-  const offline = config.mode === 'offline';
-  // Offline: a voice-activity heuristic (Silero) on the callee's first words. With cloud models the
-  // library's voice.AMD (speech recognition + LLM) decides, once the session runs.
-  let answerer: Answerer | undefined = offline ? await detectAnswerer(room, callee, deps.vad) : undefined;
-
   const transfer = config.transferNumber
     ? async () => {
         const sip = new SipClient(http, config.livekit.apiKey, config.livekit.apiSecret);
@@ -116,63 +111,55 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       }
     : undefined;
   const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
-  // The patient's answer outlives the call: the job exits only once it is acknowledged or audited.
-  deps.keepUntilDone?.(() =>
-    agent.settling?.then((settled) =>
-      log(settled.accepted ? 'outcome acknowledged' : 'outcome kept as a late outcome', { ...ids, outcome: settled.outcome }),
-    ),
-  );
   const session = new voice.AgentSession({
     vad: deps.vad,
-    tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts),
+    tts: espeak ?? textToSpeech(config.models!.tts),
     ...(offline ? {} : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
-  // The first frame of the agent's audio sets its state to speaking: answer → first audio.
+  const startSession = async () => {
+    await session.start({
+      agent,
+      room,
+      // Offline there is no speech recognition: the patient answers with the keypad.
+      inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline, closeOnDisconnect: true },
+    });
+    timeline.mark('sessionStarted');
+  };
+  // Offline, the session starts before the answer: its audio track is published and the phone's
+  // leg subscribed to it while the line rings (or, dispatched at the answer, while the agent has
+  // nothing else to do). In cloud mode speech recognition would run on a ringing line: it waits.
+  if (offline) await startSession();
+
+  // Never speak to a ringing line.
+  const callee = await waitForAnswer(room);
+  if (!callee) {
+    log('the line was never answered', ids);
+    if (offline) await session.close().catch(() => undefined);
+    ctx.shutdown('not answered');
+    return;
+  }
+  timeline.mark('answerSeen');
+  log('line answered', ids);
+  const answeredAt = Date.now();
+  // The first frame of the agent's audio sets its state to speaking: answer → first audio (metrics).
   const firstAudio = (ev: voice.AgentStateChangedEvent) => {
     if (ev.newState !== 'speaking') return;
     session.off(voice.AgentSessionEventTypes.AgentStateChanged, firstAudio);
     deps.onFirstAudio?.((Date.now() - answeredAt) / 1000);
   };
   session.on(voice.AgentSessionEventTypes.AgentStateChanged, firstAudio);
-  await session.start({
-    agent,
-    room,
-    // Offline there is no speech recognition: the patient answers with the keypad.
-    inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline, closeOnDisconnect: true },
-  });
-  if (answerer === undefined) {
-    const amd = new voice.AMD(session, { participantIdentity: SIP_PARTICIPANT_IDENTITY, waitUntilFinished: true });
-    const prediction = await amd.execute().finally(() => amd.aclose());
-    answerer = prediction.isMachine ? 'machine' : 'human';
-  }
-  log('answered', { ...ids, answerer });
+  // The patient's answer outlives the call: the job exits only once it is acknowledged or audited.
+  deps.keepUntilDone?.(() =>
+    agent.settling?.then((settled) =>
+      log(settled.accepted ? 'outcome acknowledged' : 'outcome kept as a late outcome', { ...ids, outcome: settled.outcome }),
+    ),
+  );
 
-  /** Hangs up the patient's line; the workflow's dial activity sees it and deletes the room. */
-  const hangUp = async (why: string) => {
-    log('hanging up', { ...ids, why });
-    await rooms.removeParticipant(room.name!, SIP_PARTICIPANT_IDENTITY).catch(() => undefined);
-    ctx.shutdown(why);
-  };
-
-  if (answerer === 'machine') {
-    if (meta.voicemailAllowed) {
-      const message = session.say(voicemailMessage(meta), { allowInterruptions: false, addToChatCtx: false });
-      const cap = setTimeout(() => session.interrupt({ force: true }), MAX_VOICEMAIL_MS);
-      await message.waitForPlayout();
-      clearTimeout(cap);
-      await agent.settle(CallOutcome.VOICEMAIL_LEFT);
-    } else {
-      // One message per appointment: the machine again gets none.
-      await agent.settle(CallOutcome.VOICEMAIL_REACHED);
-    }
-    await hangUp('voicemail');
-    return;
-  }
-
-  // A person (or a silent line): the keypad works from the first word of the greeting.
+  // The keypad works from the answer on (a key is a person's answer, whatever detection says).
   let outcomeReply: Promise<void> | undefined;
+  let voicemail = false; // keys are no answer on the voicemail path
   const onKey = (_code: number, digit: string, p: RemoteParticipant) => {
-    if (p.identity !== SIP_PARTICIPANT_IDENTITY || outcomeReply) return;
+    if (p.identity !== SIP_PARTICIPANT_IDENTITY || outcomeReply || voicemail) return;
     let outcome = KEYPAD[digit];
     if (outcome === undefined) return;
     if (outcome === CallOutcome.TRANSFERRED && !agent.canTransfer) outcome = CallOutcome.RESCHEDULE_REQUESTED; // a person will call back
@@ -194,6 +181,88 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   };
   room.on(RoomEvent.DtmfReceived, onKey);
 
+  let answerer: Answerer;
+  let greetingHandle: voice.SpeechHandle | undefined;
+  if (offline) {
+    // The opening at once, while the heuristic listens (Silero, on the callee's first words). A
+    // likely hello, or a silent line, gets the rest of the greeting right after it; a machine gets
+    // the opening stopped, then the voicemail path once its greeting and beep are over.
+    const openingFrames = await openingAudio;
+    // One speech for the opening and, once a person is likely, the rest of the greeting appended to
+    // it: no second speech to schedule between them (a gap of up to a second on a loaded host).
+    const growing = openingFrames ? growingAudio(openingFrames) : undefined;
+    const openingHandle = growing
+      ? session.say(opening(meta), { audio: growing.stream, allowInterruptions: true, addToChatCtx: false })
+      : sayPrepared(session, opening(meta), undefined, { allowInterruptions: true, addToChatCtx: false });
+    timeline.mark('openingQueued');
+    let likely!: (a: Answerer) => void;
+    const early = new Promise<Answerer>((resolve) => (likely = resolve));
+    const decided = detectAnswerer(room, callee, deps.vad, DEFAULT_GREETING_RULES, (hint) => {
+      log('answerer hint', { ...ids, hint });
+      likely(hint === 'likely-human' ? 'human' : 'machine');
+      if (hint === 'likely-machine') stopTalking(session, greetingHandle, openingHandle);
+    });
+    void decided.then(likely);
+    let first: Answerer;
+    let bodyFrames: AudioFrame[] | undefined;
+    try {
+      first = await early;
+      timeline.mark('likely');
+      bodyFrames = await bodyAudio;
+      if (first !== 'machine' && !outcomeReply) {
+        if (growing && bodyFrames && growing.append(bodyFrames)) greetingHandle = openingHandle;
+        else greetingHandle = sayPrepared(session, greetingBody(meta), bodyFrames, { allowInterruptions: true });
+        timeline.mark('greetingQueued');
+      }
+    } finally {
+      growing?.end(); // whatever happens, the opening's speech ends
+    }
+    const heuristic = await decided;
+    log('answering-machine heuristic', { ...ids, heuristic });
+    // A key pressed: a person, whatever the heuristic heard.
+    answerer = heuristic === 'machine' && outcomeReply ? 'human' : heuristic;
+    if (answerer === 'machine') {
+      voicemail = true;
+      stopTalking(session, greetingHandle, openingHandle);
+    } else if (!greetingHandle && !outcomeReply) {
+      greetingHandle = sayPrepared(session, greetingBody(meta), bodyFrames, { allowInterruptions: true });
+    }
+  } else {
+    await startSession();
+    // With cloud models the library's voice.AMD (speech recognition + LLM) decides.
+    const amd = new voice.AMD(session, { participantIdentity: SIP_PARTICIPANT_IDENTITY, waitUntilFinished: true });
+    const prediction = await amd.execute().finally(() => amd.aclose());
+    answerer = prediction.isMachine ? 'machine' : 'human';
+    voicemail = answerer === 'machine';
+    if (!voicemail && !outcomeReply) greetingHandle = session.say(greeting(meta), { allowInterruptions: true });
+  }
+  timeline.mark('decided');
+  log('answered', { ...ids, answerer });
+
+  /** Hangs up the patient's line; the workflow's dial activity sees it and deletes the room. */
+  const hangUp = async (why: string) => {
+    log('hanging up', { ...ids, why });
+    log('call timeline', { ...ids, ...timeline.report() });
+    await rooms.removeParticipant(room.name!, SIP_PARTICIPANT_IDENTITY).catch(() => undefined);
+    ctx.shutdown(why);
+  };
+
+  if (answerer === 'machine') {
+    if (meta.voicemailAllowed) {
+      const message = session.say(voicemailMessage(meta), { allowInterruptions: false, addToChatCtx: false });
+      const cap = setTimeout(() => session.interrupt({ force: true }), MAX_VOICEMAIL_MS);
+      await message.waitForPlayout();
+      clearTimeout(cap);
+      await agent.settle(CallOutcome.VOICEMAIL_LEFT);
+    } else {
+      // One message per appointment: the machine again gets none.
+      await agent.settle(CallOutcome.VOICEMAIL_REACHED);
+    }
+    await hangUp('voicemail');
+    return;
+  }
+
+  // A person (or a silent line): the greeting is under way; the keypad works since the answer.
   /** True once the patient's answer is heard (keypad or a tool), false after `ms` of nothing. */
   const heardOrTimeout = (ms: number) =>
     new Promise<boolean>((resolve) => {
@@ -204,9 +273,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       });
     });
 
-  log('session started; greeting', ids);
-  const greetingHandle = session.say(greeting(meta), { allowInterruptions: true });
-  const greetingDone = greetingHandle.waitForPlayout().catch(() => undefined);
+  const greetingDone = (greetingHandle?.waitForPlayout() ?? Promise.resolve()).catch(() => undefined);
   let heard = await Promise.race([greetingDone.then(() => false), heardOrTimeout(10 * 60_000)]);
   // Silence or an unclear answer: re-prompt at most twice, then end with no outcome (the workflow
   // retries). An answer that was heard ends this at once, acknowledged yet or not.
@@ -234,6 +301,30 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   await hangUp(`outcome ${agent.settled?.outcome}`);
 }
 
+/**
+ * Says `text` with audio rendered beforehand ({@link prerender}); without it (the rendering
+ * failed), with live synthesis: the words are the same. Not async on purpose: a speech handle is
+ * a thenable, and returning it from an async function would wait for its playout.
+ */
+function sayPrepared(
+  session: voice.AgentSession,
+  text: string,
+  frames: AudioFrame[] | undefined,
+  options: { allowInterruptions: boolean; addToChatCtx?: boolean },
+): voice.SpeechHandle {
+  return session.say(text, { ...options, ...(frames ? { audio: play(frames) } : {}) });
+}
+
+/** Stops the agent mid-word (a machine is talking): what it was saying and what it had queued. */
+function stopTalking(session: voice.AgentSession, ...handles: (voice.SpeechHandle | undefined)[]): void {
+  for (const h of handles) if (h && !h.done()) h.interrupt(true);
+  try {
+    void session.interrupt({ force: true }).await.catch(() => undefined);
+  } catch {
+    // not running (the call ended)
+  }
+}
+
 /** Waits until the agent has finished speaking (its state leaves "speaking"/"thinking"), at most 30 s. */
 function waitUntilQuiet(session: voice.AgentSession): Promise<void> {
   return new Promise((resolve) => {
@@ -248,4 +339,20 @@ function waitUntilQuiet(session: voice.AgentSession): Promise<void> {
     session.on(voice.AgentSessionEventTypes.AgentStateChanged, check);
     setTimeout(check, 500);
   });
+}
+
+/**
+ * Where the time of a call goes, for `npm run bench:calls`: named moments in ms since the job
+ * started, and the job's start on the wall clock (to align with the phone's clock). Ids and times
+ * only, never what was said.
+ */
+function callTimeline() {
+  const startedAt = Date.now();
+  const marks: Record<string, number> = {};
+  return {
+    mark(name: string) {
+      marks[name] ??= Date.now() - startedAt;
+    },
+    report: () => ({ jobStartedAt: startedAt, marks }),
+  };
 }

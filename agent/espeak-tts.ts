@@ -6,6 +6,7 @@
 import { AudioFrame } from '@livekit/rtc-node';
 import { APIConnectionError, shortuuid, tts, type APIConnectOptions } from '@livekit/agents';
 import { spawn } from 'node:child_process';
+import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
 
 /** espeak-ng's native rate. */
 const SAMPLE_RATE = 22_050;
@@ -82,4 +83,72 @@ class EspeakStream extends tts.ChunkedStream {
       this.queue.put({ requestId, segmentId: requestId, frame: new AudioFrame(data, SAMPLE_RATE, 1, FRAME_SAMPLES), final: i === frames - 1 });
     }
   }
+}
+
+/**
+ * Synthesizes `text` ahead of time (while the agent joins the call, or while the phone rings), so
+ * that saying it later starts with no synthesis delay: `session.say(text, { audio: play(frames) })`.
+ */
+export async function prerender(engine: tts.TTS, text: string): Promise<AudioFrame[]> {
+  const frames: AudioFrame[] = [];
+  for await (const audio of engine.synthesize(text)) frames.push(audio.frame);
+  return frames;
+}
+
+/** Frames rendered by {@link prerender}, as the audio stream `session.say` plays. */
+export function play(frames: readonly AudioFrame[]): ReadableStream<AudioFrame> {
+  return new ReadableStream<AudioFrame>({
+    start(controller) {
+      for (const frame of frames) controller.enqueue(frame);
+      controller.close();
+    },
+  });
+}
+
+/**
+ * Pre-rendered frames as a speech that can be extended while it plays: {@link GrowingAudio.append}
+ * adds more (the rest of the greeting, right behind the opening, with no new speech to schedule),
+ * {@link GrowingAudio.end} ends it. Until it ends, the speech goes on (silent once the frames run out).
+ */
+export interface GrowingAudio {
+  stream: ReadableStream<AudioFrame>;
+  /** Adds frames; false if the speech was stopped (interrupted) meanwhile. */
+  append(frames: readonly AudioFrame[]): boolean;
+  end(): void;
+}
+
+export function growingAudio(frames: readonly AudioFrame[]): GrowingAudio {
+  let controller!: ReadableStreamDefaultController<AudioFrame>;
+  let open = true;
+  const stream = new ReadableStream<AudioFrame>({
+    start(c) {
+      controller = c;
+      for (const frame of frames) c.enqueue(frame);
+    },
+    cancel() {
+      open = false;
+    },
+  });
+  return {
+    stream,
+    append(more) {
+      if (!open) return false;
+      try {
+        for (const frame of more) controller.enqueue(frame);
+        return true;
+      } catch {
+        open = false; // cancelled by the reader
+        return false;
+      }
+    },
+    end() {
+      if (!open) return;
+      open = false;
+      try {
+        controller.close();
+      } catch {
+        // already cancelled
+      }
+    },
+  };
 }

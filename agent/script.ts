@@ -30,14 +30,32 @@ export function sayWhen(meta: Pick<AgentJobMetadata, 'appointmentStartLocal' | '
 
 const menu = 'Press 1 to confirm, 2 to cancel, 3 to reschedule, or 0 to speak with our staff. To stop these calls, press 9.';
 
-/** The first words of every answered call. */
-export function greeting(meta: AgentJobMetadata): string {
-  const name = meta.patientFirstName ? `Hello ${meta.patientFirstName}, this` : 'Hello, this';
+/**
+ * The first words of every answered call, said at the answer while the agent still listens for who
+ * answered: the practice, nothing about the patient (a machine or someone else may be listening).
+ */
+export function opening(meta: Pick<AgentJobMetadata, 'practiceName'>): string {
+  // Short (about 2.5 s): a hello is answered, and a machine talked over, for no longer than it lasts.
+  return `Hello, this is ${meta.practiceName}.`;
+}
+
+/**
+ * What follows the opening once a person (or a silent line) answered: the callback number, the
+ * appointment and the keypad menu. The patient's name comes after the number: a machine that
+ * passed for a person at first is cut off within a second, before it.
+ */
+export function greetingBody(meta: AgentJobMetadata): string {
+  const forWhom = meta.patientFirstName ? ` for ${meta.patientFirstName}` : '';
   return (
-    `${name} is ${meta.practiceName} calling. Our number is ${sayNumber(meta.practiceCallbackNumber)}. ` +
-    `We're calling to confirm your appointment with ${meta.provider} on ${sayWhen(meta)}. ` +
+    `Our number is ${sayNumber(meta.practiceCallbackNumber)}. ` +
+    `We're calling to confirm the appointment${forWhom} with ${meta.provider} on ${sayWhen(meta)}. ` +
     `Can you make it? ${menu}`
   );
+}
+
+/** The whole greeting: the opening, then the rest (cloud mode says it in one go). */
+export function greeting(meta: AgentJobMetadata): string {
+  return `${opening(meta)} ${greetingBody(meta)}`;
 }
 
 /** Re-prompt after silence or an answer the agent could not place (at most twice). */

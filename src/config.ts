@@ -15,7 +15,8 @@ export interface WorkerConfig {
   temporal: { address: string; namespace: string; taskQueue: string };
   /** `PAYLOAD_ENCRYPTION_KEY`: payloads (health data) are sealed with it. */
   payloadEncryptionKey: string;
-  livekit: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string; agentName: string };
+  /** `agentDispatch`: when the agent joins a call (LIVEKIT_AGENT_DISPATCH; see LiveKitTelephonyConfig). */
+  livekit: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string; agentName: string; agentDispatch: 'answer' | 'dial' };
   database: { url?: string; dataDir: string };
   rules: CallingRules;
   /** Limits inserted for the worker's trunk when the database has none (the stored row wins afterwards). */
@@ -103,6 +104,7 @@ const envSchema = z.object({
   LIVEKIT_API_SECRET: nonEmpty('LiveKit API secret'),
   LIVEKIT_SIP_TRUNK_ID: nonEmpty('id of the outbound SIP trunk, e.g. ST_xxxx'),
   AGENT_NAME: z.string().trim().min(1).default('appointment-confirmer'),
+  LIVEKIT_AGENT_DISPATCH: z.enum(['answer', 'dial'], { error: 'must be answer or dial' }).default('answer'),
   DATABASE_URL: databaseUrlSchema,
   PGLITE_DATA_DIR: z.string().trim().min(1).default('.data/pglite'),
   CALLING_DAYS: z.string().optional(),
@@ -164,6 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiSecret: e.LIVEKIT_API_SECRET,
       sipTrunkId: e.LIVEKIT_SIP_TRUNK_ID,
       agentName: e.AGENT_NAME,
+      agentDispatch: e.LIVEKIT_AGENT_DISPATCH,
     },
     database: { url: e.DATABASE_URL, dataDir: e.PGLITE_DATA_DIR },
     rules,

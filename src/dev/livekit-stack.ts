@@ -48,7 +48,7 @@ export interface CallLogLine {
   answeredAt?: string;
   endedAt: string;
   /** What the phone did after answering (clips played, keys pressed, hang-up), with times. */
-  events?: { at: string; what: 'play' | 'press' | 'hangup' | 'transfer'; arg?: string }[];
+  events?: { at: string; what: 'play' | 'press' | 'hangup' | 'transfer'; arg?: string; /** A played clip's length: it ends at `at` plus this. */ ms?: number }[];
   /** What the phone heard from the room (the agent), for answered calls. */
   heard?: {
     /** 20 ms audio packets received after the answer. */
@@ -59,6 +59,8 @@ export interface CallLogLine {
     voicedBeforeAnswerMs: number;
     firstVoicedAt?: string;
     lastVoicedAt?: string;
+    /** Runs of voiced audio (gaps under 200 ms joined), [start, end] (RFC 3339): what the agent said when. */
+    spurts?: [string, string][];
     recording?: string;
   };
 }

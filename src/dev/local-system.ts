@@ -14,7 +14,7 @@ import { databaseError } from '../errors';
 import { createLogger } from '../logger';
 import type { CallingRules } from '../ports';
 import { createStore, type SqlStore } from '../store';
-import { createLiveKitTelephony } from '../telephony/livekit';
+import { createLiveKitTelephony, type AgentDispatchTime } from '../telephony/livekit';
 import { createConfirmationWorker } from '../worker-factory';
 import { ChannelBroker } from '../pacing';
 import type { CallLimits } from '../contracts';
@@ -66,6 +66,8 @@ export interface LocalSystemOptions {
   livekit?: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string };
   /** The simulator's scenarios file (default tools/phone-sim/scenarios.json). */
   phoneScenarios?: string;
+  /** When the agent is dispatched to a call (default `answer`; see LiveKitTelephonyConfig.agentDispatch). */
+  agentDispatch?: AgentDispatchTime;
 }
 
 export interface LocalSystem {
@@ -109,7 +111,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
     ).sipTrunkId;
   const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(options.payloadEncryptionKey) });
   const api = new ConfirmationClient({ client, store, taskQueue });
-  const telephony = createLiveKitTelephony({ ...livekit, sipTrunkId: trunkId, agentName: 'appointment-confirmer' });
+  const telephony = createLiveKitTelephony({ ...livekit, sipTrunkId: trunkId, agentName: 'appointment-confirmer', agentDispatch: options.agentDispatch });
   await telephony.verifyTrunk();
   if (options.agentCapacity && !options.dataDir) throw new Error('startLocalSystem: agentCapacity needs a dataDir (the agent workers report to the database through its owner)');
   const pacing = await ChannelBroker.start(store.sql, trunkId, { limits: options.trunkLimits, agentName: 'appointment-confirmer' });

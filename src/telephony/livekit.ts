@@ -37,6 +37,14 @@ export interface LiveKitTelephonyConfig {
   /** Agent dispatched to each call's room. */
   agentName: string;
   /**
+   * When the agent is dispatched to a call's room. `answer` (default): once the callee answers, so
+   * a busy, declined or unanswered call costs no agent job — but the patient hears nothing until
+   * the job has started and joined the room (about half a second, more on a busy host). `dial`: just
+   * before the INVITE, so the agent is in the room, its opening ready, when the line is answered
+   * (first words in about 100 ms); every dialed call then takes a job process.
+   */
+  agentDispatch?: AgentDispatchTime;
+  /**
    * A dispatch with no job yet is still being offered to the agent workers for this long, in ms
    * (livekit-server asks them one by one; ours answer at once). Default 3 000.
    */
@@ -45,6 +53,9 @@ export interface LiveKitTelephonyConfig {
   agentJoinMs?: number;
   logger?: Logger;
 }
+
+/** When the agent is dispatched to a call's room: see {@link LiveKitTelephonyConfig.agentDispatch}. */
+export type AgentDispatchTime = 'answer' | 'dial';
 
 /** Maps a failed `createSipParticipant` to a {@link DialError}, per livekit-sip's observed responses. */
 export function classifyDialError(err: unknown): DialError {
@@ -95,6 +106,12 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   const log = config.logger;
   const offerMs = config.dispatchOfferMs ?? 3_000;
   const joinMs = config.agentJoinMs ?? 15_000;
+  /** One dispatch of the agent to the call's room; a failure is left to the call's watcher. */
+  const dispatchAgent = (input: DialInput) =>
+    dispatches
+      .createDispatch(input.roomName, config.agentName, { metadata: JSON.stringify(input.agentMetadata) })
+      .then(() => undefined)
+      .catch((err: unknown) => log?.warn({ room: input.roomName, error: safeMessage(err) }, 'dispatching the agent failed; the call watcher dispatches it again'));
 
   /**
    * Whether a failed room request failed because the room is gone. livekit-server answers 404 for a
@@ -144,6 +161,9 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       const preparedAt = prepared.get(input.roomName);
       prepared.delete(input.roomName);
       if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_ROOM_FRESH_MS) await createCallRoom(input.roomName);
+      // Dispatched at the dial, the agent joins while the phone rings and speaks at the answer.
+      const dispatchAtDial = config.agentDispatch === 'dial';
+      if (dispatchAtDial) await dispatchAgent(input);
       let participant;
       try {
         participant = await sip.createSipParticipant(config.sipTrunkId, input.phone, input.roomName, {
@@ -161,9 +181,7 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       const answeredAt = new Date().toISOString();
       log?.debug({ room: input.roomName, sipCallId: participant.sipCallId }, 'SIP participant answered');
       // The patient answered: the agent now (one dispatch; the call's watcher makes sure it comes).
-      await dispatches
-        .createDispatch(input.roomName, config.agentName, { metadata: JSON.stringify(input.agentMetadata) })
-        .catch((err: unknown) => log?.warn({ room: input.roomName, error: safeMessage(err) }, 'dispatching the agent failed; the call watcher dispatches it again'));
+      if (!dispatchAtDial) await dispatchAgent(input);
       return { answered: true, participantIdentity: participant.participantIdentity, sipCallId: participant.sipCallId, answeredAt };
     },
 

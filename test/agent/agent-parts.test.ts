@@ -4,10 +4,10 @@
  */
 import { initializeLogger } from '@livekit/agents';
 import { describe, expect, it } from 'vitest';
-import { greetingClassifier } from '../../agent/amd';
+import { answererTracker, greetingClassifier, type AnswererHint } from '../../agent/amd';
 import { loadAgentConfig } from '../../agent/config';
-import { EspeakTTS } from '../../agent/espeak-tts';
-import { KEYPAD, greeting, sayNumber, voicemailMessage } from '../../agent/script';
+import { EspeakTTS, growingAudio, play, prerender } from '../../agent/espeak-tts';
+import { KEYPAD, greeting, greetingBody, opening, sayNumber, voicemailMessage } from '../../agent/script';
 import { CallOutcome, type AgentJobMetadata } from '../../src/contracts';
 import { ConfigError } from '../../src/config';
 import { resolveTool } from '../../src/dev/tools';
@@ -31,8 +31,12 @@ describe('answering-machine heuristic', () => {
     expect(classify((t) => t > 200 && t < 1_900)).toMatchObject({ verdict: 'human' });
   });
 
-  it('a silent line: nobody speaks within 1.2 s', () => {
-    expect(classify(() => false)).toEqual({ verdict: 'silence', at: 1_216 });
+  it('a silent line: nobody speaks within 2 s (the listening window, counted from the answer while the opening plays)', () => {
+    expect(classify(() => false)).toEqual({ verdict: 'silence', at: 2_016 });
+  });
+
+  it('a person whose "Hello?" starts 1.3 s after the answer is a person, not a silent line', () => {
+    expect(classify((t) => t > 1_300 && t < 1_900)).toMatchObject({ verdict: 'human' });
   });
 
   it('a machine: seconds of greeting with short pauses; decided only after the greeting and beep are over', () => {
@@ -41,6 +45,67 @@ describe('answering-machine heuristic', () => {
     const { verdict, at } = classify(speaking);
     expect(verdict).toBe('machine');
     expect(at).toBeGreaterThanOrEqual(7_300 + 1_500);
+  });
+});
+
+/**
+ * Feeds the tracker one inference per 32 ms from a raw speech pattern, with the detector's smoothed
+ * state as Silero keeps it (on 550 ms past the last speech): the early hints and the verdict, with times.
+ */
+function track(rawAt: (ms: number) => boolean, untilMs = 30_000) {
+  const next = answererTracker();
+  const hints: { hint: AnswererHint; at: number }[] = [];
+  let lastRaw = -Infinity;
+  for (let t = 32; t <= untilMs; t += 32) {
+    const raw = rawAt(t);
+    if (raw) lastRaw = t;
+    const { verdict, hint } = next(t, t - lastRaw <= 550, raw);
+    if (hint) hints.push({ hint, at: t });
+    if (verdict) return { verdict, at: t, hints };
+  }
+  return { verdict: undefined, at: untilMs, hints };
+}
+
+describe('answering-machine heuristic: early signs, so the agent talks at once without talking over a machine', () => {
+  it('a "Hello?" is a likely person within 300 ms of its end, long before the decision', () => {
+    const { verdict, at, hints } = track((t) => t > 1_000 && t < 1_640);
+    expect(hints).toHaveLength(1);
+    expect(hints[0]!.hint).toBe('likely-human');
+    expect(hints[0]!.at - 1_640).toBeLessThanOrEqual(300);
+    expect(verdict).toBe('human');
+    expect(at).toBeGreaterThan(hints[0]!.at + 1_000); // the decision itself is as before
+  });
+
+  it('a machine: a likely machine once its greeting runs long (to stop the opening), the decision after the beep', () => {
+    // "Hi, you have reached the Rivera family." and two more sentences, 300 ms pauses, then the beep and silence.
+    const { verdict, at, hints } = track((t) => t > 300 && t < 7_300 && t % 2_000 > 300);
+    expect(hints.map((h) => h.hint)).toEqual(['likely-machine']);
+    expect(hints[0]!.at).toBeLessThan(3_500);
+    expect(verdict).toBe('machine');
+    expect(at).toBeGreaterThanOrEqual(7_300 + 1_500);
+  });
+
+  it('a machine whose first phrase is short and pauses: a likely person at first, overruled (likely machine, then machine)', () => {
+    const { verdict, hints } = track((t) => (t > 300 && t < 1_200) || (t > 1_700 && t < 7_000));
+    expect(hints.map((h) => h.hint)).toEqual(['likely-human', 'likely-machine']);
+    expect(verdict).toBe('machine');
+  });
+
+  it('a silent line: no hint, silence after 2 s', () => {
+    expect(track(() => false)).toEqual({ verdict: 'silence', at: 2_016, hints: [] });
+  });
+
+  it('the decisions are exactly the classifier\'s', () => {
+    const patterns = [(t: number) => t > 300 && t < 900, (t: number) => t > 200 && t < 1_900, () => false, (t: number) => t > 300 && t < 7_300 && t % 2_000 > 300];
+    for (const p of patterns) {
+      const decide = greetingClassifier();
+      let classified;
+      for (let t = 32; t <= 30_000 && !classified; t += 32) classified = decide(t, p(t));
+      const next = answererTracker();
+      let tracked;
+      for (let t = 32; t <= 30_000 && !tracked; t += 32) tracked = next(t, p(t)).verdict;
+      expect(tracked).toBe(classified);
+    }
   });
 });
 
@@ -64,6 +129,20 @@ describe('what the agent says', () => {
     expect(words).toContain(sayNumber(meta.practiceCallbackNumber));
     expect(words).toContain('Thursday, November 26 at 9:30 AM');
     for (const key of Object.keys(KEYPAD)) expect(words).toMatch(new RegExp(`(Press|press|or) ${key}\\b|${key} to`));
+  });
+
+  it('the opening, said before anyone is known to listen: the practice, nothing of the patient', () => {
+    const words = opening(meta);
+    expect(words).toContain('Bright Smiles Dental');
+    for (const secret of [meta.patientFirstName!, meta.provider, meta.reason, 'Thursday', 'November', '9:30']) expect(words).not.toContain(secret);
+    expect(greeting(meta).startsWith(words)).toBe(true);
+    expect(greeting(meta)).toContain(greetingBody(meta));
+  });
+
+  it('the rest of the greeting gives the callback number before the patient\'s name', () => {
+    const body = greetingBody(meta);
+    expect(body.indexOf(sayNumber(meta.practiceCallbackNumber))).toBeLessThan(body.indexOf('Jordan'));
+    expect(body.indexOf('Jordan')).toBeGreaterThan(0);
   });
 
   it('the keypad: 1 confirm, 2 cancel, 3 reschedule, 0 staff, 9 opt out', () => {
@@ -129,6 +208,37 @@ describe('offline text-to-speech (espeak-ng behind tts.TTS)', () => {
     expect(frames.every((f) => f.sampleRate === 22_050 && f.samplesPerChannel === 441 && f.channels === 1)).toBe(true);
     const peak = Math.max(...frames.map((f) => Math.max(...Array.from(f.data, Math.abs))));
     expect(peak).toBeGreaterThan(3_000);
+  });
+
+  it('renders ahead of time, then plays the same frames (no synthesis at the answer)', async () => {
+    initializeLogger({ pretty: false, level: 'warn' });
+    const tts = new EspeakTTS({ bin: resolveTool('espeakNg') });
+    const frames = await prerender(tts, opening(meta));
+    expect(frames.length).toBeGreaterThan(50);
+    const played = [];
+    for await (const f of play(frames)) played.push(f);
+    expect(played).toEqual(frames);
+  });
+
+  it('one speech for the opening and the rest of the greeting: frames appended while it plays, then ended', async () => {
+    initializeLogger({ pretty: false, level: 'warn' });
+    const tts = new EspeakTTS({ bin: resolveTool('espeakNg') });
+    const [first, rest] = await Promise.all([prerender(tts, 'Hello.'), prerender(tts, 'Goodbye.')]);
+    const speech = growingAudio(first);
+    const reader = speech.stream.getReader();
+    for (let i = 0; i < first.length; i += 1) expect((await reader.read()).value).toBe(first[i]);
+    const pending = reader.read(); // waits: the speech goes on until it ends
+    expect(speech.append(rest)).toBe(true);
+    speech.end();
+    expect((await pending).value).toBe(rest[0]);
+    let n = 1;
+    while (!(await reader.read()).done) n += 1;
+    expect(n).toBe(rest.length);
+    // Stopped (the reader cancels): nothing more is taken.
+    const stopped = growingAudio(first);
+    await stopped.stream.cancel();
+    expect(stopped.append(rest)).toBe(false);
+    stopped.end();
   });
 
   it('a missing binary is a clear error', async () => {

@@ -7,7 +7,7 @@
 import { RoomServiceClient } from 'livekit-server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallOutcome, ConsentState, Phase, type CallPolicy, type ConfirmationRequest } from '../../src/contracts';
-import { readCallLog, waitForCall } from '../../src/dev/livekit-stack';
+import { readCallLog, waitForCall, type CallLogLine } from '../../src/dev/livekit-stack';
 import { startLocalSystem, type LocalSystem } from '../../src/dev/local-system';
 import type { TemporalServerKind } from '../../src/dev/temporal-server';
 import { simulatedPatientZone } from '../../src/dev/office-hours';
@@ -27,6 +27,8 @@ async function start(temporalServer: TemporalServerKind): Promise<void> {
     taskQueue: 'full-stack',
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
     agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '2', STAFF_TRANSFER_NUMBER: FRONT_DESK },
+    // The agent joins while the phone rings, and speaks at the answer.
+    agentDispatch: 'dial',
   });
   rooms = new RoomServiceClient(system.stack!.url.replace('ws', 'http'), system.stack!.apiKey, system.stack!.apiSecret);
 }
@@ -42,6 +44,14 @@ async function confirm(phone: string, policy: Partial<CallPolicy> = {}): Promise
 }
 
 const answeredCallOf = (workflowId: string, attempt = 1) => waitForCall(system.stack!.callLogFile!, (l) => l.room === `${workflowId}-a${attempt}`, 30_000);
+
+/** What the phone heard, as runs of the agent's voice [start, end] in ms (end: the last frame's arrival + 20 ms). */
+const spurtsOf = (call: CallLogLine) => (call.heard?.spurts ?? []).map(([a, b]) => [Date.parse(a), Date.parse(b) + 20] as const);
+/** When a clip the phone played ended. */
+const clipEnd = (call: CallLogLine, clip: string) => {
+  const e = call.events!.find((x) => x.what === 'play' && x.arg === clip)!;
+  return Date.parse(e.at) + e.ms!;
+};
 
 // The production-relevant cases (a confirmation through LiveKit, the simulator and the agent; an
 // opt-out across confirmations) also run on Temporal's own server on PostgreSQL, the production shape.
@@ -108,19 +118,45 @@ for (const { server, name } of SERVERS) describe(`the whole system on ${name}, w
       await system.api.cancel(request.practiceId, request.appointmentId);
     });
 
-    it('voicemail: exactly one message of at most 60 s, VOICEMAIL_LEFT', async () => {
+    it('voicemail: the opening stopped while the machine talks, then exactly one message after the beep, of at most 60 s, VOICEMAIL_LEFT', async () => {
       const { workflowId } = await confirm('+12125550111');
       const result = await system.api.result(workflowId);
       expect(result.outcome).toBe(CallOutcome.VOICEMAIL_LEFT);
       const call = await answeredCallOf(workflowId);
       const calls = readCallLog(system.stack!.callLogFile!).filter((l) => l.room.startsWith(workflowId));
       expect(calls).toHaveLength(1);
-      const greetingPlayed = Date.parse(call.events![0]!.at);
-      // The message starts after the machine's greeting and beep (about 7.5 s), and lasts under 60 s.
-      expect(Date.parse(call.heard!.firstVoicedAt!) - greetingPlayed).toBeGreaterThan(7_000);
-      expect(call.heard!.voicedMs).toBeGreaterThan(5_000);
-      expect(Date.parse(call.heard!.lastVoicedAt!) - Date.parse(call.heard!.firstVoicedAt!)).toBeLessThanOrEqual(60_000);
+      const beepEnd = clipEnd(call, 'voicemail-greeting'); // the greeting, then the beep
+      const spurts = spurtsOf(call);
+      // During the greeting: the opening at most (about 2.3 s of voice), never the rest of the greeting.
+      const beforeBeep = spurts.filter(([, end]) => end <= beepEnd);
+      expect(beforeBeep.reduce((a, [s, e]) => a + e - s, 0)).toBeLessThan(3_000);
+      // … and quiet well before the beep: stopped by the long greeting, or over (the beep is ~8.7 s in).
+      expect(beepEnd - beforeBeep.at(-1)![1]).toBeGreaterThan(2_000);
+      expect(spurts.some(([s, e]) => s < beepEnd && e > beepEnd)).toBe(false); // nothing spans the beep
+      // After the beep: one message (no gap of 2 s or more in it), starting after the beep, under 60 s.
+      const after = spurts.filter(([s]) => s >= beepEnd);
+      expect(after.length).toBeGreaterThan(0);
+      expect(after[0]![0]).toBeGreaterThan(beepEnd);
+      for (let i = 1; i < after.length; i += 1) expect(after[i]![0] - after[i - 1]![1]).toBeLessThan(2_000);
+      expect(after.reduce((a, [s, e]) => a + e - s, 0)).toBeGreaterThan(5_000);
+      expect(after.at(-1)![1] - after[0]![0]).toBeLessThanOrEqual(60_000);
       expect(call.ended).toBe('hung up by the agent');
+    });
+
+    it('first words: the agent speaks within 1 s of the answer; a person\'s "Hello?" is answered with no dead air', async () => {
+      const { workflowId } = await confirm('+12125550126'); // rings 2 s, says "Hello?" 1 s after answering, presses 1 later
+      expect((await system.api.result(workflowId)).outcome).toBe(CallOutcome.CONFIRMED);
+      const call = await answeredCallOf(workflowId);
+      const answered = Date.parse(call.answeredAt!);
+      expect(call.heard!.voicedBeforeAnswerMs).toBe(0);
+      expect(Date.parse(call.heard!.firstVoicedAt!) - answered).toBeLessThanOrEqual(1_000);
+      // After the hello, the agent's voice within 500 ms, and no silence of a second or more in the
+      // next 5 s (the opening runs on into the rest of the greeting).
+      const helloEnd = clipEnd(call, 'hello');
+      const spurts = spurtsOf(call).filter(([s, e]) => e > helloEnd && s < helloEnd + 5_000);
+      expect(Math.max(spurts[0]![0], helloEnd) - helloEnd).toBeLessThanOrEqual(500);
+      for (let i = 1; i < spurts.length; i += 1) expect(spurts[i]![0] - spurts[i - 1]![1]).toBeLessThan(1_000);
+      process.stdout.write(`answer → first agent audio ${Date.parse(call.heard!.firstVoicedAt!) - answered} ms; hello end → agent voice ${Math.max(spurts[0]![0], helloEnd) - helloEnd} ms\n`);
     });
 
     it('the patient presses 0: TRANSFERRED, and the carrier takes the call to the front desk', async () => {

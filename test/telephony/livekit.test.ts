@@ -64,4 +64,16 @@ describe('LiveKit telephony against livekit-server', () => {
     await telephony.hangUp('confirm-p1-A1-a1');
     expect((await rooms.listRooms(['confirm-p1-A1-a1'])).length).toBe(0);
   });
+
+  it('dispatched at the dial (agentDispatch dial), the agent is on its way before the phone answers, with the call\'s metadata', async () => {
+    // The call fails here (no SIP service), after the dispatch: it was created before the INVITE.
+    const early = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer', agentDispatch: 'dial' });
+    const call = input('confirm-p1-A2-a1');
+    await expect(early.dial(call)).rejects.toMatchObject({ name: 'DialError' });
+    const dispatches = await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch('confirm-p1-A2-a1');
+    const ours = dispatches.filter((d) => d.agentName === 'appointment-confirmer');
+    expect(ours).toHaveLength(1);
+    expect(JSON.parse(ours[0]!.metadata)).toEqual(call.agentMetadata);
+    await early.hangUp('confirm-p1-A2-a1');
+  });
 });

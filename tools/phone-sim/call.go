@@ -38,6 +38,8 @@ type Event struct {
 	At   string `json:"at"`
 	What string `json:"what"` // play | press | hangup | transfer
 	Arg  string `json:"arg,omitempty"`
+	// How long a played clip lasts, in ms: it ends (the phone falls quiet) at At plus this.
+	Ms int `json:"ms,omitempty"`
 }
 
 // CallLogLine is one INVITE as the phone network saw it, written when the call is over.
@@ -268,6 +270,13 @@ func (l *leg) ring(ctx context.Context, d time.Duration) string {
 // returns, so anyone who looks at the room after the answer sees it); from now on its audio track
 // (published at the join) carries what the phone says.
 func (l *leg) answer() error {
+	// The phone is picked up now (its 200 OK): what it hears from here on is heard after the answer,
+	// and the answer time is this moment, before the room learns of it — so "answer → first audio"
+	// includes the status reaching the agent.
+	l.mu.Lock()
+	l.line.AnsweredAt = stamp(time.Now())
+	l.mu.Unlock()
+	l.ear.answer()
 	l.room.LocalParticipant.SetAttributes(map[string]string{
 		"sip.callStatus": "active",
 		"sip.callIDFull": l.callID + "@phone-sim.invalid",
@@ -276,13 +285,16 @@ func (l *leg) answer() error {
 	deadline := time.Now().Add(3 * time.Second)
 	for l.room.LocalParticipant.Attributes()["sip.callStatus"] != "active" {
 		if time.Now().After(deadline) {
+			l.mu.Lock()
+			l.line.AnsweredAt = "" // not answered after all: the call log says "error"
+			l.mu.Unlock()
 			return fmt.Errorf("livekit-server did not confirm sip.callStatus active")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	l.ear.answer()
+	l.mu.Lock()
 	l.line.Outcome = "answered"
-	l.line.AnsweredAt = stamp(time.Now())
+	l.mu.Unlock()
 	return nil
 }
 
@@ -334,7 +346,11 @@ func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest, dia
 			time.AfterFunc(time.Duration(cue.AfterMs)*time.Millisecond, func() { l.perform(cue) })
 		}
 		if cue.After == "agent-audio" {
-			l.ear.whenHeard(start)
+			// Voice is known as such a moment after it starts (minRun): the delay counts from its start.
+			l.ear.whenHeard(func() {
+				wait := time.Duration(cue.AfterMs)*time.Millisecond - time.Since(l.ear.firstVoicedAt())
+				time.AfterFunc(max(0, wait), func() { l.perform(cue) })
+			})
 		} else {
 			// "After the answer" counts from when the line carries sound (the phone's track is up,
 			// a few hundred ms after the 200 OK here), so nothing scripted is lost to a late join.
@@ -367,8 +383,9 @@ func (l *leg) perform(cue Cue) {
 	l.mu.Unlock()
 	switch {
 	case cue.Play != "":
-		l.event("play", cue.Play)
-		l.mouth.say(l.sim.clips[cue.Play])
+		clip := l.sim.clips[cue.Play]
+		l.eventMs("play", cue.Play, int(clip.Duration()/time.Millisecond))
+		l.mouth.say(clip)
 	case cue.Press != "":
 		for i, d := range cue.Press {
 			if i > 0 {
@@ -399,10 +416,12 @@ func dtmfCode(d rune) uint32 {
 	return uint32(d-'A') + 12
 }
 
-func (l *leg) event(what, arg string) {
+func (l *leg) event(what, arg string) { l.eventMs(what, arg, 0) }
+
+func (l *leg) eventMs(what, arg string, ms int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.line.Events = append(l.line.Events, Event{At: stamp(time.Now()), What: what, Arg: arg})
+	l.line.Events = append(l.line.Events, Event{At: stamp(time.Now()), What: what, Arg: arg, Ms: ms})
 }
 
 // finish asks the call to end (first reason wins).

@@ -33,6 +33,15 @@ var opusSilence = []byte{0xf8, 0xff, 0xfe}
 // few bytes; 20 ms of speech at telephone bitrates takes tens of bytes.
 const voicedBytes = 16
 
+// minRun: sound counts as voice only in a run of frames this long (frames at most runGap apart).
+// The agent's encoder (libwebrtc Opus, DTX) sends a burst of ~55-byte comfort-noise frames for
+// ~200 ms when its track starts, and then one such frame every ~400 ms of silence: neither is the
+// agent speaking, and neither lasts this long.
+const (
+	minRun = 250 * time.Millisecond
+	runGap = 60 * time.Millisecond
+)
+
 // Clip is a recording the phone can play: Opus packets of 20 ms each.
 type Clip struct {
 	Name    string
@@ -166,7 +175,28 @@ type ear struct {
 	firstVoiced  time.Time
 	lastVoiced   time.Time
 	onFirst      []func()
+	spurts       []spurt
+	run          run
 }
+
+// run is the current run of sound-sized frames, counted as voice once it lasts minRun.
+type run struct {
+	start, last   time.Time
+	before, after int       // frames before and after the answer
+	firstAfter    time.Time // its first frame after the answer
+	confirmed     bool
+}
+
+// spurt is a run of the agent's voiced audio as the phone heard it, ended by a gap of at least
+// spurtGap: what was said when (an opening cut short, a voicemail message after the beep).
+type spurt struct{ start, end time.Time }
+
+// spurtGap: voiced frames this far apart belong to separate spurts (a pause between words or
+// sentences, or the end of an utterance).
+const spurtGap = 200 * time.Millisecond
+
+// maxSpurts bounds the call log line (a minute of speech makes a few dozen).
+const maxSpurts = 400
 
 // answer marks the moment the phone was picked up.
 func (e *ear) answer() {
@@ -185,6 +215,13 @@ func (e *ear) whenHeard(f func()) {
 	}
 	e.mu.Unlock()
 	f()
+}
+
+// firstVoicedAt is when the first voiced audio after the answer arrived (zero before).
+func (e *ear) firstVoicedAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.firstVoiced
 }
 
 // listen reads a subscribed audio track until it ends, optionally writing it to an Ogg file.
@@ -212,22 +249,66 @@ func (e *ear) heard(pkt *rtp.Packet) {
 	now := time.Now()
 	e.mu.Lock()
 	var fire []func()
-	if !e.answered {
-		if len(pkt.Payload) >= voicedBytes {
-			e.beforeAnswer++
+	if e.answered {
+		e.packets++
+	}
+	if len(pkt.Payload) >= voicedBytes {
+		r := &e.run
+		if now.Sub(r.last) > runGap {
+			*r = run{start: now}
 		}
-	} else if e.packets++; len(pkt.Payload) >= voicedBytes {
-		e.voiced++
-		e.lastVoiced = now
-		if e.firstVoiced.IsZero() {
-			e.firstVoiced = now
-			fire, e.onFirst = e.onFirst, nil
+		r.last = now
+		if e.answered {
+			r.after++
+			if r.firstAfter.IsZero() {
+				r.firstAfter = now
+			}
+		} else {
+			r.before++
+		}
+		if !r.confirmed && now.Sub(r.start) >= minRun {
+			// Voice: the whole run so far counts, from its first frame.
+			r.confirmed = true
+			// A few frames that ran into the answer (comfort noise just before the agent's first
+			// words) are not speech to a ringing line; a run of voice before the answer is.
+			if !e.answered || time.Duration(r.before)*frame >= minRun {
+				e.beforeAnswer += r.before
+			}
+			if r.after > 0 {
+				e.voiced += r.after
+				fire = e.voice(r.firstAfter, now)
+			}
+		} else if r.confirmed {
+			if e.answered {
+				e.voiced++
+				fire = e.voice(now, now)
+			} else {
+				e.beforeAnswer++
+			}
 		}
 	}
 	e.mu.Unlock()
 	for _, f := range fire {
 		f()
 	}
+}
+
+// voice records voiced audio after the answer from start to end (the ear's lock held); it returns
+// the callbacks waiting for the first voiced audio, when this is it.
+func (e *ear) voice(start, end time.Time) []func() {
+	if n := len(e.spurts); n > 0 && start.Sub(e.spurts[n-1].end) < spurtGap+frame {
+		e.spurts[n-1].end = end
+	} else if n < maxSpurts {
+		e.spurts = append(e.spurts, spurt{start: start, end: end})
+	}
+	e.lastVoiced = end
+	if !e.firstVoiced.IsZero() {
+		return nil
+	}
+	e.firstVoiced = start
+	fire := e.onFirst
+	e.onFirst = nil
+	return fire
 }
 
 // Heard is the call log's account of the agent's audio.
@@ -241,6 +322,9 @@ type Heard struct {
 	// First and last voiced frame (RFC 3339, UTC); absent when the phone heard nothing.
 	FirstVoicedAt string `json:"firstVoicedAt,omitempty"`
 	LastVoicedAt  string `json:"lastVoicedAt,omitempty"`
+	// Runs of voiced audio (gaps under 200 ms joined): [start, end] as RFC 3339 UTC, the end being
+	// the arrival of the run's last voiced frame (which plays 20 ms longer).
+	Spurts [][2]string `json:"spurts,omitempty"`
 	// Ogg/Opus recording of what the phone heard, when PHONE_SIM_RECORD_DIR is set.
 	Recording string `json:"recording,omitempty"`
 }
@@ -253,6 +337,9 @@ func (e *ear) summary(recording string) *Heard {
 	if !e.firstVoiced.IsZero() {
 		h.FirstVoicedAt = stamp(e.firstVoiced)
 		h.LastVoicedAt = stamp(e.lastVoiced)
+	}
+	for _, sp := range e.spurts {
+		h.Spurts = append(h.Spurts, [2]string{stamp(sp.start), stamp(sp.end)})
 	}
 	return h
 }
