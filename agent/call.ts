@@ -11,7 +11,7 @@ import { detectAnswerer, type Answerer } from './amd';
 import type { AgentConfig } from './config';
 import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
 import { EspeakTTS } from './espeak-tts';
-import { languageModel, speechToText, textToSpeech } from './models';
+import { languageModel, offlineModels, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
 import { KEYPAD, greeting, holdOn, lateReply, noAnswerGoodbye, reprompt, voicemailMessage } from './script';
 
@@ -119,16 +119,18 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       log(settled.accepted ? 'outcome acknowledged' : 'outcome kept as a late outcome', { ...ids, outcome: settled.outcome }),
     ),
   );
+  // Offline: PocketSphinx and the intent matcher stand in for the cloud STT and LLM (same tools, same
+  // replies); with spoken answers turned off, the keypad alone.
+  const offlineEars = offline ? offlineModels(config, greeting(meta)) : undefined;
   const session = new voice.AgentSession({
     vad: deps.vad,
     tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts),
-    ...(offline ? {} : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
+    ...(offline ? (offlineEars ?? {}) : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
   await session.start({
     agent,
     room,
-    // Offline there is no speech recognition: the patient answers with the keypad.
-    inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline, closeOnDisconnect: true },
+    inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline || offlineEars !== undefined, closeOnDisconnect: true },
   });
   if (answerer === undefined) {
     const amd = new voice.AMD(session, { participantIdentity: SIP_PARTICIPANT_IDENTITY, waitUntilFinished: true });

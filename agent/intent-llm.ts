@@ -51,25 +51,47 @@ export const NOT_UNDERSTOOD =
 /** Said when a transfer was asked for and no one can take it (the tool said so). */
 const NO_TRANSFER = 'No one can take your call right now; our front desk will call you back. Can you make your appointment?';
 
+export interface IntentLLMOptions {
+  /**
+   * Said instead of the plain re-prompt when an unclear answer ("Hello?") cut the agent off: the
+   * greeting again, so the patient still hears who is calling, the callback number and the question.
+   */
+  restart?: string;
+}
+
 export class IntentLLM extends llm.LLM {
+  readonly options: IntentLLMOptions;
+
+  constructor(options: IntentLLMOptions = {}) {
+    super();
+    this.options = options;
+  }
+
   label(): string {
     return 'intent-matcher';
   }
 
-  get model(): string {
+  override get model(): string {
     return 'offline-intents';
   }
 
-  get provider(): string {
+  override get provider(): string {
     return 'call-campaigns';
   }
 
   chat({ chatCtx, toolCtx, connOptions }: { chatCtx: llm.ChatContext; toolCtx?: llm.ToolContextLike; connOptions?: APIConnectOptions }): llm.LLMStream {
-    return new IntentStream(this, { chatCtx, toolCtx, connOptions: connOptions ?? { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 } });
+    return new IntentStream(this, this.options, { chatCtx, toolCtx, connOptions: connOptions ?? { maxRetry: 0, retryIntervalMs: 0, timeoutMs: 10_000 } });
   }
 }
 
 class IntentStream extends llm.LLMStream {
+  readonly #options: IntentLLMOptions;
+
+  constructor(owner: IntentLLM, options: IntentLLMOptions, params: ConstructorParameters<typeof llm.LLMStream>[1]) {
+    super(owner, params);
+    this.#options = options;
+  }
+
   protected async run(): Promise<void> {
     const id = shortuuid();
     const last = this.chatCtx.items.at(-1);
@@ -83,8 +105,10 @@ class IntentStream extends llm.LLMStream {
     if (last?.type !== 'message' || last.role !== 'user') return;
     const words = last.textContent ?? '';
     const intent = matchIntent(words);
-    if (intent === 'unclear' || !this.toolCtx?.[intent]) {
-      this.#say(id, NOT_UNDERSTOOD);
+    if (intent === 'unclear' || !this.toolCtx?.hasTool(intent)) {
+      const before = this.chatCtx.items.slice(0, -1).reverse().find((i) => i.type === 'message' && i.role === 'assistant');
+      const cutOff = before?.type === 'message' && before.interrupted;
+      this.#say(id, cutOff && this.#options.restart ? `Sorry. ${this.#options.restart}` : NOT_UNDERSTOOD);
       return;
     }
     const args = intent === 'request_reschedule' ? { preference: words.trim().slice(0, OUTCOME_DETAIL_MAX_CHARS.reschedulePreference) } : {};

@@ -11,7 +11,7 @@
  * transcripts from nonsense into the words said.
  */
 import { AudioFrame, AudioResampler } from '@livekit/rtc-node';
-import { APIConnectionError, stt, type AudioBuffer } from '@livekit/agents';
+import { APIConnectionError, normalizeLanguage, stt, type AudioBuffer } from '@livekit/agents';
 import { spawn } from 'node:child_process';
 
 /** The acoustic model's sample rate. */
@@ -45,11 +45,11 @@ export class PocketSphinxSTT extends stt.STT {
     };
   }
 
-  get model(): string {
+  override get model(): string {
     return 'pocketsphinx-en-us';
   }
 
-  get provider(): string {
+  override get provider(): string {
     return 'cmu-sphinx';
   }
 
@@ -64,7 +64,7 @@ export class PocketSphinxSTT extends stt.STT {
     const duration = pcm.length / DECODE_RATE;
     return {
       type: stt.SpeechEventType.FINAL_TRANSCRIPT,
-      alternatives: [{ text, language: 'en', startTime: 0, endTime: duration, confidence }],
+      alternatives: [{ text, language: normalizeLanguage('en'), startTime: 0, endTime: duration, confidence }],
     };
   }
 
@@ -72,10 +72,11 @@ export class PocketSphinxSTT extends stt.STT {
   decode(pcm: Int16Array, signal?: AbortSignal): Promise<Transcript> {
     const m = this.options.modelDir;
     return new Promise((resolve, reject) => {
-      // Audio on stdin, never in a file others could read (it is the patient's voice).
+      // Audio on stdin, never in a file (it is the patient's voice). PocketSphinx opens its input
+      // by name, and /dev/stdin of a Node child is a socket it cannot open: `cat` makes it a pipe.
       const child = spawn(
-        this.options.bin,
-        ['-infile', '/dev/stdin', '-hmm', `${m}/en-us`, '-lm', `${m}/en-us.lm.bin`, '-dict', `${m}/cmudict-en-us.dict`, '-time', 'yes', '-logfn', '/dev/null'],
+        'sh',
+        ['-c', 'cat | exec "$0" "$@"', this.options.bin, '-infile', '/dev/stdin', '-hmm', `${m}/en-us`, '-lm', `${m}/en-us.lm.bin`, '-dict', `${m}/cmudict-en-us.dict`, '-time', 'yes', '-logfn', '/dev/null'],
         { signal },
       );
       let out = '';
