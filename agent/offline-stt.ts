@@ -13,6 +13,7 @@
 import { AudioFrame, AudioResampler } from '@livekit/rtc-node';
 import { APIConnectionError, normalizeLanguage, stt, type AudioBuffer } from '@livekit/agents';
 import { spawn } from 'node:child_process';
+import { domainLanguageModel } from './domain-lm';
 
 /** The acoustic model's sample rate. */
 export const DECODE_RATE = 16_000;
@@ -24,6 +25,11 @@ export interface PocketSphinxOptions {
   modelDir?: string;
   /** RMS of the noise floor added above 4 kHz, in 16-bit sample units. Default 80; 0 turns it off. */
   highBandNoise?: number;
+  /**
+   * `answers` (default): a small model of answers about an appointment (agent/domain-lm.ts);
+   * `generic`: the package's general US-English model (for comparison).
+   */
+  languageModel?: 'answers' | 'generic';
 }
 
 /** One decoded utterance: the words and PocketSphinx's mean word posterior (0–1). */
@@ -42,7 +48,17 @@ export class PocketSphinxSTT extends stt.STT {
       bin: options.bin ?? 'pocketsphinx_continuous',
       modelDir: options.modelDir ?? '/usr/share/pocketsphinx/model/en-us',
       highBandNoise: options.highBandNoise ?? 80,
+      languageModel: options.languageModel ?? 'answers',
     };
+  }
+
+  #lm?: { lm: string; dict: string };
+  /** The language model and dictionary files: built once (tens of ms), then reused. */
+  get languageModelFiles(): { lm: string; dict: string } {
+    const m = this.options.modelDir;
+    this.#lm ??=
+      this.options.languageModel === 'generic' ? { lm: `${m}/en-us.lm.bin`, dict: `${m}/cmudict-en-us.dict` } : domainLanguageModel(`${m}/cmudict-en-us.dict`);
+    return this.#lm;
   }
 
   override get model(): string {
@@ -71,12 +87,13 @@ export class PocketSphinxSTT extends stt.STT {
   /** Decodes 16 kHz 16-bit mono PCM. Exposed for the speech benchmark. */
   decode(pcm: Int16Array, signal?: AbortSignal): Promise<Transcript> {
     const m = this.options.modelDir;
+    const files = this.languageModelFiles;
     return new Promise((resolve, reject) => {
       // Audio on stdin, never in a file (it is the patient's voice). PocketSphinx opens its input
       // by name, and /dev/stdin of a Node child is a socket it cannot open: `cat` makes it a pipe.
       const child = spawn(
         'sh',
-        ['-c', 'cat | exec "$0" "$@"', this.options.bin, '-infile', '/dev/stdin', '-hmm', `${m}/en-us`, '-lm', `${m}/en-us.lm.bin`, '-dict', `${m}/cmudict-en-us.dict`, '-time', 'yes', '-logfn', '/dev/null'],
+        ['-c', 'cat | exec "$0" "$@"', this.options.bin, '-infile', '/dev/stdin', '-hmm', `${m}/en-us`, '-lm', files.lm, '-dict', files.dict, '-time', 'yes', '-logfn', '/dev/null'],
         { signal },
       );
       let out = '';

@@ -16,13 +16,16 @@ import { CLIP_RATE, PHRASES, VOICES, phoneClip, type Voice } from '../src/dev/sp
 const opts = new Command()
   .option('--voices <list>', 'flite voices, comma-separated', VOICES.join(','))
   .option('--no-fill', 'decode without the high-band noise floor')
+  .option('--generic-lm', "the package's general English model instead of the answers model")
   .option('--concurrency <n>', 'decoders at once', '2')
   .option('--verbose', 'print every transcript')
   .parse()
-  .opts<{ voices: string; fill: boolean; concurrency: string; verbose?: boolean }>();
+  .opts<{ voices: string; fill: boolean; genericLm?: boolean; concurrency: string; verbose?: boolean }>();
 
 const voices = opts.voices.split(',').map((v) => v.trim()) as Voice[];
-const stt = new PocketSphinxSTT(opts.fill ? {} : { highBandNoise: 0 });
+const stt = new PocketSphinxSTT({ ...(opts.fill ? {} : { highBandNoise: 0 }), ...(opts.genericLm ? { languageModel: 'generic' as const } : {}) });
+// Nothing else keeps the process alive between a child's exit and the next clip.
+const keepAlive = setInterval(() => undefined, 1_000);
 const intents = Object.keys(PHRASES) as Intent[];
 const cases = intents.flatMap((meant) => PHRASES[meant].flatMap((text) => voices.map((voice) => ({ meant, text, voice }))));
 
@@ -47,8 +50,10 @@ await Promise.all(
       const c = cases[next++]!;
       const clip = await phoneClip(c.text, c.voice);
       const t0 = Date.now();
-      const event = await stt.recognize(frames(clip));
-      const transcript = event.alternatives?.[0]?.text ?? '';
+      const transcript = await stt
+        .recognize(frames(clip))
+        .then((event) => event.alternatives?.[0]?.text ?? '')
+        .catch((err: unknown) => (console.error(`decode failed: ${String(err)}`), ''));
       const heard = matchIntent(transcript);
       results.push({ ...c, heard, transcript, ms: Date.now() - t0 });
       if (opts.verbose || heard !== c.meant) console.log(`${heard === c.meant ? 'ok  ' : 'MISS'} [${c.voice}] ${c.meant} "${c.text}" → "${transcript}" → ${heard}`);
@@ -66,7 +71,7 @@ const short: Record<Intent, string> = {
   unclear: 'unclear',
 };
 const pad = (s: string | number, n = 9) => String(s).padStart(n);
-console.log(`\nConfusion table (rows: meant, columns: heard), ${results.length} clips, voices ${voices.join('+')}, high-band fill ${opts.fill ? 'on' : 'off'}`);
+console.log(`\nConfusion table (rows: meant, columns: heard), ${results.length} clips, voices ${voices.join('+')}, high-band fill ${opts.fill ? 'on' : 'off'}, language model ${opts.genericLm ? 'generic' : 'answers'}`);
 console.log(`${'meant \\ heard'.padEnd(14)}${intents.map((i) => pad(short[i])).join('')}${pad('correct')}`);
 for (const meant of intents) {
   const row = results.filter((r) => r.meant === meant);
@@ -83,3 +88,4 @@ console.log(`\ncorrect intent: ${correct}/${results.length} (${((100 * correct) 
 console.log(`answers understood: ${answers.filter((r) => r.heard === r.meant).length}/${answers.length}; re-prompted (heard unclear): ${answers.filter((r) => r.heard === 'unclear').length}`);
 console.log(`false confirmations: ${falseConfirm}; false cancellations: ${falseCancel}; any wrong action: ${wrongAction}`);
 console.log(`decode time per utterance: median ${ms[Math.floor(ms.length / 2)]} ms, max ${ms.at(-1)} ms; wall ${((Date.now() - started) / 1000).toFixed(0)} s`);
+clearInterval(keepAlive);
