@@ -138,7 +138,8 @@ export async function phoneClip(text: string, voice: Voice, opts: { noise?: numb
     await run('flite', ['-voice', voice, '-t', text, '-o', spoken]);
     await run('sox', ['-q', spoken, '-r', '8000', '-c', '1', line, 'sinc', '300-3400']);
     const { stdout } = await run('soxi', ['-D', line]);
-    await run('sox', ['-q', '-n', '-r', '8000', '-c', '1', noise, 'synth', stdout.trim(), 'pinknoise', 'vol', String(opts.noise ?? 0.01)]);
+    // -R: the same noise every run, so a clip decodes the same way every time.
+    await run('sox', ['-R', '-q', '-n', '-r', '8000', '-c', '1', noise, 'synth', stdout.trim(), 'pinknoise', 'vol', String(opts.noise ?? 0.01)]);
     await run('sox', ['-q', '-m', line, noise, '-r', String(CLIP_RATE), '-b', '16', '-e', 'signed-integer', '-t', 'raw', out]);
     const raw = await readFile(out);
     return new Int16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length - (raw.length % 2)));
