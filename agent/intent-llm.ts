@@ -18,11 +18,12 @@ export type Intent = 'confirm_appointment' | 'cancel_appointment' | 'request_res
 // Patterns over the normalised transcript (lower case, letters, digits, apostrophes, single spaces).
 const OPT_OUT = /\b(stop (calling|call me|these calls)|(don't|do not|never) call( me)?( again)?|quit calling|take me off|remove me|no more calls|unsubscribe)\b/;
 const WRONG = /\b(wrong (number|person)|no one (here )?(by|with) that name|(nobody|no one) (here )?(named|called|by that)|(doesn't|does not) live here|(don't|do not) know (who|him|her|them|anyone)|not (him|her) )/;
-const STAFF = /\b((talk|speak) (to|with) (a |an |the )?(someone|somebody|person|human|staff|receptionist|front desk|real person|operator|actual person)|front desk|receptionist|a real person|a human|operator|representative)\b/;
+const STAFF = /\b((talk|speak) (to|with) (a |an |the )?(someone|somebody|person|human|staff|receptionist|front desk|real person|operator|actual person)|front desk|receptionist|operator|representative)\b/;
 const RESCHEDULE = /\b(reschedul\w*|re schedule|another (day|time|date)|different (day|time|date)|(move|change|push|switch) (it|that|the (appointment|time|date))|later (date|time)|some other (day|time)|instead|how about|can we do)\b/;
 const CANCEL = /\bcancel\w*\b/;
 const NOT_CANCEL = /\b(don't|do not|not|no need to|won't|never) cancel/;
 const CONFIRM = /\b(yes|yeah|yep|yup|sure|correct|absolutely|definitely|of course|okay|ok|confirm\w*|i('ll| will) (be there|come|make it)|i can (make it|come|be there)|(that|it) works|sounds good|see you (then|there))\b/;
+const DAY = /\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|next week|later)\b/;
 const NEGATION = /\b(no|not|nope|can't|cannot|can not|won't|don't|unable|never|maybe|unsure)\b/;
 
 /** Lower case, words only: what the patterns above read. */
@@ -40,7 +41,8 @@ export function matchIntent(text: string): Intent {
   // loses no slot until a person has spoken with them.
   if (RESCHEDULE.test(t)) return 'request_reschedule';
   if (CANCEL.test(t)) return NOT_CANCEL.test(t) || CONFIRM.test(t.replace(CANCEL, ' ')) ? 'unclear' : 'cancel_appointment';
-  if (CONFIRM.test(t)) return NEGATION.test(t) ? 'unclear' : 'confirm_appointment';
+  // "Yes… Tuesday?" may be naming another day: ask rather than confirm the one on the books.
+  if (CONFIRM.test(t)) return NEGATION.test(t) || DAY.test(t) ? 'unclear' : 'confirm_appointment';
   return 'unclear';
 }
 

@@ -50,13 +50,15 @@ await Promise.all(
       const c = cases[next++]!;
       const clip = await phoneClip(c.text, c.voice);
       const t0 = Date.now();
-      const transcript = await stt
+      const { transcript, confidence } = await stt
         .recognize(frames(clip))
-        .then((event) => event.alternatives?.[0]?.text ?? '')
-        .catch((err: unknown) => (console.error(`decode failed: ${String(err)}`), ''));
+        .then((event) => ({ transcript: event.alternatives?.[0]?.text ?? '', confidence: event.alternatives?.[0]?.confidence ?? 0 }))
+        .catch((err: unknown) => (console.error(`decode failed: ${String(err)}`), { transcript: '', confidence: 0 }));
       const heard = matchIntent(transcript);
       results.push({ ...c, heard, transcript, ms: Date.now() - t0 });
-      if (opts.verbose || heard !== c.meant) console.log(`${heard === c.meant ? 'ok  ' : 'MISS'} [${c.voice}] ${c.meant} "${c.text}" → "${transcript}" → ${heard}`);
+      if (opts.verbose || heard !== c.meant) {
+        console.log(`${heard === c.meant ? 'ok  ' : 'MISS'} [${c.voice}] ${c.meant} "${c.text}" → "${transcript}" (${confidence.toFixed(2)}) → ${heard}`);
+      }
     }
   }),
 );

@@ -89,6 +89,8 @@ describe('the intent matcher never guesses', () => {
     'not sure',
     'hello',
     'what is the weather like today',
+    'yes this about monday', // "Is this about my bill?", misheard: a day named beside a yes
+    'a human', // a hum, misheard: asking for staff needs a verb
     '',
   ])('"%s" is unclear: the agent asks again', (text) => expect(matchIntent(text)).toBe('unclear'));
 });
