@@ -11,7 +11,7 @@ import { DEFAULT_GREETING_RULES, detectAnswerer, type Answerer } from './amd';
 import type { AgentConfig } from './config';
 import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
 import { EspeakTTS, growingAudio, play, prerender } from './espeak-tts';
-import { languageModel, speechToText, textToSpeech } from './models';
+import { languageModel, offlineModels, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
 import { KEYPAD, greeting, greetingBody, holdOn, lateReply, noAnswerGoodbye, opening, reprompt, voicemailMessage } from './script';
 
@@ -111,18 +111,23 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
       }
     : undefined;
   const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
+  // Offline: PocketSphinx and the intent matcher stand in for the cloud STT and LLM (same tools, same
+  // replies); with spoken answers turned off, the keypad alone.
+  const offlineEars = offline ? offlineModels(config, greeting(meta)) : undefined;
   const session = new voice.AgentSession({
     vad: deps.vad,
     tts: espeak ?? textToSpeech(config.models!.tts),
-    ...(offline ? {} : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
+    ...(offline ? (offlineEars ?? {}) : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
   const startSession = async () => {
     await session.start({
       agent,
       room,
-      // Offline there is no speech recognition: the patient answers with the keypad.
-      inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline, closeOnDisconnect: true },
+      inputOptions: { participantIdentity: SIP_PARTICIPANT_IDENTITY, audioEnabled: !offline || offlineEars !== undefined, closeOnDisconnect: true },
     });
+    // Offline the session starts before the answer: its ears stay shut until a person is decided
+    // (a ringing line's early media, or the hello the greeting already answers, is no reply to act on).
+    if (offlineEars) session.input.setAudioEnabled(false);
     timeline.mark('sessionStarted');
   };
   // Offline, the session starts before the answer: its audio track is published and the phone's
@@ -237,6 +242,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     if (!voicemail && !outcomeReply) greetingHandle = session.say(greeting(meta), { allowInterruptions: true });
   }
   timeline.mark('decided');
+  if (offlineEars && answerer !== 'machine') session.input.setAudioEnabled(true);
   log('answered', { ...ids, answerer });
 
   /** Hangs up the patient's line; the workflow's dial activity sees it and deletes the room. */

@@ -1,7 +1,7 @@
 /**
  * The agent worker's configuration, from the environment. Errors name the variable and never echo
- * a secret. With no cloud model settings the agent runs offline: keypad input, espeak-ng speech and
- * Silero voice-activity detection.
+ * a secret. With no cloud model settings the agent runs offline: spoken answers (PocketSphinx and an
+ * intent matcher) and the keypad, espeak-ng speech and Silero voice-activity detection.
  */
 import { z } from 'zod';
 import { TASK_QUEUE } from '../src/contracts';
@@ -14,7 +14,7 @@ export interface AgentConfig {
   temporal: { address: string; namespace: string; taskQueue: string };
   payloadEncryptionKey: string;
   /**
-   * `offline`: keypad + espeak-ng + Silero; `cloud`: the STT/LLM/TTS below, each a LiveKit Inference
+   * `offline`: PocketSphinx + intent matcher + keypad, espeak-ng, Silero; `cloud`: the STT/LLM/TTS below, each a LiveKit Inference
    * model string or an OpenAI-compatible endpoint (self-hosted; see agent/models.ts).
    */
   mode: 'offline' | 'cloud';
@@ -25,6 +25,11 @@ export interface AgentConfig {
   idleProcesses: number;
   /** espeak-ng binary for offline speech. */
   espeakBin: string;
+  /**
+   * Offline mode only: spoken answers through PocketSphinx and the intent matcher (agent/offline-stt.ts,
+   * agent/intent-llm.ts) besides the keypad; unset (`AGENT_OFFLINE_SPEECH=off`): the keypad alone.
+   */
+  offlineSpeech?: { bin: string; modelDir: string };
   /** Seconds the agent waits for an answer after each prompt before re-prompting. */
   answerTimeoutSeconds: number;
   /**
@@ -64,6 +69,9 @@ const schema = z.object({
   STAFF_TRANSFER_NUMBER: z.string().trim().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number like +13125550100').optional(),
   AGENT_IDLE_PROCESSES: z.coerce.number().int('must be a whole number').min(0).max(16).default(1),
   ESPEAK_NG: z.string().trim().min(1).default('espeak-ng'),
+  AGENT_OFFLINE_SPEECH: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
+  POCKETSPHINX: z.string().trim().min(1).default('pocketsphinx_continuous'),
+  POCKETSPHINX_MODEL_DIR: z.string().trim().min(1).default('/usr/share/pocketsphinx/model/en-us'),
   AGENT_ANSWER_TIMEOUT_SECONDS: z.coerce.number().positive('must be a positive number of seconds').default(8),
   AGENT_MAX_CALLS: z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').default(10),
   DATABASE_URL: z.string().trim().min(1).optional(),
@@ -99,6 +107,7 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     transferNumber: e.STAFF_TRANSFER_NUMBER,
     idleProcesses: e.AGENT_IDLE_PROCESSES,
     espeakBin: e.ESPEAK_NG,
+    offlineSpeech: !e.AGENT_LLM && e.AGENT_OFFLINE_SPEECH === 'on' ? { bin: e.POCKETSPHINX, modelDir: e.POCKETSPHINX_MODEL_DIR } : undefined,
     answerTimeoutSeconds: e.AGENT_ANSWER_TIMEOUT_SECONDS,
     maxCalls: e.AGENT_MAX_CALLS,
     processInitSeconds: e.AGENT_PROCESS_INIT_SECONDS,

@@ -9,6 +9,9 @@
  */
 import { z } from 'zod';
 import * as openai from '@livekit/agents-plugin-openai';
+import type { AgentConfig } from './config';
+import { IntentLLM } from './intent-llm';
+import { PocketSphinxSTT } from './offline-stt';
 
 /** The prefix that marks a model served by an OpenAI-compatible endpoint. */
 export const OPENAI_COMPATIBLE = 'openai-compatible:';
@@ -104,4 +107,15 @@ export function textToSpeech(spec: ModelSpec): string | openai.TTS {
     // Self-hosted servers name their own voices; the plugin's type lists only OpenAI's.
     ...(spec.voice ? { voice: spec.voice as openai.TTSOptions['voice'] } : {}),
   });
+}
+
+/**
+ * Offline mode's ears and understanding: PocketSphinx behind `stt.STT` and the intent matcher behind
+ * `llm.LLM`, so the session, the tools and the replies are the cloud mode's. `restart` is what the
+ * matcher says to an unclear answer that cut the agent off (the greeting again, so the patient still
+ * hears who is calling and why). Undefined when spoken answers are off: the keypad alone.
+ */
+export function offlineModels(config: Pick<AgentConfig, 'offlineSpeech'>, restart?: string): { stt: PocketSphinxSTT; llm: IntentLLM } | undefined {
+  if (!config.offlineSpeech) return undefined;
+  return { stt: new PocketSphinxSTT({ bin: config.offlineSpeech.bin, modelDir: config.offlineSpeech.modelDir }), llm: new IntentLLM({ restart }) };
 }

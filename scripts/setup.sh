@@ -127,6 +127,10 @@ fi
 # ---- the phones' audio clips (scripts/phone-audio.sh: espeak-ng and sox, encoded by opusenc), generated, not committed
 apt_install espeak-ng sox opus-tools
 
+# ---- offline speech recognition (agent/offline-stt.ts: PocketSphinx and its US-English model), and
+# flite's voices for the spoken answers of the speech tests and benchmark (src/dev/speech-clips.ts)
+apt_install pocketsphinx pocketsphinx-en-us flite
+
 # ---- headless Chromium (Debian), for the Web UI tests (the codec server through the real UI)
 apt_install chromium
 chromium_bin="${CHROMIUM:-$(command -v chromium)}"

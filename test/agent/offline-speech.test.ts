@@ -1,0 +1,233 @@
+/**
+ * Spoken answers offline: PocketSphinx (agent/offline-stt.ts) decodes telephone-band answers
+ * rendered by flite; the intent matcher behind `llm.LLM` (agent/intent-llm.ts) turns words into the
+ * agent's tool calls in a real `voice.AgentSession` reporting to a real confirmation workflow on the
+ * Temporal dev server — and re-prompts instead of guessing.
+ */
+import { initializeLogger, voice } from '@livekit/agents';
+import { AudioFrame } from '@livekit/rtc-node';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DateTime } from 'luxon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAgentConfig } from '../../agent/config';
+import { ConfirmationAgent } from '../../agent/confirmation-agent';
+import { IntentLLM, NOT_UNDERSTOOD, matchIntent } from '../../agent/intent-llm';
+import { offlineModels } from '../../agent/models';
+import { PocketSphinxSTT } from '../../agent/offline-stt';
+import { temporalReporter } from '../../agent/reporter';
+import { replyFor } from '../../agent/script';
+import { ConfirmationClient } from '../../src/client';
+import { createDataConverter } from '../../src/codec';
+import { ConfigError } from '../../src/config';
+import { CallOutcome, Phase, type AgentJobMetadata, type ConfirmationRequest } from '../../src/contracts';
+import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
+import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
+import { CLIP_RATE, phoneClip } from '../../src/dev/speech-clips';
+import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
+import { createLogger } from '../../src/logger';
+import type { ConfirmationStore } from '../../src/ports';
+import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
+import { createStore } from '../../src/store';
+import { createConfirmationWorker } from '../../src/worker-factory';
+import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+
+/** 20 ms frames at the room's rate, as the session's stream adapter hands them over. */
+function frames(pcm: Int16Array): AudioFrame[] {
+  const n = CLIP_RATE / 50;
+  const out: AudioFrame[] = [];
+  for (let i = 0; i < pcm.length; i += n) {
+    const data = new Int16Array(n);
+    data.set(pcm.subarray(i, i + n));
+    out.push(new AudioFrame(data, CLIP_RATE, 1, n));
+  }
+  return out;
+}
+
+describe('PocketSphinx behind stt.STT, on telephone-band answers (8 kHz, 300–3400 Hz, noise)', () => {
+  it('hears a yes, a cancellation and a request to stop calling, in two voices', async () => {
+    const stt = new PocketSphinxSTT();
+    const heard: string[] = [];
+    for (const [text, voiceName] of [
+      ['Yes, I will be there.', 'rms'],
+      ['I need to cancel that appointment.', 'slt'],
+      ['Please stop calling me.', 'rms'],
+    ] as const) {
+      const event = await stt.recognize(frames(await phoneClip(text, voiceName)));
+      heard.push(event.alternatives?.[0]?.text ?? '');
+    }
+    expect(heard.map((t) => `${t} → ${matchIntent(t)}`)).toEqual([
+      expect.stringMatching(/→ confirm_appointment$/),
+      expect.stringMatching(/→ cancel_appointment$/),
+      expect.stringMatching(/→ opt_out$/),
+    ]);
+  }, 60_000);
+
+  it('a missing binary is a clear error', async () => {
+    const stt = new PocketSphinxSTT({ bin: '/nonexistent/pocketsphinx_continuous' });
+    await expect(stt.recognize(frames(new Int16Array(CLIP_RATE)))).rejects.toThrow(/pocketsphinx/);
+  });
+});
+
+describe('the intent matcher never guesses', () => {
+  it.each([
+    ['yes i will be there', 'confirm_appointment'],
+    ['sure that works for me', 'confirm_appointment'],
+    ['please cancel it', 'cancel_appointment'],
+    ['can we move it to tuesday morning', 'request_reschedule'],
+    ['i need to cancel and reschedule', 'request_reschedule'],
+    ['please stop calling me', 'opt_out'],
+    ['you have the wrong number', 'wrong_number'],
+    ['can i talk to someone at the front desk', 'transfer_to_staff'],
+  ] as const)('"%s" → %s', (text, intent) => expect(matchIntent(text)).toBe(intent));
+
+  it.each([
+    'no', // no what? the patient may mean "no, I can't" or "no problem"
+    "i can't make it",
+    'yes no i mean cancel',
+    "don't cancel it",
+    'not sure',
+    'hello',
+    'what is the weather like today',
+    'yes this about monday', // "Is this about my bill?", misheard: a day named beside a yes
+    'a human', // a hum, misheard: asking for staff needs a verb
+    '',
+  ])('"%s" is unclear: the agent asks again', (text) => expect(matchIntent(text)).toBe('unclear'));
+});
+
+describe('offline speech configuration', () => {
+  const base = { LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's', PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY };
+  it('offline mode hears spoken answers by default; AGENT_OFFLINE_SPEECH=off leaves the keypad alone', () => {
+    const on = loadAgentConfig(base);
+    expect(on.offlineSpeech).toEqual({ bin: 'pocketsphinx_continuous', modelDir: '/usr/share/pocketsphinx/model/en-us' });
+    expect(offlineModels(on)?.stt).toBeInstanceOf(PocketSphinxSTT);
+    expect(offlineModels(on)?.llm).toBeInstanceOf(IntentLLM);
+    const off = loadAgentConfig({ ...base, AGENT_OFFLINE_SPEECH: 'off' });
+    expect(off.offlineSpeech).toBeUndefined();
+    expect(offlineModels(off)).toBeUndefined();
+  });
+  it('a bad value names the variable', () => {
+    expect(() => loadAgentConfig({ ...base, AGENT_OFFLINE_SPEECH: 'yes' })).toThrow(ConfigError);
+    expect(() => loadAgentConfig({ ...base, AGENT_OFFLINE_SPEECH: 'yes' })).toThrow(/AGENT_OFFLINE_SPEECH: must be on or off/);
+  });
+});
+
+const QUEUE = 'agent-offline-speech';
+let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
+let store: ConfirmationStore;
+let client: Client;
+let api: ConfirmationClient;
+let phones: ScriptedTelephony;
+let worker: Worker;
+let running: Promise<void>;
+
+describe('the intent matcher as the session LLM, against a real workflow', () => {
+  beforeAll(async () => {
+    initializeLogger({ pretty: false, level: 'warn' });
+    temporal = await startTemporalDevServer();
+    store = await createStore({});
+    client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+    api = new ConfirmationClient({ client, store, taskQueue: QUEUE });
+    phones = new ScriptedTelephony();
+    worker = await createConfirmationWorker({
+      connection: await NativeConnection.connect({ address: temporal.address }),
+      taskQueue: QUEUE,
+      payloadEncryptionKey: TEST_ENCRYPTION_KEY,
+      store,
+      telephony: phones,
+      rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
+      logger: createLogger('silent'),
+      pollIntervalMs: 100,
+      onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
+    });
+    running = worker.run();
+  }, 120_000);
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await running?.catch(() => undefined);
+    await store?.close();
+    await temporal?.stop();
+  });
+
+  let n = 0;
+  async function answeredCall(): Promise<{ workflowId: string; meta: AgentJobMetadata; hangUp: () => void }> {
+    n += 1;
+    const phone = `+121255501${80 + n}`; // fictional 555-01xx numbers, apart from the simulator's and conversations.test's
+    const zone = zoneInOfficeHours();
+    const request: ConfirmationRequest = {
+      appointmentId: `speech-${n}-${Date.now().toString(36)}`,
+      patientId: `pat-s${n}`,
+      patientName: 'Jordan Sample',
+      phone,
+      patientTimeZone: zone,
+      appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 9, minute: 30, second: 0, millisecond: 0 }).toISO()!,
+      practiceId: 'bright-smiles',
+      practiceName: 'Bright Smiles Dental',
+      practiceCallbackNumber: '+13125550100',
+      provider: 'Dr. Rivera',
+      reason: 'cleaning',
+    };
+    await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
+    await api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
+    phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 });
+    const { workflowId } = await api.startConfirmation(request);
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+      const status = await api.getStatus(workflowId);
+      if (status.phase === Phase.CALLING && phones.dialsTo(phone).length === 1) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const meta = phones.dialsTo(phone)[0]!.agentMetadata;
+    return { workflowId, meta, hangUp: () => phones.endCall(phones.dialsTo(phone)[0]!.roomName) };
+  }
+
+  async function session(meta: AgentJobMetadata) {
+    const agent = new ConfirmationAgent({ meta, reporter: temporalReporter({ client, workflowId: meta.workflowId, taskQueue: QUEUE }) });
+    const s = new voice.AgentSession({ llm: new IntentLLM() });
+    await s.start({ agent });
+    return { s, agent };
+  }
+
+  it('a spoken yes: the confirm tool, the Update, the same goodbye as the cloud LLM; the workflow records CONFIRMED', async () => {
+    const { workflowId, meta, hangUp } = await answeredCall();
+    const { s } = await session(meta);
+    const result = await s.run({ userInput: 'yes i will be there' }).wait();
+    result.expect.nextEvent().isFunctionCall({ name: 'confirm_appointment' });
+    result.expect.nextEvent().isFunctionCallOutput();
+    result.expect.nextEvent().isMessage({ role: 'assistant' });
+    result.expect.noMoreEvents();
+    const said = result.events.filter((e) => e.type === 'message').map((e) => (e.type === 'message' ? e.item.textContent : ''));
+    expect(said).toEqual([replyFor(CallOutcome.CONFIRMED, meta)]);
+    await s.close();
+    hangUp();
+    const final = await api.result(workflowId);
+    expect(final.outcome).toBe(CallOutcome.CONFIRMED);
+  }, 180_000);
+
+  it('a reschedule carries the patient\'s words as the preference', async () => {
+    const { workflowId, meta, hangUp } = await answeredCall();
+    const { s } = await session(meta);
+    const result = await s.run({ userInput: 'can we move it to tuesday morning' }).wait();
+    result.expect.nextEvent().isFunctionCall({ name: 'request_reschedule', args: { preference: 'can we move it to tuesday morning' } });
+    await s.close();
+    hangUp();
+    const final = await api.result(workflowId);
+    expect(final.outcome).toBe(CallOutcome.RESCHEDULE_REQUESTED);
+  }, 180_000);
+
+  it('an unclear answer is asked again — no tool, no outcome — and a clear one then counts', async () => {
+    const { workflowId, meta, hangUp } = await answeredCall();
+    const { s } = await session(meta);
+    const first = await s.run({ userInput: "no i can't" }).wait();
+    first.expect.nextEvent().isMessage({ role: 'assistant' });
+    first.expect.noMoreEvents();
+    expect(first.events[0]?.type === 'message' && first.events[0].item.textContent).toBe(NOT_UNDERSTOOD);
+    expect((await api.getStatus(workflowId)).phase).toBe(Phase.CALLING);
+    const second = await s.run({ userInput: 'please cancel it' }).wait();
+    second.expect.nextEvent().isFunctionCall({ name: 'cancel_appointment' });
+    await s.close();
+    hangUp();
+    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.CANCELLED);
+  }, 180_000);
+});
