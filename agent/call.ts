@@ -14,6 +14,7 @@ import { EspeakTTS } from './espeak-tts';
 import { languageModel, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
 import { KEYPAD, greeting, holdOn, lateReply, noAnswerGoodbye, reprompt, voicemailMessage } from './script';
+import { transferToStaff } from './warm-transfer';
 
 /** Longest voicemail message, in ms (calling rules). */
 export const MAX_VOICEMAIL_MS = 60_000;
@@ -115,16 +116,17 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
         await sip.transferSipParticipant(room.name!, SIP_PARTICIPANT_IDENTITY, `tel:${config.transferNumber}`, { playDialtone: false });
       }
     : undefined;
-  const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
+  const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer, warmTransfer: config.warmTransfer !== undefined });
   // The patient's answer outlives the call: the job exits only once it is acknowledged or audited.
   deps.keepUntilDone?.(() =>
     agent.settling?.then((settled) =>
       log(settled.accepted ? 'outcome acknowledged' : 'outcome kept as a late outcome', { ...ids, outcome: settled.outcome }),
     ),
   );
+  const tts = () => (offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts));
   const session = new voice.AgentSession({
     vad: deps.vad,
-    tts: offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts),
+    tts: tts(),
     ...(offline ? {} : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
   // The first frame of the agent's audio sets its state to speaking: answer → first audio.
@@ -177,6 +179,11 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     if (outcome === undefined) return;
     if (outcome === CallOutcome.TRANSFERRED && !agent.canTransfer) outcome = CallOutcome.RESCHEDULE_REQUESTED; // a person will call back
     log('key pressed', { ...ids, digit });
+    if (outcome === CallOutcome.TRANSFERRED && agent.warmTransfer) {
+      agent.hear(outcome);
+      outcomeReply = staff(true).then(() => undefined);
+      return;
+    }
     outcomeReply = (async () => {
       void agent.settle(outcome, digit === '3' || outcome !== KEYPAD[digit] ? { note: `keypad ${digit}` } : undefined);
       session.interrupt();
@@ -193,6 +200,9 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     })();
   };
   room.on(RoomEvent.DtmfReceived, onKey);
+  /** The warm transfer to the front desk (agent/warm-transfer.ts); it reports the outcome. */
+  const staff = (announce: boolean) =>
+    transferToStaff({ settings: config.warmTransfer!, livekit: config.livekit, meta, callerRoom: room, session, agent, vad: deps.vad, tts, log }, { announce });
 
   /** True once the patient's answer is heard (keypad or a tool), false after `ms` of nothing. */
   const heardOrTimeout = (ms: number) =>
@@ -224,6 +234,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   if (outcomeReply) await outcomeReply;
   else {
     await waitUntilQuiet(session); // the LLM speaks the reply after its tool returns
+    if (agent.heard?.outcome === CallOutcome.TRANSFERRED && agent.warmTransfer && !agent.settled) await staff(false);
     if (agent.settled?.outcome === CallOutcome.TRANSFERRED && agent.settled.accepted) await agent.transfer();
   }
   if (agent.settled?.outcome === CallOutcome.TRANSFERRED && agent.settled.accepted) {
