@@ -26,7 +26,8 @@ export interface CallDeps {
   log: (msg: string, fields?: Record<string, unknown>) => void;
   /**
    * Work the job must finish before it exits (and before its Temporal connection closes): the
-   * patient's answer, until acknowledged or audited as late. Called once per call with a getter.
+   * patient's answer, until acknowledged or audited as late; a warm transfer, until the patient's
+   * call with the front desk ends. Called with a getter for each.
    */
   keepUntilDone?: (work: () => Promise<unknown> | undefined) => void;
   /** Told once per answered call: seconds from the answer (as the agent saw it) to the agent's first audio frame. */
@@ -201,8 +202,13 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   };
   room.on(RoomEvent.DtmfReceived, onKey);
   /** The warm transfer to the front desk (agent/warm-transfer.ts); it reports the outcome. */
-  const staff = (announce: boolean) =>
-    transferToStaff({ settings: config.warmTransfer!, livekit: config.livekit, meta, callerRoom: room, session, agent, vad: deps.vad, tts, log }, { announce });
+  const staff = (announce: boolean) => {
+    const run = transferToStaff({ settings: config.warmTransfer!, livekit: config.livekit, meta, callerRoom: room, session, agent, vad: deps.vad, tts, log }, { announce });
+    // After the merge the patient's room is deleted (the job would end): the job stays until the
+    // patient's call with the front desk is over, to hang up the one left on the line.
+    deps.keepUntilDone?.(() => run);
+    return run;
+  };
 
   /** True once the patient's answer is heard (keypad or a tool), false after `ms` of nothing. */
   const heardOrTimeout = (ms: number) =>
