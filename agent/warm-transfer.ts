@@ -1,21 +1,33 @@
 /**
  * Warm transfer to the practice's front desk: the patient who asks for staff is put on hold (the
  * library's hold music), the front desk is dialed into a consultation room of its own, a second
- * agent session tells staff who is calling and why, and once staff press 1 the patient's line is
- * moved into that room (livekit-server's MoveParticipant) and the agent leaves. Staff who do not
- * answer, press 2 or decide nothing: the cold transfer (REFER) to `STAFF_TRANSFER_NUMBER` if set,
- * else a call back.
+ * agent session tells staff who is calling and why, and once staff press 1 the two calls are joined
+ * (the agent relays audio both ways) until either side hangs up; TRANSFERRED is reported then.
+ * Staff who do not answer, press 2 or decide nothing: the cold transfer (REFER) to
+ * `STAFF_TRANSFER_NUMBER` if set, else a call back (RESCHEDULE_REQUESTED with a note).
  *
- * This follows the library's `workflows.WarmTransferTask` (dial into a consultation room, brief,
- * merge), with two differences the confirmation calls need: staff accept with the keypad (offline
- * there is no language model to hear "put them through"), and the patient moves to the staff's
- * room rather than staff to the patient's, because the workflow deletes the patient's room a few
- * seconds after the outcome is recorded.
+ * This follows the library's `workflows.WarmTransferTask` (hold music, dial into a consultation
+ * room, brief, merge), with two differences: staff accept with the keypad (offline there is no
+ * language model to hear "put them through"), and the merge is a relay, because the task's merge
+ * (MoveParticipant) is implemented by LiveKit Cloud only, not by a self-hosted livekit-server.
  *
  * The briefing is health data spoken to the practice's own staff: it is never logged.
  */
 import { voice, type VAD } from '@livekit/agents';
-import { Room, RoomEvent, type RemoteParticipant } from '@livekit/rtc-node';
+import {
+  AudioSource,
+  AudioStream,
+  LocalAudioTrack,
+  Room,
+  RoomEvent,
+  TrackKind,
+  TrackPublishOptions,
+  TrackSource,
+  type AudioFrame,
+  type RemoteParticipant,
+  type RemoteTrack,
+  type RemoteTrackPublication,
+} from '@livekit/rtc-node';
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '../src/contracts';
 import { safeMessage } from '../src/errors';
@@ -84,15 +96,19 @@ export async function transferToStaff(deps: StaffTransferDeps, opts: { announce:
     await hold.close().catch(() => undefined);
   };
   const consult = await consultStaff(deps, async () => {
-    // Staff took the call: record it, then tell the patient, before the line moves.
+    // Staff took the call: the patient hears so, then the agent only relays (its own ears off, so
+    // a language model does not answer what the patient says to staff).
     await stopHold();
-    const settled = await agent.settle(CallOutcome.TRANSFERRED);
-    await session.say(settled.accepted ? replyFor(CallOutcome.TRANSFERRED, meta) : 'One moment, connecting you now.', { allowInterruptions: false }).waitForPlayout().catch(() => undefined);
+    await session.say(replyFor(CallOutcome.TRANSFERRED, meta), { allowInterruptions: false }).waitForPlayout().catch(() => undefined);
+    session.input.setAudioEnabled(false);
   });
   await stopHold();
   log('warm transfer', { ...ids, decision: consult.decision });
   if (consult.decision === 'accepted') {
+    // Reported once the patient's call with staff is over: the workflow hangs up a call a few
+    // seconds after its outcome is recorded.
     await consult.callEnded;
+    await agent.settle(CallOutcome.TRANSFERRED, { note: 'warm transfer: front desk took the call' });
     return consult.decision;
   }
   if (consult.decision === 'patient-hung-up') {
@@ -115,6 +131,46 @@ export async function transferToStaff(deps: StaffTransferDeps, opts: { announce:
 }
 
 type Consultation = { decision: Exclude<StaffDecision, 'accepted'> } | { decision: 'accepted'; callEnded: Promise<void> };
+
+interface Bridge {
+  stop: () => Promise<void>;
+}
+
+/**
+ * Relays `identity`'s audio from room `from` into room `to` (published there as `name`); returns
+ * how to stop. The agent is connected to both rooms and subscribes to the participant's track.
+ */
+async function relay(from: Room, identity: string, to: Room, name: string): Promise<() => Promise<void>> {
+  const source = new AudioSource(48_000, 1);
+  const track = LocalAudioTrack.createAudioTrack(name, source);
+  const options = new TrackPublishOptions();
+  options.source = TrackSource.SOURCE_MICROPHONE;
+  const publication = await to.localParticipant!.publishTrack(track, options);
+  let stopped = false;
+  let reader: ReadableStreamDefaultReader<AudioFrame> | undefined;
+  const pump = async (remote: RemoteTrack) => {
+    reader = new AudioStream(remote, { sampleRate: 48_000, numChannels: 1 }).getReader();
+    while (!stopped) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      await source.captureFrame(value);
+    }
+  };
+  const existing = [...(from.remoteParticipants.get(identity)?.trackPublications.values() ?? [])].find((p) => p.kind === TrackKind.KIND_AUDIO && p.track);
+  const onSubscribed = (remote: RemoteTrack, _pub: RemoteTrackPublication, p: RemoteParticipant) => {
+    if (p.identity !== identity || remote.kind !== TrackKind.KIND_AUDIO || reader) return;
+    void pump(remote).catch(() => undefined);
+  };
+  if (existing?.track) void pump(existing.track as RemoteTrack).catch(() => undefined);
+  else from.on(RoomEvent.TrackSubscribed, onSubscribed);
+  return async () => {
+    stopped = true;
+    from.off(RoomEvent.TrackSubscribed, onSubscribed);
+    await reader?.cancel().catch(() => undefined);
+    if (publication.sid) await to.localParticipant?.unpublishTrack(publication.sid).catch(() => undefined);
+    await source.close().catch(() => undefined);
+  };
+}
 
 /** Dials staff into the consultation room, briefs them, waits for their key, and merges on a 1. */
 async function consultStaff(deps: StaffTransferDeps, beforeMerge: () => Promise<void>): Promise<Consultation> {
@@ -209,32 +265,36 @@ async function consultStaff(deps: StaffTransferDeps, beforeMerge: () => Promise<
     await briefingSession.close().catch(() => undefined);
     briefingSession = undefined;
     await beforeMerge();
+    // The two calls are joined by relaying each side's audio into the other's room (both ways).
+    // livekit-server's MoveParticipant would join them without a relay, but only LiveKit Cloud
+    // implements it (self-hosted livekit-server answers "not implemented"); so does the library's
+    // WarmTransferTask, which relies on it.
+    let bridge: Bridge;
     try {
-      await rooms.moveParticipant(callerRoomName, SIP_PARTICIPANT_IDENTITY, consultRoom);
+      bridge = await Promise.all([
+        relay(callerRoom, SIP_PARTICIPANT_IDENTITY, room, 'patient'),
+        relay(room, STAFF_IDENTITY, callerRoom, 'front-desk'),
+      ]).then((stops) => ({ stop: () => Promise.all(stops.map((stop) => stop())).then(() => undefined) }));
     } catch (err) {
-      log('moving the patient to the front desk failed', { ...ids, error: safeMessage(err) });
+      log('joining the patient with the front desk failed', { ...ids, error: safeMessage(err) });
       return { decision: 'failed' };
     }
     merged = true;
-    // The two legs now talk in the consultation room. When either hangs up, the other is hung up
-    // too (livekit-sip keeps a lone leg up otherwise), and the agent's part is over.
+    // The call goes on until either side hangs up; then the other is hung up too (a lone SIP leg
+    // would otherwise stay up until its longest call).
     const callEnded = new Promise<void>((resolve) => {
-      const check = () => {
-        const present = [STAFF_IDENTITY, SIP_PARTICIPANT_IDENTITY].filter((id) => room.remoteParticipants.has(id));
-        if (present.length < 2 && movedIn) resolve();
-      };
-      let movedIn = false;
-      room.on(RoomEvent.ParticipantConnected, (p: RemoteParticipant) => {
-        if (p.identity === SIP_PARTICIPANT_IDENTITY) movedIn = true;
-        check();
-      });
-      room.on(RoomEvent.ParticipantDisconnected, check);
+      const staffLeft = (p: RemoteParticipant) => p.identity === STAFF_IDENTITY && resolve();
+      const patientLeftCall = (p: RemoteParticipant) => p.identity === SIP_PARTICIPANT_IDENTITY && resolve();
+      room.on(RoomEvent.ParticipantDisconnected, staffLeft);
       room.on(RoomEvent.Disconnected, () => resolve());
-      movedIn = room.remoteParticipants.has(SIP_PARTICIPANT_IDENTITY);
-      check();
+      callerRoom.on(RoomEvent.ParticipantDisconnected, patientLeftCall);
+      callerRoom.on(RoomEvent.Disconnected, () => resolve());
+      if (!room.remoteParticipants.has(STAFF_IDENTITY) || !callerRoom.remoteParticipants.has(SIP_PARTICIPANT_IDENTITY)) resolve();
     }).finally(async () => {
+      await bridge.stop().catch(() => undefined);
       await deleteConsultRoom();
       await room.disconnect().catch(() => undefined);
+      await rooms.removeParticipant(callerRoomName, SIP_PARTICIPANT_IDENTITY).catch(() => undefined);
     });
     return { decision: 'accepted', callEnded };
   } catch (err) {

@@ -48,7 +48,7 @@ export interface CallLogLine {
   answeredAt?: string;
   endedAt: string;
   /** What the phone did after answering (clips played, keys pressed, hang-up), with times. */
-  events?: { at: string; what: 'play' | 'press' | 'hangup' | 'transfer' | 'moved'; arg?: string }[];
+  events?: { at: string; what: 'play' | 'press' | 'hangup' | 'transfer'; arg?: string }[];
   /** What the phone heard from the room (the agent), for answered calls. */
   heard?: {
     /** 20 ms audio packets received after the answer. */

@@ -36,7 +36,7 @@ type Cue struct {
 // Event is a cue as it happened, for the call log.
 type Event struct {
 	At   string `json:"at"`
-	What string `json:"what"` // play | press | hangup | transfer | moved
+	What string `json:"what"` // play | press | hangup | transfer
 	Arg  string `json:"arg,omitempty"`
 }
 
@@ -72,7 +72,6 @@ type leg struct {
 	ended     bool
 	audioUp   chan struct{} // closed when the phone's audio track is bound: the line carries sound
 	upOnce    sync.Once
-	moved     bool // the leg was moved to another room (MoveParticipant: a warm transfer's merge)
 }
 
 func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalCreateSIPParticipantRequest) (*rpc.InternalCreateSIPParticipantResponse, error) {
@@ -216,23 +215,8 @@ func (s *simulator) join(req *rpc.InternalCreateSIPParticipantRequest, line Call
 	cb := lksdk.NewRoomCallback()
 	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
 		if track.Kind() == webrtc.RTPCodecTypeAudio {
-			// After a move the phone hears the new room too; the recording keeps the first room's audio.
-			l.mu.Lock()
-			recording := l.recording
-			if l.moved {
-				recording = ""
-			}
-			l.mu.Unlock()
-			go l.ear.listen(track, recording)
+			go l.ear.listen(track, l.recording)
 		}
-	}
-	// livekit-server moved the leg to another room (a warm transfer merging the patient with the
-	// front desk): the call goes on there, as livekit-sip's does; the call log notes where it went.
-	cb.OnRoomMoved = func(roomName string, _ string) {
-		l.mu.Lock()
-		l.moved = true
-		l.mu.Unlock()
-		l.event("moved", roomName)
 	}
 	// How the far side ended the call: the room deleted (the workflow hangs up), or this leg removed
 	// (the agent hung up after its goodbye; livekit-sip sends BYE for both).
