@@ -23,7 +23,6 @@ beforeAll(async () => {
     temporalServer: 'dev',
     payloadEncryptionKey: TEST_ENCRYPTION_KEY,
     taskQueue: 'warm-transfer',
-    agentEcho: (line) => { if (/warm|front desk|moving|hanging up|key pressed|transfer|error|answered/i.test(line)) console.log('AGENT', line.slice(0, 400)); },
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
     // STAFF_TRANSFER_NUMBER is the cold fallback when the front desk does not take the warm transfer.
     agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '4', STAFF_WARM_TRANSFER_NUMBER: STAFF_PHONE, STAFF_RING_SECONDS: '5', STAFF_TRANSFER_NUMBER: FRONT_DESK_LINE },
@@ -53,7 +52,6 @@ describe('warm transfer to the front desk (keypad 0)', () => {
     const staff = await waitForCall(system.stack!.callLogFile!, (l) => l.to === STAFF_PHONE && l.room === `${room}-staff`, 90_000);
     const patient = await waitForCall(system.stack!.callLogFile!, (l) => l.room === room, 30_000);
     // Staff heard the briefing (the agent's voice) before pressing 1, and hung up at the end.
-    console.log('DEBUG', JSON.stringify(staff), JSON.stringify(patient));
     expect(staff.outcome).toBe('answered');
     expect(staff.heard!.voicedMs).toBeGreaterThan(2_000);
     const pressed = staff.events!.find((e) => e.what === 'press');
