@@ -18,19 +18,15 @@ const FRONT_DESK_LINE = '+13125550199';
 const PATIENT_PRESSES_0 = '+12125550117';
 let system: LocalSystem;
 
-beforeAll(async () => {
+async function start(agentEnv: Record<string, string>): Promise<void> {
   system = await startLocalSystem({
     temporalServer: 'dev',
     payloadEncryptionKey: TEST_ENCRYPTION_KEY,
     taskQueue: 'warm-transfer',
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
-    // STAFF_TRANSFER_NUMBER is the cold fallback when the front desk does not take the warm transfer.
-    agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '4', STAFF_WARM_TRANSFER_NUMBER: STAFF_PHONE, STAFF_RING_SECONDS: '5', STAFF_TRANSFER_NUMBER: FRONT_DESK_LINE },
+    agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '4', STAFF_RING_SECONDS: '5', ...agentEnv },
   });
-});
-afterAll(async () => {
-  await system?.stop();
-});
+}
 
 let n = 0;
 async function confirm(phone: string): Promise<{ workflowId: string; request: ConfirmationRequest }> {
@@ -43,7 +39,13 @@ async function confirm(phone: string): Promise<{ workflowId: string; request: Co
 }
 
 // In this order: the front desk's phone answers its first call and rings out on the next.
-describe('warm transfer to the front desk (keypad 0)', () => {
+describe('warm transfer to the front desk (keypad 0), with a cold-transfer fallback', () => {
+  // STAFF_TRANSFER_NUMBER is the cold fallback when the front desk does not take the warm transfer.
+  beforeAll(() => start({ STAFF_WARM_TRANSFER_NUMBER: STAFF_PHONE, STAFF_TRANSFER_NUMBER: FRONT_DESK_LINE }));
+  afterAll(async () => {
+    await system?.stop();
+  });
+
   it('staff answer, hear the briefing and press 1: the calls are joined until staff hang up, then TRANSFERRED', async () => {
     const { workflowId } = await confirm(PATIENT_PRESSES_0);
     const result = await system.api.result(workflowId);
@@ -78,5 +80,28 @@ describe('warm transfer to the front desk (keypad 0)', () => {
     const patient = await waitForCall(system.stack!.callLogFile!, (l) => l.room === room, 30_000);
     expect(patient.ended).toBe(`transferred to tel:${FRONT_DESK_LINE}`);
     expect(Date.parse(patient.endedAt)).toBeGreaterThan(Date.parse(staff.endedAt));
+  });
+});
+
+describe('warm transfer with no cold-transfer number', () => {
+  // The front desk's phone here rings until the ringing timeout (+12125550107).
+  beforeAll(() => start({ STAFF_WARM_TRANSFER_NUMBER: '+12125550107' }));
+  afterAll(async () => {
+    await system?.stop();
+  });
+
+  it('staff do not answer: the patient is told the front desk will call back, RESCHEDULE_REQUESTED with a note, and the agent hangs up', async () => {
+    const { workflowId, request } = await confirm(PATIENT_PRESSES_0);
+    const result = await system.api.result(workflowId);
+    expect(result.outcome).toBe(CallOutcome.RESCHEDULE_REQUESTED);
+    expect((await system.store.getAppointment(request.practiceId, request.appointmentId))?.outcomeDetail).toMatchObject({
+      note: 'asked for staff; warm transfer: no-answer; call back',
+    });
+    const room = `${workflowId}-a1`;
+    const staff = await waitForCall(system.stack!.callLogFile!, (l) => l.room === `${room}-staff`, 60_000);
+    expect(staff.outcome).toBe('no-answer');
+    const patient = await waitForCall(system.stack!.callLogFile!, (l) => l.room === room, 30_000);
+    expect(patient.ended).toBe('hung up by the agent');
+    expect(Date.parse(patient.heard!.lastVoicedAt!)).toBeGreaterThan(Date.parse(staff.endedAt)); // the call-back words
   });
 });
