@@ -14,6 +14,7 @@ import { EspeakTTS, growingAudio, play, prerender } from './espeak-tts';
 import { languageModel, offlineModels, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
 import { KEYPAD, greeting, greetingBody, holdOn, lateReply, noAnswerGoodbye, opening, reprompt, voicemailMessage } from './script';
+import { transferToStaff } from './warm-transfer';
 
 /** Longest voicemail message, in ms (calling rules). */
 export const MAX_VOICEMAIL_MS = 60_000;
@@ -25,7 +26,8 @@ export interface CallDeps {
   log: (msg: string, fields?: Record<string, unknown>) => void;
   /**
    * Work the job must finish before it exits (and before its Temporal connection closes): the
-   * patient's answer, until acknowledged or audited as late. Called once per call with a getter.
+   * patient's answer, until acknowledged or audited as late; a warm transfer, until the patient's
+   * call with the front desk ends. Called with a getter for each.
    */
   keepUntilDone?: (work: () => Promise<unknown> | undefined) => void;
   /** Told once per answered call: seconds from the answer (as the agent saw it) to the agent's first audio frame. */
@@ -110,13 +112,15 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
         await sip.transferSipParticipant(room.name!, SIP_PARTICIPANT_IDENTITY, `tel:${config.transferNumber}`, { playDialtone: false });
       }
     : undefined;
-  const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer });
+  const agent = new ConfirmationAgent({ meta, reporter: deps.reporter(meta), transfer, warmTransfer: config.warmTransfer !== undefined });
+  /** A voice like the call's, for the front desk's briefing (agent/warm-transfer.ts). */
+  const tts = () => (offline ? new EspeakTTS({ bin: config.espeakBin }) : textToSpeech(config.models!.tts));
   // Offline: PocketSphinx and the intent matcher stand in for the cloud STT and LLM (same tools, same
   // replies); with spoken answers turned off, the keypad alone.
   const offlineEars = offline ? offlineModels(config, greeting(meta)) : undefined;
   const session = new voice.AgentSession({
     vad: deps.vad,
-    tts: espeak ?? textToSpeech(config.models!.tts),
+    tts: espeak ?? tts(),
     ...(offline ? (offlineEars ?? {}) : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
   });
   const startSession = async () => {
@@ -169,6 +173,11 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     if (outcome === undefined) return;
     if (outcome === CallOutcome.TRANSFERRED && !agent.canTransfer) outcome = CallOutcome.RESCHEDULE_REQUESTED; // a person will call back
     log('key pressed', { ...ids, digit });
+    if (outcome === CallOutcome.TRANSFERRED && agent.warmTransfer) {
+      agent.hear(outcome);
+      outcomeReply = staff(true).then(() => undefined);
+      return;
+    }
     outcomeReply = (async () => {
       void agent.settle(outcome, digit === '3' || outcome !== KEYPAD[digit] ? { note: `keypad ${digit}` } : undefined);
       session.interrupt();
@@ -185,6 +194,14 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     })();
   };
   room.on(RoomEvent.DtmfReceived, onKey);
+  /** The warm transfer to the front desk (agent/warm-transfer.ts); it reports the outcome. */
+  const staff = (announce: boolean) => {
+    const run = transferToStaff({ settings: config.warmTransfer!, livekit: config.livekit, meta, callerRoom: room, session, agent, vad: deps.vad, tts, log }, { announce });
+    // After the merge the patient's room is deleted (the job would end): the job stays until the
+    // patient's call with the front desk is over, to hang up the one left on the line.
+    deps.keepUntilDone?.(() => run);
+    return run;
+  };
 
   let answerer: Answerer;
   let greetingHandle: voice.SpeechHandle | undefined;
@@ -297,6 +314,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   if (outcomeReply) await outcomeReply;
   else {
     await waitUntilQuiet(session); // the LLM speaks the reply after its tool returns
+    if (agent.heard?.outcome === CallOutcome.TRANSFERRED && agent.warmTransfer && !agent.settled) await staff(false);
     if (agent.settled?.outcome === CallOutcome.TRANSFERRED && agent.settled.accepted) await agent.transfer();
   }
   if (agent.settled?.outcome === CallOutcome.TRANSFERRED && agent.settled.accepted) {

@@ -19,8 +19,19 @@ export interface AgentConfig {
    */
   mode: 'offline' | 'cloud';
   models?: { stt: ModelSpec; llm: ModelSpec; tts: ModelSpec };
-  /** E.164 number "0 / a person" transfers to (SIP transfer); unset: the agent offers a call back. */
+  /**
+   * E.164 number "0 / a person" transfers to (cold SIP transfer, REFER); with {@link warmTransfer}
+   * it is the fallback when the front desk does not take the call. Unset (and no warm transfer): the
+   * agent offers a call back.
+   */
   transferNumber?: string;
+  /**
+   * Warm transfer (`STAFF_WARM_TRANSFER_NUMBER`): the agent puts the patient on hold, dials the front
+   * desk into a consultation room, tells staff who is calling and why, and connects the patient once
+   * staff press 1. Staff who do not answer, press 2, or decide nothing: the cold transfer to
+   * {@link transferNumber} if set, else a call back (RESCHEDULE_REQUESTED with a note).
+   */
+  warmTransfer?: WarmTransferConfig;
   /** Idle job processes kept warm (each loads the VAD model). */
   idleProcesses: number;
   /** espeak-ng binary for offline speech. */
@@ -52,6 +63,18 @@ export interface AgentConfig {
   metrics: { host: string; port?: number };
 }
 
+/** Settings of the warm transfer to the front desk (see {@link AgentConfig.warmTransfer}). */
+export interface WarmTransferConfig {
+  /** E.164 number of the front desk's phone. */
+  staffNumber: string;
+  /** LiveKit outbound SIP trunk the front desk is dialed through (an id; its credentials stay in LiveKit). */
+  sipTrunkId: string;
+  /** How long the front desk's phone rings before the fallback, in seconds (`STAFF_RING_SECONDS`, default 20). */
+  ringSeconds: number;
+  /** How long staff have to press 1 or 2 after they answer, in seconds (`STAFF_DECIDE_SECONDS`, default 30). */
+  decideSeconds: number;
+}
+
 const nonEmpty = (what: string) => z.string({ error: `required (${what})` }).trim().min(1, `required (${what})`);
 
 const schema = z.object({
@@ -67,6 +90,10 @@ const schema = z.object({
   AGENT_LLM: z.string().trim().optional(),
   AGENT_TTS: z.string().trim().optional(),
   STAFF_TRANSFER_NUMBER: z.string().trim().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number like +13125550100').optional(),
+  STAFF_WARM_TRANSFER_NUMBER: z.string().trim().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 number like +13125550100').optional(),
+  LIVEKIT_SIP_TRUNK_ID: z.string().trim().min(1).optional(),
+  STAFF_RING_SECONDS: z.coerce.number().int('must be a whole number of seconds').min(5, 'must be at least 5 seconds').max(120, 'must be at most 120 seconds').default(20),
+  STAFF_DECIDE_SECONDS: z.coerce.number().int('must be a whole number of seconds').min(5, 'must be at least 5 seconds').max(300, 'must be at most 300 seconds').default(30),
   AGENT_IDLE_PROCESSES: z.coerce.number().int('must be a whole number').min(0).max(16).default(1),
   ESPEAK_NG: z.string().trim().min(1).default('espeak-ng'),
   AGENT_OFFLINE_SPEECH: z.enum(['on', 'off'], { error: 'must be on or off' }).default('on'),
@@ -97,6 +124,9 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
   if (models.some(Boolean) && !models.every(Boolean)) {
     throw new ConfigError(['AGENT_STT, AGENT_LLM, AGENT_TTS: set all three for cloud mode, or none for offline mode']);
   }
+  if (e.STAFF_WARM_TRANSFER_NUMBER && !e.LIVEKIT_SIP_TRUNK_ID) {
+    throw new ConfigError(['LIVEKIT_SIP_TRUNK_ID: required with STAFF_WARM_TRANSFER_NUMBER (the outbound SIP trunk the front desk is dialed through; the id the worker uses)']);
+  }
   return {
     livekit: { url: e.LIVEKIT_URL, apiKey: e.LIVEKIT_API_KEY, apiSecret: e.LIVEKIT_API_SECRET },
     agentName: e.AGENT_NAME,
@@ -105,6 +135,9 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     mode: e.AGENT_LLM ? 'cloud' : 'offline',
     models: e.AGENT_LLM ? { stt: stt.spec!, llm: llm.spec!, tts: tts.spec! } : undefined,
     transferNumber: e.STAFF_TRANSFER_NUMBER,
+    warmTransfer: e.STAFF_WARM_TRANSFER_NUMBER
+      ? { staffNumber: e.STAFF_WARM_TRANSFER_NUMBER, sipTrunkId: e.LIVEKIT_SIP_TRUNK_ID!, ringSeconds: e.STAFF_RING_SECONDS, decideSeconds: e.STAFF_DECIDE_SECONDS }
+      : undefined,
     idleProcesses: e.AGENT_IDLE_PROCESSES,
     espeakBin: e.ESPEAK_NG,
     offlineSpeech: !e.AGENT_LLM && e.AGENT_OFFLINE_SPEECH === 'on' ? { bin: e.POCKETSPHINX, modelDir: e.POCKETSPHINX_MODEL_DIR } : undefined,

@@ -17,6 +17,11 @@ export interface CallControl {
   reporter: OutcomeReporter;
   /** Transfers the patient to the practice (SIP transfer); absent when no number is configured. */
   transfer?: () => Promise<void>;
+  /**
+   * A warm transfer to the front desk is configured (agent/warm-transfer.ts): asking for staff is
+   * heard but not reported at once; the call runs the transfer, which reports the outcome.
+   */
+  warmTransfer?: boolean;
 }
 
 /** The outcome of the call once settled. */
@@ -117,9 +122,29 @@ export class ConfirmationAgent extends voice.Agent {
     return this.#settling;
   }
 
-  /** Whether a transfer to a person is possible on this call. */
+  /** Whether a transfer to a person is possible on this call (warm or cold). */
   get canTransfer(): boolean {
+    return this.#control.transfer !== undefined || this.#control.warmTransfer === true;
+  }
+
+  /** Whether a cold SIP transfer (REFER) is configured. */
+  get canColdTransfer(): boolean {
     return this.#control.transfer !== undefined;
+  }
+
+  /** Whether "talk to staff" goes through the warm transfer. */
+  get warmTransfer(): boolean {
+    return this.#control.warmTransfer === true;
+  }
+
+  /**
+   * Notes the patient's answer as heard without reporting it yet (a warm transfer reports once staff
+   * decide): the agent stops re-prompting.
+   */
+  hear(outcome: CallOutcome): void {
+    if (this.heard) return;
+    this.heard = { outcome };
+    for (const f of this.#heardListeners.splice(0)) f(this.heard);
   }
 
   /**
@@ -155,6 +180,11 @@ export class ConfirmationAgent extends voice.Agent {
   async #toolReply(outcome: CallOutcome, detail?: OutcomeDetail): Promise<string> {
     if (outcome === CallOutcome.TRANSFERRED && !this.canTransfer) {
       return 'No one can take a transfer right now. Say the front desk will call them back, then ask whether they can make the appointment.';
+    }
+    if (outcome === CallOutcome.TRANSFERRED && this.warmTransfer) {
+      // The call puts the patient on hold and dials the front desk once this reply is spoken.
+      this.hear(outcome);
+      return 'Say exactly: "One moment, I\'ll get someone from our front desk. Please stay on the line."';
     }
     void this.settle(outcome, detail);
     // The patient must not wait in silence for a workflow that cannot take the answer yet: the

@@ -136,7 +136,8 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
         temporalAddress: temporal.address,
         taskQueue,
         payloadEncryptionKey: options.payloadEncryptionKey,
-        env: { ...(options.agentCapacity ? { PGLITE_DATA_DIR: options.dataDir! } : {}), ...options.agentEnv },
+        // The trunk too: a warm transfer dials the front desk through it (STAFF_WARM_TRANSFER_NUMBER).
+        env: { LIVEKIT_SIP_TRUNK_ID: trunkId, ...(options.agentCapacity ? { PGLITE_DATA_DIR: options.dataDir! } : {}), ...options.agentEnv },
         echo: options.agentEcho,
         readyProcesses: options.agentProcesses,
       }),

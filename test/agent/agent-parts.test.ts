@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { answererTracker, greetingClassifier, type AnswererHint } from '../../agent/amd';
 import { loadAgentConfig } from '../../agent/config';
 import { EspeakTTS, growingAudio, play, prerender } from '../../agent/espeak-tts';
-import { KEYPAD, greeting, greetingBody, opening, sayNumber, voicemailMessage } from '../../agent/script';
+import { KEYPAD, greeting, greetingBody, opening, sayNumber, sayWhen, voicemailMessage } from '../../agent/script';
+import { briefing } from '../../agent/warm-transfer';
 import { CallOutcome, type AgentJobMetadata } from '../../src/contracts';
 import { ConfigError } from '../../src/config';
 import { resolveTool } from '../../src/dev/tools';
@@ -193,6 +194,22 @@ describe('agent configuration', () => {
     expect(message).not.toContain('hunter2-secret');
   });
 
+  it('warm transfer: the front desk number with the trunk it is dialed through; either wrong is named', () => {
+    expect(loadAgentConfig(base).warmTransfer).toBeUndefined();
+    const warm = loadAgentConfig({ ...base, STAFF_WARM_TRANSFER_NUMBER: '+13125550198', LIVEKIT_SIP_TRUNK_ID: 'ST_abc', STAFF_RING_SECONDS: '15' });
+    expect(warm.warmTransfer).toEqual({ staffNumber: '+13125550198', sipTrunkId: 'ST_abc', ringSeconds: 15, decideSeconds: 30 });
+    expect(() => loadAgentConfig({ ...base, STAFF_WARM_TRANSFER_NUMBER: '+13125550198' })).toThrow(/LIVEKIT_SIP_TRUNK_ID: required with STAFF_WARM_TRANSFER_NUMBER/);
+    let message = '';
+    try {
+      loadAgentConfig({ ...base, STAFF_WARM_TRANSFER_NUMBER: '312-555-0198', LIVEKIT_SIP_TRUNK_ID: 'ST_abc', STAFF_RING_SECONDS: '2' });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/STAFF_WARM_TRANSFER_NUMBER: must be an E.164 number/);
+    expect(message).toMatch(/STAFF_RING_SECONDS: must be at least 5 seconds/);
+    expect(message).not.toContain('312-555-0198');
+  });
+
   it('half a cloud setup is an error, not a silent fallback', () => {
     expect(() => loadAgentConfig({ ...base, AGENT_LLM: 'openai/gpt-4.1-mini' })).toThrow(/AGENT_STT, AGENT_LLM, AGENT_TTS/);
   });
@@ -245,5 +262,25 @@ describe('offline text-to-speech (espeak-ng behind tts.TTS)', () => {
     initializeLogger({ pretty: false, level: 'fatal' });
     const tts = new EspeakTTS({ bin: '/nonexistent/espeak-ng' });
     await expect(tts.render('hi')).rejects.toThrow(/espeak-ng.*apt-get install espeak-ng/);
+  });
+});
+
+describe('warm transfer briefing', () => {
+  it('tells staff who is on hold and why, then the keys', () => {
+    const meta: AgentJobMetadata = {
+      workflowId: 'w',
+      attempt: 1,
+      practiceName: 'Bright Smiles Dental',
+      practiceCallbackNumber: '+13125550100',
+      provider: 'Dr. Rivera',
+      appointmentStartLocal: '2026-12-01T09:30:00.000-05:00',
+      patientTimeZone: 'America/New_York',
+      reason: 'cleaning',
+      patientFirstName: 'Jordan',
+      voicemailAllowed: true,
+    };
+    const words = briefing(meta);
+    for (const part of ['Jordan', 'Dr. Rivera', sayWhen(meta), 'cleaning', 'Press 1', '2']) expect(words).toContain(part);
+    expect(briefing({ ...meta, patientFirstName: '' })).toMatch(/^This is the appointment line of Bright Smiles Dental\. A patient is on hold/);
   });
 });

@@ -178,6 +178,24 @@ describe('the agent in conversation (voice.testing, FakeLLM) against a real work
     hangUp();
   });
 
+  it('asks for a person where a warm transfer is configured: heard at once, reported only after the front desk decides', async () => {
+    const { workflowId, meta, hangUp } = await answeredCall();
+    const agent = new ConfirmationAgent({ meta, reporter: temporalReporter({ client, workflowId, taskQueue: QUEUE }), warmTransfer: true });
+    const s = new voice.AgentSession({ llm: new FakeLLM([{ input: 'Can I talk to the front desk?', toolCalls: [{ name: 'transfer_to_staff', args: {} }] }]) });
+    await s.start({ agent });
+    const result = await s.run({ userInput: 'Can I talk to the front desk?' }).wait();
+    result.expect.nextEvent().isFunctionCall({ name: 'transfer_to_staff' });
+    expect(result.expect.nextEvent().isFunctionCallOutput().event().item.output).toMatch(/stay on the line/);
+    expect(agent.heard).toMatchObject({ outcome: CallOutcome.TRANSFERRED });
+    expect(agent.settled).toBeUndefined(); // the call's warm transfer reports it (agent/warm-transfer.ts)
+    await s.close();
+    expect((await api.getStatus(workflowId)).phase).toBe(Phase.CALLING);
+    // Staff took the call, and it is over: TRANSFERRED.
+    expect(await agent.settle(CallOutcome.TRANSFERRED, { note: 'warm transfer: front desk took the call' })).toMatchObject({ accepted: true });
+    hangUp();
+    expect((await api.result(workflowId)).outcome).toBe(CallOutcome.TRANSFERRED);
+  });
+
   it('an unclear answer gets one more question, then the confirmation', async () => {
     const { workflowId, meta, hangUp } = await answeredCall();
     const { s } = await session(meta, [
