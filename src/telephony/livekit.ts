@@ -116,15 +116,21 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   /**
    * Whether a failed room request failed because the room is gone. livekit-server answers 404 for a
    * room it never had, but 500 "could not find object" for one being deleted at that moment (a
-   * hang-up racing the patient's), so anything else is settled by asking whether the room exists.
+   * hang-up racing the patient's), and such a room may still be listed for a moment: anything else
+   * is settled by asking whether the room exists, a few times over about a second.
    */
   async function roomIsGone(err: unknown, roomName: string): Promise<boolean> {
     if (err instanceof ServerError && err.status === 404) return true;
-    try {
-      return (await rooms.listRooms([roomName])).length === 0;
-    } catch {
-      return false;
+    const deleting = err instanceof ServerError && /could not find object/i.test(err.message);
+    for (let i = 0; i < (deleting ? 6 : 1); i += 1) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      try {
+        if ((await rooms.listRooms([roomName])).length === 0) return true;
+      } catch {
+        return false;
+      }
     }
+    return false;
   }
 
   /** Rooms made by prepareCall, and when (dropped at the dial). */
