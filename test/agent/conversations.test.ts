@@ -5,98 +5,37 @@
  * hold the line, so each workflow waits for the agent exactly as on a real call.
  */
 import { initializeLogger, voice } from '@livekit/agents';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationAgent } from '../../agent/confirmation-agent';
 import { temporalReporter } from '../../agent/reporter';
 import { lateReply, replyFor } from '../../agent/script';
-import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
-import { CallOutcome, ConsentState, Phase, type AgentJobMetadata, type ConfirmationRequest } from '../../src/contracts';
-import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
-import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
-import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
-import { createLogger } from '../../src/logger';
-import type { ConfirmationStore } from '../../src/ports';
-import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
-import { createStore } from '../../src/store';
-import { createConfirmationWorker } from '../../src/worker-factory';
-import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+import { answeredCall as answeredCallOf, startAgentWorkflowSystem, type AgentWorkflowSystem } from '../helpers/agent-workflow';
+import { CallOutcome, ConsentState, Phase, type AgentJobMetadata } from '../../src/contracts';
 
 const { FakeLLM } = voice.testing;
 const QUEUE = 'agent-conversations';
-let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
-let store: ConfirmationStore;
-let client: Client;
-let api: ConfirmationClient;
-let phones: ScriptedTelephony;
-let worker: Worker;
-let running: Promise<void>;
+let system: AgentWorkflowSystem;
+let store: AgentWorkflowSystem['store'];
+let client: AgentWorkflowSystem['client'];
+let api: AgentWorkflowSystem['api'];
 
 beforeAll(async () => {
   initializeLogger({ pretty: false, level: 'warn' });
-  temporal = await startTemporalDevServer();
-  store = await createStore({});
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
-  api = new ConfirmationClient({ client, store, taskQueue: QUEUE });
-  phones = new ScriptedTelephony();
-  worker = await createConfirmationWorker({
-    connection: await NativeConnection.connect({ address: temporal.address }),
-    taskQueue: QUEUE,
-    payloadEncryptionKey: TEST_ENCRYPTION_KEY,
-    store,
-    telephony: phones,
-    rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
-    logger: createLogger('silent'),
-    pollIntervalMs: 100,
-    onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
-  });
-  running = worker.run();
+  system = await startAgentWorkflowSystem(QUEUE);
+  ({ store, client, api } = system);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running?.catch(() => undefined);
-  await store?.close();
-  await temporal?.stop();
+  await system?.stop();
 });
 
 let n = 0;
 /** Starts a confirmation whose phone answers and holds the line; resolves when the call is up. */
-async function answeredCall(): Promise<{ workflowId: string; request: ConfirmationRequest; meta: AgentJobMetadata; hangUp: () => void }> {
+const answeredCall = () => {
   n += 1;
-  const phone = `+121255501${50 + n}`; // fictional 555-01xx numbers, apart from the simulator's 0101–0119
-  const zone = zoneInOfficeHours();
-  const request: ConfirmationRequest = {
-    appointmentId: `conv-${n}-${Date.now().toString(36)}`,
-    patientId: `pat-${n}`,
-    patientName: 'Jordan Sample',
-    phone,
-    patientTimeZone: zone,
-    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 9, minute: 30, second: 0, millisecond: 0 }).toISO()!,
-    practiceId: 'bright-smiles',
-    practiceName: 'Bright Smiles Dental',
-    practiceCallbackNumber: '+13125550100',
-    provider: 'Dr. Rivera',
-    reason: 'cleaning',
-  };
-  await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
-  // A New York number whose patient lives where it is office hours now (audited override): without
-  // it the number's own zone is often outside the calling window and the call never happens.
-  await api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
-  phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 });
-  const { workflowId } = await api.startConfirmation(request);
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-    const status = await api.getStatus(workflowId);
-    if (status.phase === Phase.CALLING && phones.dialsTo(phone).length === 1) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 200)); // the dial activity has returned: the call is answered
-  const meta = phones.dialsTo(phone)[0]!.agentMetadata;
-  return { workflowId, request, meta, hangUp: () => phones.endCall(phones.dialsTo(phone)[0]!.roomName) };
-}
+  // Fictional 555-01xx numbers, apart from the simulator's 0101–0119.
+  return answeredCallOf(system, `+121255501${50 + n}`, `conv-${n}-${Date.now().toString(36)}`);
+};
 
 /** An agent session with the model's answers scripted, reporting to the real workflow. */
 async function session(meta: AgentJobMetadata, responses: ConstructorParameters<typeof FakeLLM>[0], transfer?: () => Promise<void>) {

@@ -6,9 +6,6 @@
  */
 import { initializeLogger, voice } from '@livekit/agents';
 import { AudioFrame } from '@livekit/rtc-node';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../agent/config';
 import { ConfirmationAgent } from '../../agent/confirmation-agent';
@@ -17,19 +14,10 @@ import { offlineModels } from '../../agent/models';
 import { PocketSphinxSTT } from '../../agent/offline-stt';
 import { temporalReporter } from '../../agent/reporter';
 import { replyFor } from '../../agent/script';
-import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
 import { ConfigError } from '../../src/config';
-import { CallOutcome, Phase, type AgentJobMetadata, type ConfirmationRequest } from '../../src/contracts';
-import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
-import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
+import { CallOutcome, Phase, type AgentJobMetadata } from '../../src/contracts';
 import { CLIP_RATE, phoneClip } from '../../src/dev/speech-clips';
-import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
-import { createLogger } from '../../src/logger';
-import type { ConfirmationStore } from '../../src/ports';
-import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
-import { createStore } from '../../src/store';
-import { createConfirmationWorker } from '../../src/worker-factory';
+import { answeredCall as answeredCallOf, startAgentWorkflowSystem, type AgentWorkflowSystem } from '../helpers/agent-workflow';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
 /** 20 ms frames at the room's rate, as the session's stream adapter hands them over. */
@@ -113,74 +101,27 @@ describe('offline speech configuration', () => {
 });
 
 const QUEUE = 'agent-offline-speech';
-let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
-let store: ConfirmationStore;
-let client: Client;
-let api: ConfirmationClient;
-let phones: ScriptedTelephony;
-let worker: Worker;
-let running: Promise<void>;
+let system: AgentWorkflowSystem;
+let client: AgentWorkflowSystem['client'];
+let api: AgentWorkflowSystem['api'];
 
 describe('the intent matcher as the session LLM, against a real workflow', () => {
   beforeAll(async () => {
     initializeLogger({ pretty: false, level: 'warn' });
-    temporal = await startTemporalDevServer();
-    store = await createStore({});
-    client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
-    api = new ConfirmationClient({ client, store, taskQueue: QUEUE });
-    phones = new ScriptedTelephony();
-    worker = await createConfirmationWorker({
-      connection: await NativeConnection.connect({ address: temporal.address }),
-      taskQueue: QUEUE,
-      payloadEncryptionKey: TEST_ENCRYPTION_KEY,
-      store,
-      telephony: phones,
-      rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-      onOptOut: async (phone, except) => void (await api.stopConfirmationsOf(phone, except)),
-    });
-    running = worker.run();
+    system = await startAgentWorkflowSystem(QUEUE);
+    ({ client, api } = system);
   }, 120_000);
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running?.catch(() => undefined);
-    await store?.close();
-    await temporal?.stop();
+    await system?.stop();
   });
 
   let n = 0;
-  async function answeredCall(): Promise<{ workflowId: string; meta: AgentJobMetadata; hangUp: () => void }> {
+  const answeredCall = () => {
     n += 1;
-    const phone = `+121255501${80 + n}`; // fictional 555-01xx numbers, apart from the simulator's and conversations.test's
-    const zone = zoneInOfficeHours();
-    const request: ConfirmationRequest = {
-      appointmentId: `speech-${n}-${Date.now().toString(36)}`,
-      patientId: `pat-s${n}`,
-      patientName: 'Jordan Sample',
-      phone,
-      patientTimeZone: zone,
-      appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 9, minute: 30, second: 0, millisecond: 0 }).toISO()!,
-      practiceId: 'bright-smiles',
-      practiceName: 'Bright Smiles Dental',
-      practiceCallbackNumber: '+13125550100',
-      provider: 'Dr. Rivera',
-      reason: 'cleaning',
-    };
-    await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
-    await api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
-    phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 });
-    const { workflowId } = await api.startConfirmation(request);
-    for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-      const status = await api.getStatus(workflowId);
-      if (status.phase === Phase.CALLING && phones.dialsTo(phone).length === 1) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    const meta = phones.dialsTo(phone)[0]!.agentMetadata;
-    return { workflowId, meta, hangUp: () => phones.endCall(phones.dialsTo(phone)[0]!.roomName) };
-  }
+    // Fictional 555-01xx numbers, apart from the simulator's and conversations.test's.
+    return answeredCallOf(system, `+121255501${80 + n}`, `speech-${n}-${Date.now().toString(36)}`);
+  };
 
   async function session(meta: AgentJobMetadata) {
     const agent = new ConfirmationAgent({ meta, reporter: temporalReporter({ client, workflowId: meta.workflowId, taskQueue: QUEUE }) });

@@ -8,9 +8,6 @@
  */
 import { initializeLogger, voice } from '@livekit/agents';
 import * as openai from '@livekit/agents-plugin-openai';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
-import { DateTime } from 'luxon';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,18 +16,9 @@ import { ConfirmationAgent } from '../../agent/confirmation-agent';
 import { describeModel, languageModel, speechToText, textToSpeech } from '../../agent/models';
 import { temporalReporter } from '../../agent/reporter';
 import { replyFor } from '../../agent/script';
-import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
 import { ConfigError } from '../../src/config';
-import { CallOutcome, Phase, type ConfirmationRequest } from '../../src/contracts';
-import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
-import { ScriptedTelephony } from '../../src/dev/scripted-telephony';
-import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
-import { createLogger } from '../../src/logger';
-import type { ConfirmationStore } from '../../src/ports';
-import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
-import { createStore } from '../../src/store';
-import { createConfirmationWorker } from '../../src/worker-factory';
+import { CallOutcome } from '../../src/contracts';
+import { answeredCall, startAgentWorkflowSystem, type AgentWorkflowSystem } from '../helpers/agent-workflow';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
 
 const BASE = { LIVEKIT_URL: 'ws://127.0.0.1:7880', LIVEKIT_API_KEY: 'k', LIVEKIT_API_SECRET: 's', PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY };
@@ -168,41 +156,17 @@ describe('self-hosted model configuration', () => {
 
 describe('the agent on self-hosted models (OpenAI plugin → local model server), the LLM against a real workflow', () => {
   const QUEUE = 'agent-self-hosted';
-  let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
-  let store: ConfirmationStore;
-  let client: Client;
-  let api: ConfirmationClient;
-  let phones: ScriptedTelephony;
-  let worker: Worker;
-  let running: Promise<void>;
+  let system: AgentWorkflowSystem;
   let models: Awaited<ReturnType<typeof startModelServer>>;
 
   beforeAll(async () => {
     initializeLogger({ pretty: false, level: 'warn' });
     models = await startModelServer();
-    temporal = await startTemporalDevServer();
-    store = await createStore({});
-    client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
-    api = new ConfirmationClient({ client, store, taskQueue: QUEUE });
-    phones = new ScriptedTelephony();
-    worker = await createConfirmationWorker({
-      connection: await NativeConnection.connect({ address: temporal.address }),
-      taskQueue: QUEUE,
-      payloadEncryptionKey: TEST_ENCRYPTION_KEY,
-      store,
-      telephony: phones,
-      rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
-      logger: createLogger('silent'),
-      pollIntervalMs: 100,
-    });
-    running = worker.run();
+    system = await startAgentWorkflowSystem(QUEUE);
   });
 
   afterAll(async () => {
-    worker?.shutdown();
-    await running?.catch(() => undefined);
-    await store?.close();
-    await temporal?.stop();
+    await system?.stop();
     await models?.close();
   });
 
@@ -238,33 +202,9 @@ describe('the agent on self-hosted models (OpenAI plugin → local model server)
   });
 
   it('the model calls confirm_appointment, the tool reports it, the workflow records CONFIRMED', async () => {
-    const phone = '+12125550181'; // fictional 555-01xx number, apart from the simulator's and the other agent tests'
-    const zone = zoneInOfficeHours();
-    const request: ConfirmationRequest = {
-      appointmentId: `self-hosted-${Date.now().toString(36)}`,
-      patientId: 'pat-sh',
-      patientName: 'Jordan Sample',
-      phone,
-      patientTimeZone: zone,
-      appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 9, minute: 30, second: 0, millisecond: 0 }).toISO()!,
-      practiceId: 'bright-smiles',
-      practiceName: 'Bright Smiles Dental',
-      practiceCallbackNumber: '+13125550100',
-      provider: 'Dr. Rivera',
-      reason: 'cleaning',
-    };
-    await api.recordConsent({ practiceId: request.practiceId, phone, granted: true, source: 'test' });
-    // A New York number whose patient lives where it is office hours now (audited override).
-    await api.recordTimeZoneOverride(simulatedPatientZone(request.practiceId, phone, zone));
-    phones.script(phone, { kind: 'answer', hangsUpAfterMs: 60_000 });
-    const { workflowId } = await api.startConfirmation(request);
-    for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-      if ((await api.getStatus(workflowId)).phase === Phase.CALLING && phones.dialsTo(phone).length === 1) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(phones.dialsTo(phone), `never dialled (phase ${(await api.getStatus(workflowId)).phase})`).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 200)); // the dial activity has returned: the call is answered
-    const meta = phones.dialsTo(phone)[0]!.agentMetadata;
+    // A fictional 555-01xx number, apart from the simulator's and the other agent tests'.
+    const { workflowId, request, meta, hangUp } = await answeredCall(system, '+12125550181', `self-hosted-${Date.now().toString(36)}`);
+    const { client, api, store } = system;
 
     // The session's LLM is built from the configuration exactly as agent/call.ts builds it.
     const config = loadAgentConfig({
@@ -285,7 +225,7 @@ describe('the agent on self-hosted models (OpenAI plugin → local model server)
     result.expect.noMoreEvents();
     expect(agent.settled).toMatchObject({ outcome: CallOutcome.CONFIRMED, accepted: true, reply: replyFor(CallOutcome.CONFIRMED, meta) });
     await session.close();
-    phones.endCall(phones.dialsTo(phone)[0]!.roomName); // after the goodbye, as the agent does
+    hangUp(); // after the goodbye, as the agent does
 
     expect((await api.result(workflowId)).outcome).toBe(CallOutcome.CONFIRMED);
     expect(await store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
