@@ -7,11 +7,10 @@
  * (intent heard vs meant), the share correct, and the false confirmations and cancellations —
  * the goal is none. `--no-fill` decodes without the high-band noise floor, for comparison.
  */
-import { AudioFrame } from '@livekit/rtc-node';
 import { Command } from 'commander';
 import { matchIntent, type Intent } from '../agent/intent-llm';
 import { PocketSphinxSTT } from '../agent/offline-stt';
-import { CLIP_RATE, PHRASES, VOICES, phoneClip, type Voice } from '../src/dev/speech-clips';
+import { PHRASES, VOICES, clipFrames, phoneClip, type Voice } from '../src/dev/speech-clips';
 
 const opts = new Command()
   .option('--voices <list>', 'flite voices, comma-separated', VOICES.join(','))
@@ -29,18 +28,6 @@ const keepAlive = setInterval(() => undefined, 1_000);
 const intents = Object.keys(PHRASES) as Intent[];
 const cases = intents.flatMap((meant) => PHRASES[meant].flatMap((text) => voices.map((voice) => ({ meant, text, voice }))));
 
-/** 20 ms frames, as the session hands them to the STT. */
-function frames(pcm: Int16Array): AudioFrame[] {
-  const n = CLIP_RATE / 50;
-  const out: AudioFrame[] = [];
-  for (let i = 0; i < pcm.length; i += n) {
-    const data = new Int16Array(n);
-    data.set(pcm.subarray(i, i + n));
-    out.push(new AudioFrame(data, CLIP_RATE, 1, n));
-  }
-  return out;
-}
-
 const started = Date.now();
 const results: { meant: Intent; heard: Intent; text: string; voice: Voice; transcript: string; ms: number }[] = [];
 let next = 0;
@@ -51,7 +38,7 @@ await Promise.all(
       const clip = await phoneClip(c.text, c.voice);
       const t0 = Date.now();
       const { transcript, confidence } = await stt
-        .recognize(frames(clip))
+        .recognize(clipFrames(clip))
         .then((event) => ({ transcript: event.alternatives?.[0]?.text ?? '', confidence: event.alternatives?.[0]?.confidence ?? 0 }))
         .catch((err: unknown) => (console.error(`decode failed: ${String(err)}`), { transcript: '', confidence: 0 }));
       const heard = matchIntent(transcript);

@@ -3,6 +3,7 @@
  * flite voices (Debian `flite`) and made to sound like a phone line with sox — 8 kHz, 300–3400 Hz,
  * background noise — then carried at 48 kHz as a LiveKit room carries a phone leg.
  */
+import { AudioFrame } from '@livekit/rtc-node';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -146,4 +147,16 @@ export async function phoneClip(text: string, voice: Voice, opts: { noise?: numb
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A clip as 20 ms frames at the room's rate, as the session's stream adapter hands them to the STT. */
+export function clipFrames(pcm: Int16Array): AudioFrame[] {
+  const n = CLIP_RATE / 50;
+  const out: AudioFrame[] = [];
+  for (let i = 0; i < pcm.length; i += n) {
+    const data = new Int16Array(n);
+    data.set(pcm.subarray(i, i + n));
+    out.push(new AudioFrame(data, CLIP_RATE, 1, n));
+  }
+  return out;
 }

@@ -5,7 +5,6 @@
  * Temporal dev server — and re-prompts instead of guessing.
  */
 import { initializeLogger, voice } from '@livekit/agents';
-import { AudioFrame } from '@livekit/rtc-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAgentConfig } from '../../agent/config';
 import { ConfirmationAgent } from '../../agent/confirmation-agent';
@@ -16,21 +15,9 @@ import { temporalReporter } from '../../agent/reporter';
 import { replyFor } from '../../agent/script';
 import { ConfigError } from '../../src/config';
 import { CallOutcome, Phase, type AgentJobMetadata } from '../../src/contracts';
-import { CLIP_RATE, phoneClip } from '../../src/dev/speech-clips';
+import { CLIP_RATE, clipFrames, phoneClip } from '../../src/dev/speech-clips';
 import { answeredCall as answeredCallOf, startAgentWorkflowSystem, type AgentWorkflowSystem } from '../helpers/agent-workflow';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
-
-/** 20 ms frames at the room's rate, as the session's stream adapter hands them over. */
-function frames(pcm: Int16Array): AudioFrame[] {
-  const n = CLIP_RATE / 50;
-  const out: AudioFrame[] = [];
-  for (let i = 0; i < pcm.length; i += n) {
-    const data = new Int16Array(n);
-    data.set(pcm.subarray(i, i + n));
-    out.push(new AudioFrame(data, CLIP_RATE, 1, n));
-  }
-  return out;
-}
 
 describe('PocketSphinx behind stt.STT, on telephone-band answers (8 kHz, 300–3400 Hz, noise)', () => {
   it('hears a yes, a cancellation and a request to stop calling, in two voices', async () => {
@@ -41,7 +28,7 @@ describe('PocketSphinx behind stt.STT, on telephone-band answers (8 kHz, 300–3
       ['I need to cancel that appointment.', 'slt'],
       ['Please stop calling me.', 'rms'],
     ] as const) {
-      const event = await stt.recognize(frames(await phoneClip(text, voiceName)));
+      const event = await stt.recognize(clipFrames(await phoneClip(text, voiceName)));
       heard.push(event.alternatives?.[0]?.text ?? '');
     }
     expect(heard.map((t) => `${t} → ${matchIntent(t)}`)).toEqual([
@@ -53,7 +40,7 @@ describe('PocketSphinx behind stt.STT, on telephone-band answers (8 kHz, 300–3
 
   it('a missing binary is a clear error', async () => {
     const stt = new PocketSphinxSTT({ bin: '/nonexistent/pocketsphinx_continuous' });
-    await expect(stt.recognize(frames(new Int16Array(CLIP_RATE)))).rejects.toThrow(/pocketsphinx/);
+    await expect(stt.recognize(clipFrames(new Int16Array(CLIP_RATE)))).rejects.toThrow(/pocketsphinx/);
   });
 });
 
