@@ -18,16 +18,6 @@ const INDEXED: Record<string, number> = {
 };
 
 /**
- * JVM options for the test server (any the caller set come after, so they win). A test server lives
- * for one suite or one forecast: the quick compiler alone and the serial collector cost about a third
- * less CPU over such a run than the JVM's defaults (C2 compiling in the background, parallel GC
- * threads), measured on a 300-row forecast (28 s → 18.5 s of the server's CPU).
- */
-export function testServerJvmOptions(): string {
-  return ['-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', process.env.JAVA_TOOL_OPTIONS ?? ''].join(' ').trim();
-}
-
-/**
  * Starts a time-skipping test environment on the locally installed test server, with the project's
  * search attributes. Use `env.client` (built with `client` options, e.g. the data converter): only
  * its workflow client skips time while awaiting results.
@@ -40,7 +30,7 @@ export async function createTimeSkippingEnv(client?: ClientOptionsForTestEnv): P
   const path = resolveTool('temporalTestServer');
   const port = await freePort();
   // As the SDK starts it: time skipping stays off until a client unlocks it (while awaiting a result).
-  const child = spawn(path, [String(port)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, JAVA_TOOL_OPTIONS: testServerJvmOptions() } });
+  const child = spawn(path, [String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4_000);
