@@ -290,7 +290,9 @@ describe('the production shape under faults: two workers and two agents, Tempora
       // loaded machine, around the kills) ends NO_OUTCOME once its attempts run out: not a lost
       // outcome — every answer a phone gave was recorded (checked above).
       const answered = calls.some((c) => c.room.startsWith(`${workflowIdOf(appointmentId)}-a`) && outcomeOfCall(c) === FINAL[kind]);
-      expect(appointment, appointmentId).toMatchObject({ status: 'DONE', outcome: answered ? FINAL[kind] : CallOutcome.NO_OUTCOME });
+      // (The last call's log line may still be unwritten: its phone is up when the campaign ends.)
+      expect(appointment, appointmentId).toMatchObject({ status: 'DONE' });
+      expect(answered ? [FINAL[kind]] : [FINAL[kind], CallOutcome.NO_OUTCOME], appointmentId).toContain(appointment!.outcome);
       // The busy ones were called at least twice: their timer fired (across the restart for some).
       if (kind === 'busy-then-confirm') expect(calls.filter((c) => c.room.startsWith(`${workflowIdOf(appointmentId)}-a`)).length).toBeGreaterThanOrEqual(2);
     }
