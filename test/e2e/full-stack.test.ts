@@ -129,7 +129,8 @@ for (const { server, name } of SERVERS) describe(`the whole system on ${name}, w
       const spurts = spurtsOf(call);
       // During the greeting: the opening at most (about 2.3 s of voice), never the rest of the greeting.
       const beforeBeep = spurts.filter(([, end]) => end <= beepEnd);
-      expect(beforeBeep.reduce((a, [s, e]) => a + e - s, 0)).toBeLessThan(3_000);
+      // (2.3–3.1 s as the phone hears it, loaded or not; the rest of the greeting is several seconds more.)
+      expect(beforeBeep.reduce((a, [s, e]) => a + e - s, 0)).toBeLessThan(5_000);
       // … and over before the beep (stopped by the long greeting, or finished; the beep is ~8.7 s in).
       expect(beforeBeep.at(-1)![1]).toBeLessThan(beepEnd);
       expect(spurts.some(([s, e]) => s < beepEnd && e > beepEnd)).toBe(false); // nothing spans the beep
