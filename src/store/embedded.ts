@@ -240,6 +240,17 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
     chain = chain.then(giveBack, giveBack);
   };
 
+  /** Handles messages one after another, in arrival order; `queued` counts those not started yet. */
+  const enqueue = (message: Buffer, type: number | undefined) => {
+    queued += 1;
+    chain = chain
+      .then(() => {
+        queued -= 1;
+        return handle(message, type);
+      })
+      .catch(() => end());
+  };
+
   socket.on('error', () => end());
   socket.on('close', () => end());
   socket.on('data', (data: Buffer) => {
@@ -259,13 +270,7 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
         }
         if (code !== PROTOCOL_3) return end(); // CancelRequest (80877102: nothing to cancel) or unknown
         started = true;
-        queued += 1;
-        chain = chain
-          .then(() => {
-            queued -= 1;
-            return handle(Buffer.from(message), undefined);
-          })
-          .catch(() => end());
+        enqueue(Buffer.from(message), undefined);
         continue;
       }
       if (buffer.length < 5) return;
@@ -275,13 +280,7 @@ function handleConnection(db: PGlite, turns: Turns, socket: Socket): void {
       const message = Buffer.from(buffer.subarray(0, length + 1));
       buffer = buffer.subarray(length + 1);
       const type = message[0]!;
-      queued += 1;
-      chain = chain
-        .then(() => {
-          queued -= 1;
-          return handle(message, type);
-        })
-        .catch(() => end());
+      enqueue(message, type);
     }
   });
 }

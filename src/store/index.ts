@@ -168,8 +168,7 @@ export class SqlStore implements ConfirmationStore {
         : r.granted
           ? ConsentState.GRANTED
           : ConsentState.REVOKED;
-    const latest = r.id === null || r.id === undefined ? undefined : overrideRow(r);
-    return { consent, override: latest?.zone ? { ...latest, zone: latest.zone } : undefined };
+    return { consent, override: r.id === null || r.id === undefined ? undefined : overrideInForce(r) };
   }
 
   async recordTimeZoneOverride(input: TimeZoneOverrideInput): Promise<number> {
@@ -186,8 +185,7 @@ export class SqlStore implements ConfirmationStore {
       `SELECT * FROM time_zone_overrides WHERE practice_id = $1 AND phone = $2 ORDER BY id DESC LIMIT 1`,
       [practiceId, phone],
     );
-    const latest = rows[0] ? overrideRow(rows[0]) : undefined;
-    return latest?.zone ? { ...latest, zone: latest.zone } : undefined;
+    return rows[0] ? overrideInForce(rows[0]) : undefined;
   }
 
   async listTimeZoneOverrides(practiceId: string, phone: string): Promise<TimeZoneOverrideRecord[]> {
@@ -298,7 +296,6 @@ export class SqlStore implements ConfirmationStore {
     );
   }
 
-
   async listAudit(filter: { workflowId?: string; appointmentId?: string } = {}): Promise<AuditRow[]> {
     const { rows } = await this.sql.query<Record<string, unknown>>(
       `SELECT * FROM audit_log WHERE ($1::text IS NULL OR workflow_id = $1) AND ($2::text IS NULL OR appointment_id = $2) ORDER BY id`,
@@ -366,6 +363,12 @@ function appointmentRow(r: Record<string, unknown> | undefined): StoredAppointme
     outcome: (r.outcome as CallOutcome | null) ?? null,
     outcomeDetail: json<OutcomeDetail>(r.outcome_detail),
   };
+}
+
+/** The override a latest time_zone_overrides row puts in force: none when that record withdrew it. */
+function overrideInForce(r: Record<string, unknown>): TimeZoneOverride | undefined {
+  const latest = overrideRow(r);
+  return latest.zone ? { ...latest, zone: latest.zone } : undefined;
 }
 
 /** Maps a time_zone_overrides row. */
