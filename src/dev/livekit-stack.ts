@@ -10,6 +10,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SIPTransport } from '@livekit/protocol';
+import { SipClient } from 'livekit-server-sdk';
 import { freePort } from './temporal-dev-server';
 import { resolveTool } from './tools';
 import { serverStartDeadlineMs } from './deadlines';
@@ -263,4 +265,14 @@ export async function startLiveKitStack(
       await stop();
     },
   };
+}
+
+/** The caller id of the trunks that tests and the demo create towards the phone-network simulator. */
+export const SIMULATED_CALLER_ID = '+13125550100';
+
+/** Creates an outbound trunk from `stack` to the phone-network simulator; resolves to its id. */
+export async function createSimulatedTrunk(stack: Pick<LiveKitStack, 'url' | 'apiKey' | 'apiSecret'>, name = 'simulated carrier'): Promise<string> {
+  const sip = new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
+  const trunk = await sip.createSipOutboundTrunk(name, 'sip.carrier.test', [SIMULATED_CALLER_ID], { transport: SIPTransport.SIP_TRANSPORT_AUTO });
+  return trunk.sipTrunkId;
 }

@@ -4,10 +4,8 @@
  * worker in its own process (offline mode), and the local LiveKit stack with the phone-network
  * simulator. The demo, the call benchmark and the full-stack tests start it the same way.
  */
-import { SIPTransport } from '@livekit/protocol';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { SipClient } from 'livekit-server-sdk';
 import { ConfirmationClient } from '../client';
 import { createDataConverter } from '../codec';
 import { databaseError } from '../errors';
@@ -19,12 +17,12 @@ import { createConfirmationWorker } from '../worker-factory';
 import { ChannelBroker } from '../pacing';
 import type { CallLimits } from '../contracts';
 import { startAgentProcess, type AgentProcess } from './agent-process';
-import { startLiveKitStack, type LiveKitStack } from './livekit-stack';
+import { createSimulatedTrunk, SIMULATED_CALLER_ID, startLiveKitStack, type LiveKitStack } from './livekit-stack';
 import { type DevServerOptions } from './temporal-dev-server';
 import { startTemporal, temporalServerKind, type TemporalServer, type TemporalServerKind } from './temporal-server';
 
 /** Caller ID of the simulated trunk. */
-export const DEMO_CALLER_ID = '+13125550100';
+export const DEMO_CALLER_ID = SIMULATED_CALLER_ID;
 
 export interface LocalSystemOptions {
   payloadEncryptionKey: string;
@@ -101,14 +99,7 @@ export async function startLocalSystem(options: LocalSystemOptions): Promise<Loc
   });
   const trunkId =
     options.livekit?.sipTrunkId ??
-    (
-      await new SipClient(livekit.url.replace('ws', 'http'), livekit.apiKey, livekit.apiSecret).createSipOutboundTrunk(
-        'simulated carrier',
-        'sip.carrier.test',
-        [DEMO_CALLER_ID],
-        { transport: SIPTransport.SIP_TRANSPORT_AUTO },
-      )
-    ).sipTrunkId;
+    (await createSimulatedTrunk(livekit));
   const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(options.payloadEncryptionKey) });
   const api = new ConfirmationClient({ client, store, taskQueue });
   const telephony = createLiveKitTelephony({ ...livekit, sipTrunkId: trunkId, agentName: 'appointment-confirmer', agentDispatch: options.agentDispatch });

@@ -10,23 +10,18 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SIPTransport } from '@livekit/protocol';
-import { Client, Connection } from '@temporalio/client';
-import { SipClient } from 'livekit-server-sdk';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignClient } from '../../src/campaigns/client';
-import { createDataConverter } from '../../src/codec';
 import { CampaignState } from '../../src/contracts';
-import { maxConcurrentCalls, maxInvitesPerSecond, readCallLog, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { maxConcurrentCalls, maxInvitesPerSecond, readCallLog, createSimulatedTrunk, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { startTemporalServer, type TemporalServerKind } from '../../src/dev/temporal-server';
 import { createStore, type SqlStore } from '../../src/store';
 import { visibilityRows } from '../helpers/temporal-visibility';
-import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
-import { startWorkerProcess } from '../helpers/worker-process';
+import { connectTestClient, startWorkerProcess, workerEnv } from '../helpers/worker-process';
 
 const ROWS = 24;
 const LIMITS = { channels: 3, callsPerSecond: 2 };
@@ -56,26 +51,12 @@ async function start(server: TemporalServerKind): Promise<void> {
   [stack, postgres, dev] = await Promise.all([startLiveKitStack({ phones: true, scenarios }), startPostgres(), server === 'dev' ? startTemporalDevServer() : undefined]);
   temporal = dev ?? (await startTemporalServer({ postgres }));
   store = await createStore({ databaseUrl: postgres.url });
-  const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
-    'simulated carrier',
-    'sip.carrier.test',
-    ['+13125550100'],
-    { transport: SIPTransport.SIP_TRANSPORT_AUTO },
-  );
-  env = {
-    TEMPORAL_ADDRESS: temporal.address,
-    TEMPORAL_TASK_QUEUE: 'campaign-pacing',
-    PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-    LIVEKIT_URL: stack.url,
-    LIVEKIT_API_KEY: stack.apiKey,
-    LIVEKIT_API_SECRET: stack.apiSecret,
-    LIVEKIT_SIP_TRUNK_ID: trunk.sipTrunkId,
-    DATABASE_URL: postgres.url,
-    CALLING_DAYS: '1,2,3,4,5,6,7',
+  const trunkId = await createSimulatedTrunk(stack);
+  env = workerEnv({ temporalAddress: temporal.address, taskQueue: 'campaign-pacing', stack, trunkId, databaseUrl: postgres.url }, {
     TRUNK_MAX_CHANNELS: String(LIMITS.channels),
     TRUNK_MAX_CALLS_PER_SECOND: String(LIMITS.callsPerSecond),
     LOG_LEVEL: 'info',
-  };
+  });
 }
 
 async function stop(): Promise<void> {
@@ -96,8 +77,7 @@ for (const { server, name } of SERVERS) describe(`a campaign paced across two wo
 
   it('never exceeds the trunk channels or calls per second; a SIGKILLed worker leaks no channel and the other finishes', async () => {
     const [first] = await Promise.all([startWorker(), startWorker()]);
-    const connection = await Connection.connect({ address: temporal.address });
-    const client = new Client({ connection, dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+    const client = await connectTestClient(temporal.address);
     const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue: 'campaign-pacing' });
     const zone = zoneInOfficeHours(10, 17);
     for (const phone of numbers) await store.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
@@ -164,6 +144,6 @@ for (const { server, name } of SERVERS) describe(`a campaign paced across two wo
     process.stdout.write(
       `campaign pacing: ${calls.length} INVITEs, max ${maxConcurrentCalls(calls)} concurrent (limit ${LIMITS.channels}), max ${maxInvitesPerSecond(calls)} per 1-s window (limit ${LIMITS.callsPerSecond})\n`,
     );
-    await connection.close();
+    await client.connection.close();
   });
 });

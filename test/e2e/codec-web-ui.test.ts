@@ -21,13 +21,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
 import { SignJWT } from 'jose';
 import { DateTime } from 'luxon';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
+import { connectTestClient } from '../helpers/worker-process';
 import { startCodecServer, type CodecServer } from '../../src/codec-server';
 import { freePort, startTemporalDevServer, type DevServer } from '../../src/dev/temporal-dev-server';
 import { resolveTool } from '../../src/dev/tools';
@@ -63,7 +62,7 @@ beforeAll(async () => {
     logger,
   });
   temporal = await startTemporalDevServer({ headless: false, uiPort, extraArgs: ['--ui-codec-endpoint', codec.url] });
-  const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  const client = await connectTestClient(temporal.address);
   // No worker: the started workflow's history already holds the encrypted input and the summary.
   const api = new ConfirmationClient({ client, taskQueue: 'codec-ui-no-worker' });
   appointmentId = `ui-${Date.now().toString(36)}`;

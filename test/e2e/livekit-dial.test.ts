@@ -3,16 +3,15 @@
  * livekit-server with the phone-network simulator as its SIP service. The test plays the agent
  * (sends the `outcome` Update); the voice agent itself is the next issue.
  */
-import { SIPTransport } from '@livekit/protocol';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
+import { connectTestClient } from '../helpers/worker-process';
 import { CallOutcome, outcomeUpdate, Phase } from '../../src/contracts';
-import { readCallLog, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { readCallLog, createSimulatedTrunk, startLiveKitStack, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { createLogger } from '../../src/logger';
@@ -36,13 +35,11 @@ let rooms: RoomServiceClient;
 beforeAll(async () => {
   [temporal, stack] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true })]);
   store = await createStore({});
-  const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
-    'simulated carrier', 'sip.carrier.test', ['+13125550100'], { transport: SIPTransport.SIP_TRANSPORT_AUTO },
-  );
-  const telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunk.sipTrunkId, agentName: 'appointment-confirmer' });
+  const sipTrunkId = await createSimulatedTrunk(stack);
+  const telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId, agentName: 'appointment-confirmer' });
   await telephony.verifyTrunk();
   rooms = new RoomServiceClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  client = await connectTestClient(temporal.address);
   api = new ConfirmationClient({ client, store, taskQueue: 'e2e-livekit' });
   worker = await createConfirmationWorker({
     connection: await NativeConnection.connect({ address: temporal.address }),

@@ -9,16 +9,13 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { SIPTransport } from '@livekit/protocol';
 import { parser as promql } from '@prometheus-io/lezer-promql';
-import { Client, Connection } from '@temporalio/client';
-import { SipClient } from 'livekit-server-sdk';
+import { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
 import { CallOutcome, type ConfirmationRequest } from '../../src/contracts';
 import { startAgentProcess, type AgentProcess } from '../../src/dev/agent-process';
-import { startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { createSimulatedTrunk, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { simulatedPatientZone } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { freePort, startTemporalDevServer, type DevServer } from '../../src/dev/temporal-dev-server';
@@ -26,7 +23,7 @@ import { createStore } from '../../src/store';
 import { e2eRequest } from '../helpers/fixtures';
 import { parsePrometheusText, type Sample } from '../helpers/prometheus-text';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
-import { startWorkerProcess } from '../helpers/worker-process';
+import { connectTestClient, startWorkerProcess, workerEnv } from '../helpers/worker-process';
 
 const ROOT = join(import.meta.dirname, '../..');
 const DASHBOARDS = join(ROOT, 'deploy/grafana/dashboards');
@@ -50,30 +47,16 @@ const workflowIds: string[] = [];
 
 beforeAll(async () => {
   [temporal, stack, postgres] = await Promise.all([startTemporalDevServer({ headless: true }), startLiveKitStack({ phones: true }), startPostgres()]);
-  trunkId = (
-    await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk('simulated carrier', 'sip.carrier.test', ['+13125550100'], {
-      transport: SIPTransport.SIP_TRANSPORT_AUTO,
-    })
-  ).sipTrunkId;
+  trunkId = await createSimulatedTrunk(stack);
   [ports.worker, ports.temporal, ports.agent] = [await freePort(), await freePort(), await freePort()];
-  const common = {
-    TEMPORAL_ADDRESS: temporal.address,
-    TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-    PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-    LIVEKIT_URL: stack.url,
-    LIVEKIT_API_KEY: stack.apiKey,
-    LIVEKIT_API_SECRET: stack.apiSecret,
-    DATABASE_URL: postgres.url,
-  };
   store = await createStore({ databaseUrl: postgres.url });
   [worker, agent] = await Promise.all([
-    startWorkerProcess({
-      ...common,
-      LIVEKIT_SIP_TRUNK_ID: trunkId,
-      CALLING_DAYS: '1,2,3,4,5,6,7',
-      METRICS_PORT: String(ports.worker),
-      TEMPORAL_METRICS_PORT: String(ports.temporal),
-    }),
+    startWorkerProcess(
+      workerEnv({ temporalAddress: temporal.address, taskQueue: TASK_QUEUE, stack, trunkId, databaseUrl: postgres.url }, {
+        METRICS_PORT: String(ports.worker),
+        TEMPORAL_METRICS_PORT: String(ports.temporal),
+      }),
+    ),
     startAgentProcess({
       livekit: { url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret },
       temporalAddress: temporal.address,
@@ -83,7 +66,7 @@ beforeAll(async () => {
       env: { DATABASE_URL: postgres.url, METRICS_PORT: String(ports.agent) },
     }),
   ]);
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  client = await connectTestClient(temporal.address);
   api = new ConfirmationClient({ client, store, taskQueue: TASK_QUEUE });
 }, 600_000);
 

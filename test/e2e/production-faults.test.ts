@@ -17,16 +17,12 @@ import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SIPTransport } from '@livekit/protocol';
-import { Client, Connection } from '@temporalio/client';
-import { SipClient } from 'livekit-server-sdk';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignClient } from '../../src/campaigns/client';
-import { createDataConverter } from '../../src/codec';
 import { CallOutcome, CampaignState, RETRYABLE_OUTCOMES } from '../../src/contracts';
 import { startAgentProcess, type AgentProcess } from '../../src/dev/agent-process';
-import { readCallLog, startLiveKitStack, stopProcess, type CallLogLine, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { readCallLog, createSimulatedTrunk, startLiveKitStack, stopProcess, type CallLogLine, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { METRIC_PREFIX } from '../../src/metrics';
 import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
@@ -35,7 +31,7 @@ import { startTemporalServer, type TemporalServer } from '../../src/dev/temporal
 import { createStore, type SqlStore } from '../../src/store';
 import { parsePrometheusText } from '../helpers/prometheus-text';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
-import { startWorkerProcess } from '../helpers/worker-process';
+import { connectTestClient, startWorkerProcess, workerEnv } from '../helpers/worker-process';
 
 const PRACTICE = 'bright-smiles';
 const CAMPAIGN = 'faults';
@@ -126,30 +122,16 @@ beforeAll(async () => {
   [stack, temporalDb, appDb] = await Promise.all([startLiveKitStack({ phones: true, scenarios }), startPostgres(), startPostgres({ crashSafe: true })]);
   temporal = await startTemporalServer({ postgres: temporalDb });
   store = await createStore({ databaseUrl: appDb.url });
-  const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
-    'simulated carrier',
-    'sip.carrier.test',
-    ['+13125550100'],
-    { transport: SIPTransport.SIP_TRANSPORT_AUTO },
-  );
-  env = {
-    TEMPORAL_ADDRESS: temporal.address,
-    TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-    PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-    LIVEKIT_URL: stack.url,
-    LIVEKIT_API_KEY: stack.apiKey,
-    LIVEKIT_API_SECRET: stack.apiSecret,
-    LIVEKIT_SIP_TRUNK_ID: trunk.sipTrunkId,
+  const trunkId = await createSimulatedTrunk(stack);
+  env = workerEnv({ temporalAddress: temporal.address, taskQueue: TASK_QUEUE, stack, trunkId, databaseUrl: appDb.url }, {
     AGENT_NAME,
-    DATABASE_URL: appDb.url,
-    CALLING_DAYS: '1,2,3,4,5,6,7',
     // A busy line and a call whose agent died are called again the same day.
     MAX_CALLS_PER_DAY: '5',
     MAX_CALLS_PER_WEEK: '10',
     TRUNK_MAX_CHANNELS: String(LIMITS.channels),
     TRUNK_MAX_CALLS_PER_SECOND: String(LIMITS.callsPerSecond),
     LOG_LEVEL: 'info',
-  };
+  });
 });
 
 afterAll(async () => {
@@ -186,8 +168,7 @@ describe('the production shape under faults: two workers and two agents, Tempora
     await Promise.all([startWorker(), startWorker(), startAgent(), startAgent()]);
     note('two workers and two agents up');
 
-    const connection = await Connection.connect({ address: temporal.address });
-    const client = new Client({ connection, dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+    const client = await connectTestClient(temporal.address);
     const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue: TASK_QUEUE });
     const zone = zoneInOfficeHours(10, 17);
     for (const { phone } of contacts) await store.recordConsent({ practiceId: PRACTICE, phone, granted: true, source: 'e2e' });
@@ -322,7 +303,7 @@ describe('the production shape under faults: two workers and two agents, Tempora
         `  temporal-server SIGKILL → frontend answers again ${s(serverBackMs)}, next INVITE ${s(afterServer!.invite)}, next outcome ${s(afterServer!.outcome)}\n` +
         `  PostgreSQL (project) immediate restart, 3 s down → accepting again ${s(dbBackMs)}, next INVITE ${s(afterDb!.invite)}, next outcome ${s(afterDb!.outcome)}\n`,
     );
-    await connection.close();
+    await client.connection.close();
     // Three faults and their recoveries on a loaded 2-core machine: longer than the suite's default.
   }, 600_000);
 });

@@ -11,22 +11,19 @@ import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { SIPTransport } from '@livekit/protocol';
-import { Client, Connection } from '@temporalio/client';
-import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { Client } from '@temporalio/client';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import { DateTime } from 'luxon';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate } from '../../src/contracts';
-import { LIVEKIT_LOGGING, readCallLog, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { LIVEKIT_LOGGING, readCallLog, createSimulatedTrunk, startLiveKitStack, stopProcess, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer, type DevServer } from '../../src/dev/temporal-dev-server';
 import { createStore } from '../../src/store';
-import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
-import { startWorkerProcess } from '../helpers/worker-process';
+import { connectTestClient, startWorkerProcess, workerEnv } from '../helpers/worker-process';
 
 const ROOT = join(import.meta.dirname, '../..');
 const TASK_QUEUE = 'server-logs';
@@ -52,27 +49,13 @@ beforeAll(async () => {
   process.env.CALL_CAMPAIGNS_LOG_DIR = logDir;
   delete process.env.LIVEKIT_LOG_LEVEL;
   [temporal, stack, postgres] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true }), startPostgres()]);
-  const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk('simulated carrier', 'sip.carrier.test', ['+13125550100'], {
-    transport: SIPTransport.SIP_TRANSPORT_AUTO,
-  });
+  const trunkId = await createSimulatedTrunk(stack);
   store = await createStore({ databaseUrl: postgres.url });
   worker = await startWorkerProcess(
-    {
-      TEMPORAL_ADDRESS: temporal.address,
-      TEMPORAL_TASK_QUEUE: TASK_QUEUE,
-      PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      LIVEKIT_URL: stack.url,
-      LIVEKIT_API_KEY: stack.apiKey,
-      LIVEKIT_API_SECRET: stack.apiSecret,
-      LIVEKIT_SIP_TRUNK_ID: trunk.sipTrunkId,
-      DATABASE_URL: postgres.url,
-      CALLING_DAYS: '1,2,3,4,5,6,7',
-      MAX_CALLS_PER_DAY: '3',
-      LOG_LEVEL: 'debug',
-    },
+    workerEnv({ temporalAddress: temporal.address, taskQueue: TASK_QUEUE, stack, trunkId, databaseUrl: postgres.url }, { MAX_CALLS_PER_DAY: '3', LOG_LEVEL: 'debug' }),
     { logFile: workerLog },
   );
-  client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  client = await connectTestClient(temporal.address);
   api = new ConfirmationClient({ client, store, taskQueue: TASK_QUEUE });
 }, 240_000);
 

@@ -5,22 +5,19 @@
  */
 import { cpus, loadavg } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
-import { SIPTransport } from '@livekit/protocol';
-import { Client, Connection } from '@temporalio/client';
-import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { Client } from '@temporalio/client';
+import { RoomServiceClient } from 'livekit-server-sdk';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfirmationClient } from '../../src/client';
-import { createDataConverter } from '../../src/codec';
 import { CallOutcome, outcomeUpdate } from '../../src/contracts';
-import { readCallLog, startLiveKitStack, stopProcess, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { readCallLog, createSimulatedTrunk, startLiveKitStack, stopProcess, waitForCall, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { simulatedPatientZone, zoneInOfficeHours } from '../../src/dev/office-hours';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import type { ConfirmationStore } from '../../src/ports';
 import { createStore } from '../../src/store';
-import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
-import { startWorkerProcess } from '../helpers/worker-process';
+import { connectTestClient, startWorkerProcess, workerEnv } from '../helpers/worker-process';
 
 let temporal: Awaited<ReturnType<typeof startTemporalDevServer>>;
 let stack: LiveKitStack;
@@ -39,21 +36,8 @@ async function startWorker(): Promise<ChildProcess> {
 beforeAll(async () => {
   [temporal, stack, postgres] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true }), startPostgres()]);
   store = await createStore({ databaseUrl: postgres.url });
-  const trunk = await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk(
-    'simulated carrier', 'sip.carrier.test', ['+13125550100'], { transport: SIPTransport.SIP_TRANSPORT_AUTO },
-  );
-  env = {
-    TEMPORAL_ADDRESS: temporal.address,
-    TEMPORAL_TASK_QUEUE: 'crash-test',
-    PAYLOAD_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-    LIVEKIT_URL: stack.url,
-    LIVEKIT_API_KEY: stack.apiKey,
-    LIVEKIT_API_SECRET: stack.apiSecret,
-    LIVEKIT_SIP_TRUNK_ID: trunk.sipTrunkId,
-    DATABASE_URL: postgres.url,
-    CALLING_DAYS: '1,2,3,4,5,6,7',
-    LOG_LEVEL: 'info',
-  };
+  const trunkId = await createSimulatedTrunk(stack);
+  env = workerEnv({ temporalAddress: temporal.address, taskQueue: 'crash-test', stack, trunkId, databaseUrl: postgres.url }, { LOG_LEVEL: 'info' });
 });
 
 afterAll(async () => {
@@ -75,7 +59,7 @@ async function scheduledActivities(client: Client, workflowId: string): Promise<
 
 /** Starts a confirmation of `phone` with one attempt; resolves with its client, handle and first room. */
 async function startOne(phone: string, policy: Record<string, number>) {
-  const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+  const client = await connectTestClient(temporal.address);
   const api = new ConfirmationClient({ client, store, taskQueue: 'crash-test' });
   const zone = zoneInOfficeHours();
   await api.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
@@ -153,7 +137,7 @@ describe('worker killed while the dial is in flight: the result is recovered, ne
 
 describe('worker killed while the phone rings', () => {
   it('resolves the attempt by inspecting the room: one INVITE, never two', async () => {
-    const client = new Client({ connection: await Connection.connect({ address: temporal.address }), dataConverter: createDataConverter(TEST_ENCRYPTION_KEY) });
+    const client = await connectTestClient(temporal.address);
     const api = new ConfirmationClient({ client, store, taskQueue: 'crash-test' });
     const phone = '+12125550108'; // answers after 2 s of ringing
     const zone = zoneInOfficeHours();

@@ -10,12 +10,10 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'n
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SIPTransport } from '@livekit/protocol';
 import { Client, Connection } from '@temporalio/client';
-import { SipClient } from 'livekit-server-sdk';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
+import { createSimulatedTrunk, startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { startPostgres, type PostgresServer } from '../../src/dev/postgres';
 import { startTemporalDevServer, type DevServer } from '../../src/dev/temporal-dev-server';
 
@@ -42,11 +40,7 @@ let databaseUrl: string;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'entry-points-'));
   [temporal, stack, postgres] = await Promise.all([startTemporalDevServer({ headless: true }), startLiveKitStack(), startPostgres()]);
-  trunkId = (
-    await new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).createSipOutboundTrunk('carrier', 'sip.carrier.test', ['+13125550100'], {
-      transport: SIPTransport.SIP_TRANSPORT_AUTO,
-    })
-  ).sipTrunkId;
+  trunkId = await createSimulatedTrunk(stack, 'carrier');
   // A database of its own, so the runs below skip PGlite's start-up (PGlite cases set PGLITE_DATA_DIR instead).
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
