@@ -29,6 +29,7 @@ const PATTERNS = [
   '[(i|we)] [(need|want|would like|have)] [to] reschedule [(it|that|the appointment|my appointment)] [(please|for next week|to another day)]',
   '(can|could) (we|you|i) (move|change|switch|push) (it|that|the appointment|the time|my appointment) [to] [(another|a different|a later) (day|time|date)] [(to|on|for)] [(monday|tuesday|wednesday|thursday|friday|saturday|next week|the afternoon|the morning)]',
   '[(i|we)] [(need|want|would like)] (another|a different|a later|some other) (day|time|date) [please]',
+  '[(i|we)] [(need|want|would like)] [to] (move|change) (it|my appointment|the appointment|the time)',
   '(can|could) we do (monday|tuesday|wednesday|thursday|friday|saturday|next week|the afternoon|the morning) instead',
   'how about (monday|tuesday|wednesday|thursday|friday|saturday|next week) [(morning|afternoon|evening)]',
   '[(another|a different)] (monday|tuesday|wednesday|thursday|friday|saturday) [(morning|afternoon|evening)] (would be|is) better',
@@ -52,7 +53,7 @@ const PATTERNS = [
   '(put|connect|transfer) me (to|through to) (the front desk|the receptionist|someone|a person|a representative|the office)',
   '(operator|representative|receptionist|front desk) [please]',
   // neither
-  '(hello|hi|what|who is this|who is calling|sorry|pardon|excuse me|hold on|one second|wait|hmm|um|uh|i don\'t know|i\'m not sure|maybe|let me think|let me check) [please]',
+  '(hello|hi|what|who is this|who is calling|who\'s this|who\'s calling|sorry|pardon|excuse me|hold on|one second|wait|hmm|um|uh|i don\'t know|i\'m not sure|maybe|let me think|let me check) [please]',
   '(i can\'t|i cannot|i won\'t|i will not) (make it|come|be there)',
   'no [thank you|thanks]',
   'what is this about',

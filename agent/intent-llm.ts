@@ -21,16 +21,17 @@ const WRONG = /\b(wrong (number|person)|no one (here )?(by|with) that name|(nobo
 const STAFF = /\b((talk|speak) (to|with) (a |an |the )?(someone|somebody|person|human|staff|receptionist|front desk|real person|operator|actual person)|front desk|receptionist|operator|representative)\b/;
 // "… to a real person", "… to the staff" with the verb lost to the line: only people are talked *to*
 // (a lone "a human" is not enough: a hum decodes as one).
-const TO_PERSON = /\b(to|with) (a |an |the )(real person|actual person|person|human|staff)\b/;
-const RESCHEDULE = /\b(reschedul\w*|re schedule|another (day|time|date)|different (day|time|date)|(move|change|push|switch) (it|that|the (appointment|time|date))|later (date|time)|some other (day|time)|instead|how about|can we do)\b/;
+const TO_PERSON = /\b(to|with) ((a |an |the )(real person|actual person|person|human|staff)|someone|somebody)\b/;
+const RESCHEDULE = /\b(reschedul\w*|re schedule|another (day|time|date)|different (day|time|date)|(move|change|push|switch) (it|that|(the|my) (appointment|time|date|visit))|later (date|time)|some other (day|time)|instead|how about|can we do)\b/;
 const CANCEL = /\bcancel\w*\b/;
 const NOT_CANCEL = /\b(don't|do not|not|no need to|won't|never) cancel/;
 const CONFIRM = /\b(yes|yeah|yep|yup|sure|correct|absolutely|definitely|of course|okay|ok|confirm\w*|i('ll| will) (be there|come|make it)|i can (make it|come|be there)|(that|it) works|sounds good|see you (then|there))\b/;
 // "… to Tuesday morning", "… to the afternoon": a new time, said as where to move it.
 const TO_TIME = /\bto (monday|tuesday|wednesday|thursday|friday|saturday|sunday|next week|the (morning|afternoon|evening)|a later)\b/;
 const DAY = /\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|next week|later)\b/;
-// "Off" turns a yes around ("sure, call it off", "I'm off that day", "put it off").
-const NEGATION = /\b(no|not|nope|can't|cannot|can not|won't|don't|unable|never|maybe|unsure|off)\b/;
+// "Off" turns a yes around ("sure, call it off", "I'm off that day", "put it off"); a question
+// beside it ("yes, who's calling?") is not an answer yet.
+const NEGATION = /\b(no|not|nope|can't|cannot|can not|won't|don't|unable|never|maybe|unsure|off|who|who's|what|why|calling)\b/;
 
 /** Lower case, words only: what the patterns above read. */
 export function normalise(text: string): string {
