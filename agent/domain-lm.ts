@@ -29,6 +29,7 @@ const PATTERNS = [
   '[(i|we)] [(need|want|would like|have)] [to] reschedule [(it|that|the appointment|my appointment)] [(please|for next week|to another day)]',
   '(can|could) (we|you|i) (move|change|switch|push) (it|that|the appointment|the time|my appointment) [to] [(another|a different|a later) (day|time|date)] [(to|on|for)] [(monday|tuesday|wednesday|thursday|friday|saturday|next week|the afternoon|the morning)]',
   '[(i|we)] [(need|want|would like)] (another|a different|a later|some other) (day|time|date) [please]',
+  '[(i|we)] [(need|want|would like)] [to] (move|change) (it|my appointment|the appointment|the time)',
   '(can|could) we do (monday|tuesday|wednesday|thursday|friday|saturday|next week|the afternoon|the morning) instead',
   'how about (monday|tuesday|wednesday|thursday|friday|saturday|next week) [(morning|afternoon|evening)]',
   '[(another|a different)] (monday|tuesday|wednesday|thursday|friday|saturday) [(morning|afternoon|evening)] (would be|is) better',
@@ -52,7 +53,7 @@ const PATTERNS = [
   '(put|connect|transfer) me (to|through to) (the front desk|the receptionist|someone|a person|a representative|the office)',
   '(operator|representative|receptionist|front desk) [please]',
   // neither
-  '(hello|hi|what|who is this|who is calling|sorry|pardon|excuse me|hold on|one second|wait|hmm|um|uh|i don\'t know|i\'m not sure|maybe|let me think|let me check) [please]',
+  '(hello|hi|what|who is this|who is calling|who\'s this|who\'s calling|sorry|pardon|excuse me|hold on|one second|wait|hmm|um|uh|i don\'t know|i\'m not sure|maybe|let me think|let me check) [please]',
   '(i can\'t|i cannot|i won\'t|i will not) (make it|come|be there)',
   'no [thank you|thanks]',
   'what is this about',
@@ -61,6 +62,15 @@ const PATTERNS = [
 
 /** Everyday words kept in the model so off-topic speech decodes as itself. */
 const EVERYDAY = `a about after again all also am an and any are around as ask at away back bad be because been before being best better big bill bit both busy but buy by call came can car check children coffee cold come could day dear did do does dog done door down drive driving each eat else even ever every family far feel few find fine first food for friend from get give go going good got great had happen has have he hear her here him his home hot house how husband i if in into is it job just keep kid kind know last late leave left let life like listen little live long look lot love made make man many may me mean minute mom money more morning most mother much must my name need never new next nice night no not nothing now of off oh old on once one only or other our out over own paper people phone pick place play please put quite rain read ready really right said same saw say school see she should show sick since sleep so some something soon sorry start still store sure take talk tell than thank that the their them then there these they thing think this those though thought three through time to today together told tomorrow too took town tried try two under until up us use very wait walk want was watch water way we weather week well went were what when where which while who why wife will with woman work would year yes yet you young your`.split(' ');
+
+/** A pattern of one sentence counts as that sentence said this many times. */
+const PATTERN_WEIGHT = 5;
+
+/**
+ * Each everyday word counts as if said this often on its own: about 1% of the model's weight in
+ * all, enough for off-topic speech to decode as itself.
+ */
+const EVERYDAY_COUNT = 1;
 
 /** Expands one pattern into every sentence it allows (the lists above stay small). */
 export function expand(pattern: string): string[] {
@@ -100,30 +110,44 @@ function splitTop(s: string): string[] {
   return out;
 }
 
-/** The corpus: every sentence the patterns allow, once. */
-export function corpus(): string[] {
-  return [...new Set(PATTERNS.flatMap(expand).filter((s) => s.length > 0))];
+/**
+ * The corpus: every sentence the patterns allow, with a weight (a fractional count). A pattern's
+ * weight grows with the square root of the sentences it expands to, not in proportion: counted one
+ * per sentence, the one pattern that lists days and times (95,000 of 103,000 sentences) made
+ * "tuesday" likelier than "yes", and the recogniser heard days of the week in plain yeses and
+ * "for the" in every "can we". (Measured on the speech benchmark: square root 162/174 correct,
+ * equal weight per pattern 160–161, one per sentence 154.)
+ */
+export function corpus(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pattern of PATTERNS) {
+    const sentences = [...new Set(expand(pattern).filter((s) => s.length > 0))];
+    const weight = (PATTERN_WEIGHT * Math.sqrt(sentences.length)) / sentences.length;
+    for (const s of sentences) out.set(s, (out.get(s) ?? 0) + weight);
+  }
+  return out;
 }
 
 /**
- * An ARPA bigram model of the corpus (Witten–Bell discounting, back-off to unigrams), with the
- * everyday words as unigrams of low weight. Only words in `vocabulary` (the dictionary's) are kept.
+ * An ARPA bigram model of the weighted corpus (Witten–Bell discounting over fractional counts,
+ * back-off to unigrams), with the everyday words as unigrams of low weight. Only words in
+ * `vocabulary` (the dictionary's) are kept.
  */
-export function arpa(sentences: string[], vocabulary: Set<string>): string {
+export function arpa(sentences: Map<string, number>, vocabulary: Set<string>): string {
   const uni = new Map<string, number>();
   const bi = new Map<string, Map<string, number>>();
   const add = (m: Map<string, number>, k: string, n = 1) => m.set(k, (m.get(k) ?? 0) + n);
-  for (const s of sentences) {
+  for (const [s, weight] of sentences) {
     const words = s.split(' ');
     if (words.some((w) => !vocabulary.has(w))) continue;
     const seq = ['<s>', ...words, '</s>'];
     for (const [i, w] of seq.entries()) {
-      add(uni, w);
-      if (i > 0) add(bi.get(seq[i - 1]!) ?? bi.set(seq[i - 1]!, new Map()).get(seq[i - 1]!)!, w);
+      add(uni, w, weight);
+      if (i > 0) add(bi.get(seq[i - 1]!) ?? bi.set(seq[i - 1]!, new Map()).get(seq[i - 1]!)!, w, weight);
     }
   }
-  // Everyday words: as if each had been said a few times on its own (they then follow anything via back-off).
-  for (const w of EVERYDAY) if (vocabulary.has(w)) add(uni, w, 3);
+  // Everyday words: as if each had been said on its own (they then follow anything via back-off).
+  for (const w of EVERYDAY) if (vocabulary.has(w)) add(uni, w, EVERYDAY_COUNT);
   const total = [...uni.entries()].filter(([w]) => w !== '<s>').reduce((n, [, c]) => n + c, 0);
   const p1 = new Map([...uni.entries()].map(([w, c]) => [w, w === '<s>' ? 0 : c / total]));
   const log = (p: number) => (p > 0 ? Math.log10(p).toFixed(4) : '-99.0000');

@@ -17,14 +17,21 @@ export type Intent = 'confirm_appointment' | 'cancel_appointment' | 'request_res
 
 // Patterns over the normalised transcript (lower case, letters, digits, apostrophes, single spaces).
 const OPT_OUT = /\b(stop (calling|call me|these calls)|(don't|do not|never) call( me)?( again)?|quit calling|take me off|remove me|no more calls|unsubscribe)\b/;
-const WRONG = /\b(wrong (number|person)|no one (here )?(by|with) that name|(nobody|no one) (here )?(named|called|by that)|(doesn't|does not) live here|(don't|do not) know (who|him|her|them|anyone)|not (him|her) )/;
+const WRONG = /\b(wrong (number|person)|no one (here )?(by|with) that name|(nobody|no one) (here )?(named|called|by that)|(doesn't|does not|don't|do not) live here|(don't|do not) know (who|him|her|them|anyone)|not (him|her) )/;
 const STAFF = /\b((talk|speak) (to|with) (a |an |the )?(someone|somebody|person|human|staff|receptionist|front desk|real person|operator|actual person)|front desk|receptionist|operator|representative)\b/;
-const RESCHEDULE = /\b(reschedul\w*|re schedule|another (day|time|date)|different (day|time|date)|(move|change|push|switch) (it|that|the (appointment|time|date))|later (date|time)|some other (day|time)|instead|how about|can we do)\b/;
+// "… to a real person", "… to the staff" with the verb lost to the line: only people are talked *to*
+// (a lone "a human" is not enough: a hum decodes as one).
+const TO_PERSON = /\b(to|with) ((a |an |the )(real person|actual person|person|human|staff)|someone|somebody)\b/;
+const RESCHEDULE = /\b(reschedul\w*|re schedule|another (day|time|date)|different (day|time|date)|(move|change|push|switch) (it|that|(the|my) (appointment|time|date|visit))|later (date|time)|some other (day|time)|instead|how about|can we do)\b/;
 const CANCEL = /\bcancel\w*\b/;
 const NOT_CANCEL = /\b(don't|do not|not|no need to|won't|never) cancel/;
 const CONFIRM = /\b(yes|yeah|yep|yup|sure|correct|absolutely|definitely|of course|okay|ok|confirm\w*|i('ll| will) (be there|come|make it)|i can (make it|come|be there)|(that|it) works|sounds good|see you (then|there))\b/;
+// "… to Tuesday morning", "… to the afternoon": a new time, said as where to move it.
+const TO_TIME = /\bto (monday|tuesday|wednesday|thursday|friday|saturday|sunday|next week|the (morning|afternoon|evening)|a later)\b/;
 const DAY = /\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|next week|later)\b/;
-const NEGATION = /\b(no|not|nope|can't|cannot|can not|won't|don't|unable|never|maybe|unsure)\b/;
+// "Off" turns a yes around ("sure, call it off", "I'm off that day", "put it off"); a question
+// beside it ("yes, who's calling?") is not an answer yet.
+const NEGATION = /\b(no|not|nope|can't|cannot|can not|won't|don't|unable|never|maybe|unsure|off|who|who's|what|why|calling)\b/;
 
 /** Lower case, words only: what the patterns above read. */
 export function normalise(text: string): string {
@@ -36,11 +43,12 @@ export function matchIntent(text: string): Intent {
   const t = normalise(text);
   if (OPT_OUT.test(t)) return 'opt_out';
   if (WRONG.test(t)) return 'wrong_number';
-  if (STAFF.test(t)) return 'transfer_to_staff';
+  if (STAFF.test(t) || TO_PERSON.test(t)) return 'transfer_to_staff';
   // "Cancel and reschedule", "yes, but can we move it": another time is what they want, and it
   // loses no slot until a person has spoken with them.
   if (RESCHEDULE.test(t)) return 'request_reschedule';
   if (CANCEL.test(t)) return NOT_CANCEL.test(t) || CONFIRM.test(t.replace(CANCEL, ' ')) ? 'unclear' : 'cancel_appointment';
+  if (TO_TIME.test(t)) return CONFIRM.test(t) ? 'unclear' : 'request_reschedule';
   // "Yes… Tuesday?" may be naming another day: ask rather than confirm the one on the books.
   if (CONFIRM.test(t)) return NEGATION.test(t) || DAY.test(t) ? 'unclear' : 'confirm_appointment';
   return 'unclear';

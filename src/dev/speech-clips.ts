@@ -36,6 +36,9 @@ export const PHRASES: Readonly<Record<Intent, readonly string[]>> = {
     'Sounds good.',
     'Absolutely, I will be there.',
     'Yes, please confirm it.',
+    "Yes, that's fine.",
+    "Yeah, I'll be there.",
+    'Okay, that works.',
   ],
   cancel_appointment: [
     'I need to cancel that appointment.',
@@ -50,6 +53,9 @@ export const PHRASES: Readonly<Record<Intent, readonly string[]>> = {
     'Go ahead and cancel it.',
     'I would like to cancel, thank you.',
     "Cancel it, I've moved away.",
+    'I need to cancel, sorry.',
+    'Could you cancel my appointment?',
+    'Please cancel the appointment.',
   ],
   request_reschedule: [
     'I need to reschedule.',
@@ -64,6 +70,9 @@ export const PHRASES: Readonly<Record<Intent, readonly string[]>> = {
     "I'd like to reschedule to a later date.",
     'Another time would be better.',
     'How about Wednesday afternoon?',
+    'I need to move my appointment.',
+    'Can we push it to next week?',
+    'Is there a different time available?',
   ],
   opt_out: [
     'Please stop calling me.',
@@ -78,6 +87,9 @@ export const PHRASES: Readonly<Record<Intent, readonly string[]>> = {
     'Never call me again.',
     'Stop these calls.',
     'I want you to stop calling me.',
+    "Please don't call this number again.",
+    'Stop calling here.',
+    'Remove me from your list.',
   ],
   wrong_number: [
     'You have the wrong number.',
@@ -92,6 +104,9 @@ export const PHRASES: Readonly<Record<Intent, readonly string[]>> = {
     'This is the wrong number.',
     'Wrong person, sorry.',
     'You must have the wrong number.',
+    "You've got the wrong number.",
+    'No one by that name lives here.',
+    'I think you have the wrong person.',
   ],
   transfer_to_staff: [
     'Can I talk to someone at the front desk?',
@@ -106,6 +121,9 @@ export const PHRASES: Readonly<Record<Intent, readonly string[]>> = {
     'I would like to speak with someone.',
     'Can I talk to the staff?',
     'Transfer me to a representative.',
+    'Can I speak to someone, please?',
+    "I'd like to talk to the front desk.",
+    'Let me speak to the receptionist.',
   ],
   unclear: [
     'Um, let me think.',
@@ -122,6 +140,9 @@ export const PHRASES: Readonly<Record<Intent, readonly string[]>> = {
     'I am driving right now.',
     'Is this about my bill?',
     "I can't make it.",
+    "Who's calling?",
+    "I'm at work right now.",
+    "Um, I don't know.",
   ],
 };
 
