@@ -35,6 +35,9 @@ type Cue struct {
 	After string `json:"after,omitempty"`
 	// Delay after that moment, in ms (for agent-quiet: how long the agent has been quiet).
 	AfterMs int `json:"afterMs,omitempty"`
+	// agent-quiet only: the agent's turn holds at least this much voice, in ms — a question, not
+	// a pause after its first words (a loaded host can leave one between the opening and the rest).
+	MinVoiceMs int `json:"minVoiceMs,omitempty"`
 }
 
 // Event is a cue as it happened, for the call log.
@@ -389,7 +392,7 @@ func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest, dia
 }
 
 // takeTurns performs the agent-quiet cues one by one, each once the agent's turn is over: it has
-// spoken since the phone's last act and has been quiet for the cue's AfterMs.
+// spoken since the phone's last act (at least MinVoiceMs of voice) and has been quiet for the cue's AfterMs.
 func (l *leg) takeTurns(cues []Cue) {
 	l.mu.Lock()
 	l.actedUntil = time.Now()
@@ -404,7 +407,8 @@ func (l *leg) takeTurns(cues []Cue) {
 				return
 			}
 			last := l.ear.lastVoicedAt()
-			if last.After(since) && time.Since(last) >= time.Duration(cue.AfterMs)*time.Millisecond {
+			if last.After(since) && time.Since(last) >= time.Duration(cue.AfterMs)*time.Millisecond &&
+				l.ear.voicedSince(since) >= time.Duration(cue.MinVoiceMs)*time.Millisecond {
 				break
 			}
 		}

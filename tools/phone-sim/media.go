@@ -233,6 +233,23 @@ func (e *ear) lastVoicedAt() time.Time {
 	return e.lastVoiced
 }
 
+// voicedSince is how much of the agent's voice (its spurts) the phone heard after t.
+func (e *ear) voicedSince(t time.Time) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var d time.Duration
+	for _, sp := range e.spurts {
+		if sp.end.After(t) {
+			if sp.start.After(t) {
+				d += sp.end.Sub(sp.start)
+			} else {
+				d += sp.end.Sub(t)
+			}
+		}
+	}
+	return d
+}
+
 // listen reads a subscribed audio track until it ends, optionally writing it to an Ogg file.
 func (e *ear) listen(track *webrtc.TrackRemote, recording string) {
 	var w *oggwriter.OggWriter
