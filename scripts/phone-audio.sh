@@ -26,7 +26,22 @@ speak phrase-yes "Yes, I will be there."
 speak phrase-cancel "I need to cancel that appointment."
 speak phrase-stop "Please stop calling me."
 
-for wav in "$tmp"/voicemail-greeting.wav "$tmp"/hello.wav "$tmp"/phrase-*.wav; do
+# People answering the agent's question aloud, as src/dev/speech-clips.ts renders the speech tests'
+# answers: a flite voice (slt, female; rms, male), band-limited to the telephone's 300–3400 Hz at
+# 8 kHz with faint pink noise (the same every run: -R), then carried at 48 kHz.
+answer() { # answer <clip> <voice> <text>
+  flite -voice "$2" -t "$3" -o "$tmp/flite.wav"
+  sox -q "$tmp/flite.wav" -r 8000 -c 1 "$tmp/line.wav" sinc 300-3400
+  sox -R -q -n -r 8000 -c 1 "$tmp/noise.wav" synth "$(soxi -D "$tmp/line.wav")" pinknoise vol 0.01
+  sox -q -m "$tmp/line.wav" "$tmp/noise.wav" -r 48000 -c 1 "$tmp/$1.wav"
+}
+answer answer-yes rms "Yes, I'll be there."
+answer answer-yes-2 slt "Yeah, that works for me."
+answer answer-cancel slt "I need to cancel that appointment."
+answer answer-reschedule slt "I need to reschedule. Tuesday morning would be better."
+answer answer-unclear rms "Um, let me think."
+
+for wav in "$tmp"/voicemail-greeting.wav "$tmp"/hello.wav "$tmp"/phrase-*.wav "$tmp"/answer-*.wav; do
   name=$(basename "$wav" .wav)
   opusenc --quiet --framesize 20 --bitrate 32 "$wav" "$out/$name.ogg"
 done

@@ -2,14 +2,15 @@
  * `npm run demo`: the whole system on one machine, with no account anywhere. Starts the Temporal
  * dev server with its Web UI (and a codec server so the UI can read the encrypted payloads), the
  * embedded database, the worker, the voice agent in offline mode (keypad, espeak-ng speech, Silero
- * voice activity) and the local LiveKit stack with the phone-network simulator; then confirms three
- * sample appointments and prints each step as it happens:
- *   - Alex answers and presses 1;
- *   - Sam is busy, and presses 1 when the retry calls (short demo settings: 10 s backoff);
+ * voice activity, PocketSphinx speech recognition and the offline intent matcher) and the local
+ * LiveKit stack with the phone-network simulator; then confirms three sample appointments and
+ * prints each step as it happens:
+ *   - Alex answers and says "Yes, I'll be there." once the agent has asked;
+ *   - Sam is busy, and presses 1 when the retry calls (short demo settings: 10 s backoff): the keypad;
  *   - Robin's answering machine picks up: the agent leaves one message.
  * At the same time a small campaign runs: a dozen fictional patients from a sample schedule
  * (src/campaigns/sample.ts, regenerated relative to now), 3 channels, with live progress, each
- * simulated phone scripted (see CAMPAIGN_PHONES). The Web UI stays up until Ctrl-C (`--exit`: stop
+ * simulated phone scripted (see CAMPAIGN_PHONES): most answer aloud, one on the keypad. The Web UI stays up until Ctrl-C (`--exit`: stop
  * when done).
  *
  * With LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET, LIVEKIT_SIP_TRUNK_ID and DEMO_PHONES
@@ -55,7 +56,7 @@ async function demoKey(): Promise<string> {
 
 /** The demo's patients: who they are, and what their (simulated) phone does. */
 const SAMPLES = [
-  { name: 'Alex Rivera', phone: '+12125550113', story: 'answers and presses 1' },
+  { name: 'Alex Rivera', phone: '+12125550128', story: 'answers and says "Yes, I\'ll be there." once asked' },
   { name: 'Sam Okafor', phone: '+12125550119', story: 'is busy, then presses 1 when the retry calls' },
   { name: 'Robin Lee', phone: '+12125550111', story: 'has an answering machine' },
 ];
@@ -68,24 +69,30 @@ const PRACTICE = { practiceId: 'bright-smiles', practiceName: 'Bright Smiles Den
 /** A key press 1.5 s after the agent's greeting starts (tools/phone-sim cue). */
 const press = (key: string) => ({ press: key, after: 'agent-audio', afterMs: 1500 });
 /**
+ * A spoken answer (a clip of scripts/phone-audio.sh) once the agent has asked "Can you make it?",
+ * about 13 s into its greeting: the patient answers over the keypad menu that follows, as people
+ * do (the agent stops and listens), which keeps the demo's calls short.
+ */
+const speak = (clip: string) => ({ play: clip, after: 'agent-audio', afterMs: 13_000 });
+/**
  * What the campaign patients' simulated phones do, by row of the sample schedule: the simulator
  * picks a phone by the dialed number (tools/phone-sim/scenarios.json), so the demo adds one
  * scenario per sample number to a copy of that file.
  */
 const CAMPAIGN_PHONES: Record<string, unknown>[] = [
-  { behavior: 'answer', script: [press('1')] },
-  { behavior: 'answer', answerAfterMs: 2000, script: [press('1')] },
-  { behavior: 'answer', script: [press('3')] },
-  { sequence: ['busy', 'answer'], script: [press('1')] },
-  { behavior: 'answer', script: [press('1')] },
-  { behavior: 'answer', script: [press('2')] },
+  { behavior: 'answer', script: [speak('answer-yes')] },
+  { behavior: 'answer', answerAfterMs: 2000, script: [press('1')] }, // the keypad still works
+  { behavior: 'answer', script: [speak('answer-reschedule')] },
+  { sequence: ['busy', 'answer'], script: [speak('answer-yes-2')] },
+  { behavior: 'answer', script: [speak('answer-yes-2')] },
+  { behavior: 'answer', script: [speak('answer-cancel')] },
   // No answering machine here: Robin shows that, and a machine's calls are the longest.
-  { behavior: 'answer', answerAfterMs: 1500, script: [press('1')] },
-  { behavior: 'answer', answerAfterMs: 1000, script: [press('1')] },
+  { behavior: 'answer', answerAfterMs: 1500, script: [speak('answer-yes')] },
+  { behavior: 'answer', answerAfterMs: 1000, script: [speak('answer-yes-2')] },
   { behavior: 'unavailable' },
-  { behavior: 'answer', script: [press('1')] },
-  { sequence: ['unavailable', 'answer'], script: [press('1')] },
-  { behavior: 'answer', answerAfterMs: 2000, script: [press('1')] },
+  { behavior: 'answer', script: [speak('answer-yes')] },
+  { sequence: ['unavailable', 'answer'], script: [speak('answer-yes-2')] },
+  { behavior: 'answer', answerAfterMs: 2000, script: [speak('answer-yes')] },
 ];
 
 /** The sample schedule's numbers (fourth column), in row order. */

@@ -164,6 +164,57 @@ for (const { server, name } of SERVERS) describe(`the whole system on ${name}, w
       process.stdout.write(`answer → first agent audio ${Date.parse(call.heard!.firstVoicedAt!) - answered} ms; hello end → agent voice ${Math.max(spurts[0]![0], helloEnd) - helloEnd} ms\n`);
     });
 
+    // Spoken answers, offline: the phone says hello, waits for the agent's question to end (1.5 s of
+    // quiet, as a person does: the simulator's agent-quiet cue), then says its answer — a clip in a
+    // flite voice on a telephone band with noise (scripts/phone-audio.sh). PocketSphinx hears it and
+    // the intent matcher calls the same tool the cloud LLM would.
+    describe('spoken answers (PocketSphinx and the intent matcher)', () => {
+      /** The phone's events, and the agent's voice runs after `from` (ms). */
+      const events = (call: CallLogLine) => call.events!.map((e) => [e.what, e.arg]);
+      const spokeBetween = (call: CallLogLine, from: number, to: number) => spurtsOf(call).some(([s, e]) => e > from && s < to);
+
+      it('"Yes, I\'ll be there." after the question: CONFIRMED, with no key pressed', async () => {
+        const { workflowId, request } = await confirm('+12125550128');
+        const result = await system.api.result(workflowId);
+        expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+        expect(await system.store.getAppointment(request.practiceId, request.appointmentId)).toMatchObject({ status: 'DONE', outcome: CallOutcome.CONFIRMED });
+        const call = await answeredCallOf(workflowId);
+        expect(events(call)).toEqual([['play', 'hello'], ['play', 'answer-yes']]);
+        const answerEnd = clipEnd(call, 'answer-yes');
+        const answerStart = answerEnd - call.events![1]!.ms!;
+        // The agent let the patient speak (no re-prompt over the answer), then acknowledged it and said goodbye.
+        expect(spokeBetween(call, answerStart, answerEnd)).toBe(false);
+        const reply = spurtsOf(call).find(([s]) => s >= answerEnd);
+        expect(reply).toBeDefined();
+        expect(call.ended).toBe('hung up by the agent');
+        process.stdout.write(`spoken yes: end of the answer → the agent's reply ${reply![0] - answerEnd} ms\n`);
+      });
+
+      it('"I need to reschedule. Tuesday morning would be better.": RESCHEDULE_REQUESTED, with the preference in the patient\'s words', async () => {
+        const { workflowId } = await confirm('+12125550129');
+        const result = await system.api.result(workflowId);
+        expect(result.outcome).toBe(CallOutcome.RESCHEDULE_REQUESTED);
+        expect(result.detail?.reschedulePreference).toMatch(/reschedule.*morning/);
+        const call = await answeredCallOf(workflowId);
+        expect(events(call)).toEqual([['play', 'hello'], ['play', 'answer-reschedule']]);
+        expect(call.ended).toBe('hung up by the agent');
+      });
+
+      it('an unclear answer ("Um, let me think.") is never taken for one: the agent asks again, and the key pressed then decides', async () => {
+        const { workflowId } = await confirm('+12125550130');
+        const result = await system.api.result(workflowId);
+        expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+        expect(result.attempts).toHaveLength(1);
+        const call = await answeredCallOf(workflowId);
+        expect(events(call)).toEqual([['play', 'hello'], ['play', 'answer-unclear'], ['press', '1']]);
+        const unclearEnd = clipEnd(call, 'answer-unclear');
+        const pressedAt = Date.parse(call.events![2]!.at);
+        // Nothing decided on the unclear answer: the outcome came from the key.
+        expect(Date.parse(result.decidedAt)).toBeGreaterThan(pressedAt);
+        expect(spokeBetween(call, unclearEnd, pressedAt)).toBe(true); // the re-prompt
+      });
+    });
+
     it('the patient presses 0: TRANSFERRED, and the carrier takes the call to the front desk', async () => {
       const { workflowId } = await confirm('+12125550117');
       expect((await system.api.result(workflowId)).outcome).toBe(CallOutcome.TRANSFERRED);

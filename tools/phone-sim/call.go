@@ -26,11 +26,18 @@ type Cue struct {
 	Press string `json:"press,omitempty"`
 	// Hang up.
 	Hangup bool `json:"hangup,omitempty"`
-	// What the delay counts from: "answer" (default) or "agent-audio", the first voiced audio the
-	// phone hears from the room (a person answers the agent's greeting).
+	// What the delay counts from: "answer" (default); "agent-audio", the first voiced audio the
+	// phone hears from the room (a person answers the agent's greeting); or "agent-quiet", the end
+	// of the agent's turn, as a person waits for a question to end before answering it: the agent
+	// has spoken since the phone last did something (its last clip ended, its last key) and has
+	// been quiet for AfterMs since. The agent-quiet cues run one after another, each on the turn
+	// after the one before: a spoken answer, then (the agent re-prompts) a key.
 	After string `json:"after,omitempty"`
-	// Delay after that moment, in ms.
+	// Delay after that moment, in ms (for agent-quiet: how long the agent has been quiet).
 	AfterMs int `json:"afterMs,omitempty"`
+	// agent-quiet only: the agent's turn holds at least this much voice, in ms — a question, not
+	// a pause after its first words (a loaded host can leave one between the opening and the rest).
+	MinVoiceMs int `json:"minVoiceMs,omitempty"`
 }
 
 // Event is a cue as it happened, for the call log.
@@ -74,6 +81,8 @@ type leg struct {
 	ended     bool
 	audioUp   chan struct{} // closed when the phone's audio track is bound: the line carries sound
 	upOnce    sync.Once
+	// When the phone last did something (a clip's end, a key): the agent's turn starts after it.
+	actedUntil time.Time
 }
 
 func (s *simulator) CreateSIPParticipant(ctx context.Context, req *rpc.InternalCreateSIPParticipantRequest) (*rpc.InternalCreateSIPParticipantResponse, error) {
@@ -340,8 +349,13 @@ func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest, dia
 		}
 		mediaTimeout = time.After(d)
 	}
+	var turns []Cue // the agent-quiet cues, in order
 	for _, cue := range sc.script() {
 		cue := cue
+		if cue.After == "agent-quiet" {
+			turns = append(turns, cue)
+			continue
+		}
 		start := func() {
 			time.AfterFunc(time.Duration(cue.AfterMs)*time.Millisecond, func() { l.perform(cue) })
 		}
@@ -363,6 +377,9 @@ func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest, dia
 			}()
 		}
 	}
+	if len(turns) > 0 {
+		go l.takeTurns(turns)
+	}
 	select {
 	case why := <-l.done:
 		l.end(why, "", true)
@@ -371,6 +388,31 @@ func (l *leg) run(sc Scenario, req *rpc.InternalCreateSIPParticipantRequest, dia
 	case <-mediaTimeout:
 		// livekit-sip sends BYE and the leg leaves with its status still "active".
 		l.end("media timeout", "", false)
+	}
+}
+
+// takeTurns performs the agent-quiet cues one by one, each once the agent's turn is over: it has
+// spoken since the phone's last act (at least MinVoiceMs of voice) and has been quiet for the cue's AfterMs.
+func (l *leg) takeTurns(cues []Cue) {
+	l.mu.Lock()
+	l.actedUntil = time.Now()
+	l.mu.Unlock()
+	for _, cue := range cues {
+		for {
+			time.Sleep(frame)
+			l.mu.Lock()
+			ended, since := l.ended, l.actedUntil
+			l.mu.Unlock()
+			if ended {
+				return
+			}
+			last := l.ear.lastVoicedAt()
+			if last.After(since) && time.Since(last) >= time.Duration(cue.AfterMs)*time.Millisecond &&
+				l.ear.voicedSince(since) >= time.Duration(cue.MinVoiceMs)*time.Millisecond {
+				break
+			}
+		}
+		l.perform(cue)
 	}
 }
 
@@ -385,7 +427,8 @@ func (l *leg) perform(cue Cue) {
 	case cue.Play != "":
 		clip := l.sim.clips[cue.Play]
 		l.eventMs("play", cue.Play, int(clip.Duration()/time.Millisecond))
-		l.mouth.say(clip)
+		until := l.mouth.say(clip)
+		l.acted(until)
 	case cue.Press != "":
 		for i, d := range cue.Press {
 			if i > 0 {
@@ -397,6 +440,7 @@ func (l *leg) perform(cue Cue) {
 				l.sim.logf("%s: DTMF %c: %v", l.callID, d, err)
 			}
 		}
+		l.acted(time.Now())
 	case cue.Hangup:
 		l.event("hangup", "")
 		l.finish("phone hung up")
@@ -414,6 +458,15 @@ func dtmfCode(d rune) uint32 {
 		return 11
 	}
 	return uint32(d-'A') + 12
+}
+
+// acted notes that the phone did something lasting until t (agent-quiet cues wait for a reply after it).
+func (l *leg) acted(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.After(l.actedUntil) {
+		l.actedUntil = t
+	}
 }
 
 func (l *leg) event(what, arg string) { l.eventMs(what, arg, 0) }

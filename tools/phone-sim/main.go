@@ -112,8 +112,8 @@ func (sc Scenario) validate(clips map[string]Clip) error {
 				return fmt.Errorf("script[%d]: %q is not a phone key", i, d)
 			}
 		}
-		if cue.After != "" && cue.After != "answer" && cue.After != "agent-audio" {
-			return fmt.Errorf("script[%d]: after %q is not answer or agent-audio", i, cue.After)
+		if cue.After != "" && cue.After != "answer" && cue.After != "agent-audio" && cue.After != "agent-quiet" {
+			return fmt.Errorf("script[%d]: after %q is not answer, agent-audio or agent-quiet", i, cue.After)
 		}
 	}
 	return nil

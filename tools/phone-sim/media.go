@@ -132,10 +132,12 @@ type mouth struct {
 	playing bool
 }
 
-func (m *mouth) say(c Clip) {
+// say queues a clip after whatever is playing; it returns when the clip will have ended.
+func (m *mouth) say(c Clip) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.queue = append(m.queue, c.Packets...)
+	return time.Now().Add(time.Duration(len(m.queue)) * frame)
 }
 
 func (m *mouth) NextSample(ctx context.Context) (media.Sample, error) {
@@ -222,6 +224,30 @@ func (e *ear) firstVoicedAt() time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.firstVoiced
+}
+
+// lastVoicedAt is when the last voiced audio after the answer arrived (zero before any).
+func (e *ear) lastVoicedAt() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastVoiced
+}
+
+// voicedSince is how much of the agent's voice (its spurts) the phone heard after t.
+func (e *ear) voicedSince(t time.Time) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var d time.Duration
+	for _, sp := range e.spurts {
+		if sp.end.After(t) {
+			if sp.start.After(t) {
+				d += sp.end.Sub(sp.start)
+			} else {
+				d += sp.end.Sub(t)
+			}
+		}
+	}
+	return d
 }
 
 // listen reads a subscribed audio track until it ends, optionally writing it to an Ogg file.
