@@ -43,6 +43,14 @@ export interface CampaignActivityDeps {
   logger: Logger;
   /** Confirmations started at once by one tick. Default 8. */
   startConcurrency?: number;
+  /**
+   * A tick stops starting confirmations after this long (ms; the rest wait for the next tick, which
+   * follows at once). Default 10 000. Why: the tick is a local activity, and everything that arrives
+   * meanwhile — above all the signals of ending confirmations — lands in the campaign's history
+   * before the workflow can next check its length; on a loaded host 100 starts took minutes and a
+   * run overshot its 2,000-event bound to 5,180.
+   */
+  maxTickMs?: number;
 }
 
 /** Failure type when the campaign row is missing (started without an import): non-retryable. */
@@ -52,6 +60,7 @@ export const UNKNOWN_CAMPAIGN_FAILURE = 'UNKNOWN_CAMPAIGN';
 export function createCampaignActivities(deps: CampaignActivityDeps): CampaignActivities {
   const { sql, client, confirmations, logger } = deps;
   const concurrency = Math.max(1, deps.startConcurrency ?? 8);
+  const maxTickMs = deps.maxTickMs ?? 10_000;
 
   async function campaign(practiceId: string, campaignId: string): Promise<StoredCampaign> {
     const found = await getCampaign(sql, practiceId, campaignId);
@@ -88,6 +97,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
     async campaignTick(input: CampaignTickInput): Promise<CampaignTickResult> {
       const c = await campaign(input.practiceId, input.campaignId);
       const now = new Date(input.now);
+      const tickStarted = performance.now();
       let started = 0;
       let skipped = 0;
       // Counted once, before the starts (it holds the outstanding count); the starts are added below.
@@ -95,6 +105,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
       const queue = input.maxOutstanding > 0 ? await nextQueued(sql, c, Math.min(input.maxStarts, input.maxOutstanding - before.outstanding)) : [];
       // A few starts at once: each is a round trip to Temporal and one to the database.
       for (let i = 0; i < queue.length; i += concurrency) {
+        if (i > 0 && performance.now() - tickStarted > maxTickMs) break;
         await Promise.all(
           queue.slice(i, i + concurrency).map(async ({ request }) => {
             try {

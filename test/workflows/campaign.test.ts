@@ -6,7 +6,9 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
+import { createCampaignActivities } from '../../activities/campaign';
 import { CampaignControlError } from '../../src/campaigns/client';
+import { createLogger } from '../../src/logger';
 import { listCampaignEvents } from '../../src/campaigns/queue';
 import {
   CallOutcome,
@@ -191,6 +193,27 @@ describe('campaign workflow', () => {
       expect(summary.byOutcome).toEqual({ [CallOutcome.CONFIRMED]: 18 });
       const status = (await handle.describe()).runId !== handle.firstExecutionRunId;
       expect(status).toBe(true);
+    });
+  });
+});
+
+describe('campaign tick', () => {
+  it('stops starting confirmations when its time is up; the next tick starts the rest (the workflow checks its history between ticks)', async () => {
+    await harness().withWorker(async (ctx) => {
+      const now = await mondayAt(harness(), '10:00');
+      const list = contacts('c6', 20, now.plus({ days: 2 }));
+      await consentAll(ctx, list);
+      await seedCampaign(ctx.sql, { campaignId: 'timed', contacts: list });
+      const deps = { sql: ctx.sql, client: ctx.client, confirmations: ctx.api, logger: createLogger('silent'), startConcurrency: 8 };
+      const input = { practiceId: PRACTICE, campaignId: 'timed', maxOutstanding: 300, maxStarts: 100, now: now.toUTC().toISO()! };
+      // No time at all: one batch of starts per tick.
+      const outOfTime = createCampaignActivities({ ...deps, maxTickMs: 0 });
+      expect((await outOfTime.campaignTick(input)).started).toBe(8);
+      expect((await outOfTime.campaignTick(input)).started).toBe(8);
+      // The default leaves a tick time for every start it may make.
+      const tick = await createCampaignActivities(deps).campaignTick(input);
+      expect(tick.started).toBe(4);
+      expect(tick.progress.byStatus).toMatchObject({ QUEUED: 0, STARTED: 20 });
     });
   });
 });
