@@ -34,6 +34,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
+// @temporalio/proto is CommonJS: a default import works under Node ESM (as in src/codec.ts).
+import proto from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DateTime } from 'luxon';
@@ -302,9 +304,19 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
   if (current.status.name === 'RUNNING') runs.push(current.historyLength);
   // Every run's history replayed against the production bundle: a campaign must survive a worker restart.
   const replays: string[] = [];
+  /** The largest run's events by type: what fills a campaign's history (signals, workflow tasks, markers, timers). */
+  let largest: { events: number; byType: string } = { events: 0, byType: '' };
   const bundle = await bundleWorkflows();
   for await (const run of client.workflow.list({ query: `WorkflowId = "${campaignWf}"` })) {
     const history = await client.workflow.getHandle(campaignWf, run.runId).fetchHistory();
+    if ((history.events?.length ?? 0) > largest.events) {
+      const byType = new Map<string, number>();
+      for (const e of history.events ?? []) {
+        const name = String(proto.temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? e.eventType).replace(/^EVENT_TYPE_/, '');
+        byType.set(name, (byType.get(name) ?? 0) + 1);
+      }
+      largest = { events: history.events?.length ?? 0, byType: [...byType].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v}`).join(', ') };
+    }
     try {
       await Worker.runReplayHistory({ workflowBundle: bundle, dataConverter: createDataConverter(key) }, history, campaignWf);
       replays.push(`${history.events?.length ?? 0} events: ok`);
@@ -342,6 +354,7 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
     `  wall time (start → every contact decided) ${f1(decidedS)} s  (${f1(p.callsPlaced / decidedS)} calls/s, ${f1(decided / decidedS)} confirmations/s)`,
     `  campaign runs (continue-as-new)         ${runs.length}; largest history ${Math.max(...runs)} events (all: ${runs.sort((a, b) => b - a).join(', ')})`,
     `  replay of every campaign run          ${replays.join('; ')}`,
+    `  largest run's events by type           ${largest.byType}`,
     `  status errors                           ${statusErrors.length}${statusErrors.length ? ` (first: ${statusErrors[0]})` : ''}`,
     `  most confirmations outstanding          ${maxOutstanding} (sampled every 5 s; bound 300)`,
     `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB (V8 heap ${stats.atMax.heapMb.toFixed(0)} MB, external ${stats.atMax.externalMb.toFixed(0)} MB, the rest native); workflow cache ${opts.maxCached ?? DEFAULT_MAX_CACHED_WORKFLOWS}, heap limit ${workerHeapMb} MB per thread; idle after start ${stats.idleRssMb.toFixed(0)} MB`,
