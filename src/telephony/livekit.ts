@@ -147,13 +147,26 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   /**
    * Waits until an agent in the room says it is ready, at most `readyMs`; whether it did. Polled:
    * a room listing is a local request, and the wait is about the job's start and join (~0.1–1.5 s).
+   * Half-way, a dispatch that still has no job (livekit-server offered it to no worker: all were
+   * full, and it does not offer it again) is replaced, once — no job, so never a second one.
    */
-  async function agentReady(roomName: string): Promise<boolean> {
+  async function agentReady(input: DialInput): Promise<boolean> {
     const until = Date.now() + readyMs;
+    let recheckAt: number | undefined = Date.now() + readyMs / 2;
     for (;;) {
-      const participants = await rooms.listParticipants(roomName).catch(() => []);
-      if (participants.some((p) => p.kind === PARTICIPANT_KIND_AGENT && p.attributes?.[AGENT_READY_ATTRIBUTE] === 'true')) return true;
+      const participants = await rooms.listParticipants(input.roomName).catch(() => []);
+      const agents = participants.filter((p) => p.kind === PARTICIPANT_KIND_AGENT);
+      if (agents.some((p) => p.attributes?.[AGENT_READY_ATTRIBUTE] === 'true')) return true;
       if (Date.now() >= until) return false;
+      if (recheckAt !== undefined && Date.now() >= recheckAt && agents.length === 0) {
+        recheckAt = undefined;
+        const ours = (await dispatches.listDispatch(input.roomName).catch(() => [])).filter((d) => d.agentName === config.agentName);
+        if (ours.length > 0 && ours.every((d) => (d.state?.jobs ?? []).length === 0)) {
+          for (const d of ours) await dispatches.deleteDispatch(d.id, input.roomName).catch(() => undefined);
+          log?.info({ room: input.roomName }, 'no agent worker took the call\'s dispatch; dispatching it again before the INVITE');
+          await dispatchAgent(input);
+        }
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -199,7 +212,7 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
         await dispatchAgent(input);
         // The phone may answer within half a second of the INVITE: the agent is made ready first.
         const waitedFrom = Date.now();
-        if (readyMs > 0 && !(await agentReady(input.roomName))) {
+        if (readyMs > 0 && !(await agentReady(input))) {
           log?.info({ room: input.roomName, waitedMs: Date.now() - waitedFrom }, 'the agent is not ready in the room yet; placing the call anyway');
         }
       }
