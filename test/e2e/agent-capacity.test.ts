@@ -91,9 +91,11 @@ describe('agent capacity and dispatch at the dial', () => {
       // Promptly: within a few seconds of the call's end at the phone (a loaded machine's margin).
       const ended = Date.parse(log.find((l) => l.room.startsWith(id))!.endedAt);
       expect(left!.time - ended).toBeLessThan(5_000);
-      // Waiting costs next to nothing: no voice activity, recognition or synthesis while it rings
-      // (measured here: a few ms of CPU per second of ringing; a listening session costs far more).
-      expect(left!.cpuMs!).toBeLessThan(100 + 0.05 * left!.waitedMs!);
+      // Waiting costs little: no voice activity, recognition or synthesis while it rings. Seen at
+      // load averages of 15–24 on 2 cores: 150–230 ms of CPU one-off (the greeting's body rendered
+      // at the start of the wait), and 1.7 s over a 15 s ring (~11% of a core: the room connection,
+      // the phone's track received and dropped). A guard against speech work starting early.
+      expect(left!.cpuMs!).toBeLessThan(500 + 0.2 * left!.waitedMs!);
     }
     expect(agentLine('line answered', answered)).toBeDefined();
     // The agent's capacity is 1, so the three calls went one at a time although the trunk has 3 channels.
