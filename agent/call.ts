@@ -6,7 +6,7 @@
 import { voice, type JobContext, type VAD } from '@livekit/agents';
 import { RoomEvent, type AudioFrame, type RemoteParticipant, type Room } from '@livekit/rtc-node';
 import { RoomServiceClient, SipClient } from 'livekit-server-sdk';
-import { CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '../src/contracts';
+import { AGENT_READY_ATTRIBUTE, CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '../src/contracts';
 import { DEFAULT_GREETING_RULES, detectAnswerer, type Answerer } from './amd';
 import type { AgentConfig } from './config';
 import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
@@ -138,17 +138,30 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   // leg subscribed to it while the line rings (or, dispatched at the answer, while the agent has
   // nothing else to do). In cloud mode speech recognition would run on a ringing line: it waits.
   if (offline) await startSession();
+  // Ready to speak at the answer: dispatched at the dial, the dial activity places the call now
+  // (it waits for this a bounded while), so a phone answered at once does not wait for the join.
+  await openingAudio;
+  await room.localParticipant?.setAttributes({ [AGENT_READY_ATTRIBUTE]: 'true' }).catch(() => undefined);
+  timeline.mark('ready');
 
-  // Never speak to a ringing line.
+  // Never speak to a ringing line. While it rings the job does nothing but wait: its ears are shut
+  // (no voice activity or speech recognition runs), no detection, no synthesis beyond the opening.
+  const cpuBefore = process.cpuUsage();
+  const ringingFrom = Date.now();
   const callee = await waitForAnswer(room);
+  /** What waiting for the answer cost this job process, for the log (the ringing should cost ~nothing). */
+  const ringing = () => {
+    const cpu = process.cpuUsage(cpuBefore);
+    return { waitedMs: Date.now() - ringingFrom, cpuMs: Math.round((cpu.user + cpu.system) / 1000) };
+  };
   if (!callee) {
-    log('the line was never answered', ids);
+    log('the line was never answered', { ...ids, ...ringing() });
     if (offline) await session.close().catch(() => undefined);
     ctx.shutdown('not answered');
     return;
   }
   timeline.mark('answerSeen');
-  log('line answered', ids);
+  log('line answered', { ...ids, ...ringing() });
   const answeredAt = Date.now();
   // The first frame of the agent's audio sets its state to speaking: answer → first audio (metrics).
   const firstAudio = (ev: voice.AgentStateChangedEvent) => {

@@ -22,7 +22,8 @@ export const CENSUS_SOCKET_ENV = 'AGENT_CENSUS_SOCKET';
 /** An accepted job whose process has not said `busy` within this long frees its reservation, in ms. */
 const RESERVATION_MS = 15_000;
 
-type ProcState = 'starting' | 'ready' | 'busy';
+/** `done`: its call is over (the process only finishes its shutdown, and never takes another call). */
+type ProcState = 'starting' | 'ready' | 'busy' | 'done';
 
 export interface CensusCounts {
   /** Warm processes waiting for a call (reserved ones included). */
@@ -82,7 +83,7 @@ export class ProcessCensus {
           this.observed(line.slice('metric '.length));
           continue;
         }
-        if (line !== 'ready' && line !== 'busy') continue;
+        if (line !== 'ready' && line !== 'busy' && line !== 'done') continue;
         if (line === 'busy' && this.procs.get(socket) !== 'busy') this.reservations.shift();
         this.procs.set(socket, line);
         this.changed();
@@ -129,7 +130,10 @@ export class ProcessCensus {
     for (const state of this.procs.values()) {
       if (state === 'ready') ready += 1;
       else if (state === 'busy') busy += 1;
-      else starting += 1;
+      else if (state === 'starting') starting += 1;
+      // `done`: counted nowhere. Its call is over and its channel lease released, but the process may
+      // take seconds to exit: counted as busy, it would be capacity the gate lends to the next call
+      // while no warm process is free (dispatched at the dial, that call's job would be refused).
     }
     const reserved = this.reservations.length;
     const free = Math.max(0, Math.min(this.maxCalls - busy, ready) - reserved);
@@ -168,7 +172,7 @@ export class ProcessCensus {
 let parent: Socket | undefined;
 
 /** A job process's side: tells the worker it is warm (`ready`) or running a call (`busy`). No-op outside a census. */
-export function tellWorker(state: 'ready' | 'busy'): void {
+export function tellWorker(state: 'ready' | 'busy' | 'done'): void {
   send(`${state}\n`);
 }
 

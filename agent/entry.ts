@@ -38,6 +38,8 @@ export default defineAgent({
       await connection.close();
     });
     const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config.payloadEncryptionKey) });
+    // The call is over when runCall returns (its answer may still be settling): the worker stops
+    // counting this process as capacity now, not when it exits.
     await runCall(ctx, {
       config,
       vad: ctx.proc.userData.vad as VAD,
@@ -53,6 +55,6 @@ export default defineAgent({
         }),
       onFirstAudio: (seconds) => tellWorkerObservation({ metric: 'answer_to_first_audio', seconds }),
       keepUntilDone: (work) => pending.push(work),
-    });
+    }).finally(() => tellWorker('done'));
   },
 });

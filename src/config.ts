@@ -104,7 +104,7 @@ const envSchema = z.object({
   LIVEKIT_API_SECRET: nonEmpty('LiveKit API secret'),
   LIVEKIT_SIP_TRUNK_ID: nonEmpty('id of the outbound SIP trunk, e.g. ST_xxxx'),
   AGENT_NAME: z.string().trim().min(1).default('appointment-confirmer'),
-  LIVEKIT_AGENT_DISPATCH: z.enum(['answer', 'dial'], { error: 'must be answer or dial' }).default('answer'),
+  LIVEKIT_AGENT_DISPATCH: z.enum(['answer', 'dial'], { error: 'must be answer or dial' }).default('dial'),
   DATABASE_URL: databaseUrlSchema,
   PGLITE_DATA_DIR: z.string().trim().min(1).default('.data/pglite'),
   CALLING_DAYS: z.string().optional(),

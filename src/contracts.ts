@@ -40,6 +40,14 @@ export function attemptRoomName(workflowId: string, attempt: number): string {
 /** Participant identity of the callee's SIP leg in the attempt's room. */
 export const SIP_PARTICIPANT_IDENTITY = 'callee';
 
+/**
+ * Participant attribute the agent sets to `'true'` in a call's room once it can speak at the answer
+ * (joined, its session and audio track up, its opening rendered). Dispatched at the dial, the dial
+ * waits for it (a bounded while) before the INVITE: a phone answered at once then hears the agent
+ * at once too.
+ */
+export const AGENT_READY_ATTRIBUTE = 'callcampaigns.agentReady';
+
 /** What came of one call attempt, or of the whole confirmation. */
 export enum CallOutcome {
   /** The patient confirmed the appointment. Final. */

@@ -64,7 +64,7 @@ export interface LocalSystemOptions {
   livekit?: { url: string; apiKey: string; apiSecret: string; sipTrunkId: string };
   /** The simulator's scenarios file (default tools/phone-sim/scenarios.json). */
   phoneScenarios?: string;
-  /** When the agent is dispatched to a call (default `answer`; see LiveKitTelephonyConfig.agentDispatch). */
+  /** When the agent is dispatched to a call (default `dial`; see LiveKitTelephonyConfig.agentDispatch). */
   agentDispatch?: AgentDispatchTime;
 }
 

@@ -101,5 +101,11 @@ export async function agentRoom(tx: Queryable, agentName: string): Promise<{ cap
      WHERE t.agent_name = $1 AND l.expires_at > now()`,
     [agentName],
   );
-  return { capacity: cap.capacity, inUse: Number(rows[0]!.n) };
+  const inUse = Number(rows[0]!.n);
+  // A new call needs a warm process. Leases without a call in progress yet (dispatch on its way) each
+  // take one of the warm ones; a call still in progress whose lease is already released (its job
+  // finishing as the attempt ends) frees none. Counting such a job as room lent it to the next call,
+  // whose job — dispatched at the dial — found no warm process and was never offered to a worker.
+  const warmForNew = cap.readyProcesses - Math.max(0, inUse - cap.activeCalls);
+  return { capacity: Math.max(0, Math.min(cap.capacity, inUse + warmForNew)), inUse };
 }

@@ -7,6 +7,7 @@ import { liveKitError, safeMessage, UserError } from '../errors';
 import { AgentDispatchClient, RoomServiceClient, ServerError, SipCallError, SipClient } from 'livekit-server-sdk';
 import type { Logger } from 'pino';
 import {
+  AGENT_READY_ATTRIBUTE,
   CallCheckState,
   DialFailureType,
   SIP_PARTICIPANT_IDENTITY,
@@ -37,11 +38,13 @@ export interface LiveKitTelephonyConfig {
   /** Agent dispatched to each call's room. */
   agentName: string;
   /**
-   * When the agent is dispatched to a call's room. `answer` (default): once the callee answers, so
-   * a busy, declined or unanswered call costs no agent job — but the patient hears nothing until
-   * the job has started and joined the room (about half a second, more on a busy host). `dial`: just
-   * before the INVITE, so the agent is in the room, its opening ready, when the line is answered
-   * (first words in about 100 ms); every dialed call then takes a job process.
+   * When the agent is dispatched to a call's room. `dial` (default): just before the INVITE, so the
+   * agent is in the room, its opening ready, when the line is answered (first words in about 100 ms
+   * after the answer); every dialed call then holds a job process while it rings — the channel gate
+   * counts it against the agents' capacity, and the job does no speech work until the answer and
+   * leaves when the call fails or rings out. `answer`: once the callee answers, so a busy, declined
+   * or unanswered call costs no agent job — but the patient hears nothing until the job has started
+   * and joined the room (0.5–1 s here, more on a busy host).
    */
   agentDispatch?: AgentDispatchTime;
   /**
@@ -51,6 +54,13 @@ export interface LiveKitTelephonyConfig {
   dispatchOfferMs?: number;
   /** A dispatch whose job was accepted has this long for the agent to join the room, in ms. Default 15 000. */
   agentJoinMs?: number;
+  /**
+   * Dispatched at the dial: the INVITE waits at most this long for the agent to be ready in the
+   * room (its {@link AGENT_READY_ATTRIBUTE}), in ms — a phone answered at once would otherwise wait
+   * for the agent's job to start and join (0.3–1.5 s on a loaded host). The call is placed anyway
+   * after it (the call's watcher then sees the agent come, or dispatches it again). Default 3 000; 0: no wait.
+   */
+  agentReadyMs?: number;
   logger?: Logger;
 }
 
@@ -106,6 +116,7 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   const log = config.logger;
   const offerMs = config.dispatchOfferMs ?? 3_000;
   const joinMs = config.agentJoinMs ?? 15_000;
+  const readyMs = config.agentReadyMs ?? 3_000;
   /** One dispatch of the agent to the call's room; a failure is left to the call's watcher. */
   const dispatchAgent = (input: DialInput) =>
     dispatches
@@ -131,6 +142,33 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
       }
     }
     return false;
+  }
+
+  /**
+   * Waits until an agent in the room says it is ready, at most `readyMs`; whether it did. Polled:
+   * a room listing is a local request, and the wait is about the job's start and join (~0.1–1.5 s).
+   * Half-way, a dispatch that still has no job (livekit-server offered it to no worker: all were
+   * full, and it does not offer it again) is replaced, once — no job, so never a second one.
+   */
+  async function agentReady(input: DialInput): Promise<boolean> {
+    const until = Date.now() + readyMs;
+    let recheckAt: number | undefined = Date.now() + readyMs / 2;
+    for (;;) {
+      const participants = await rooms.listParticipants(input.roomName).catch(() => []);
+      const agents = participants.filter((p) => p.kind === PARTICIPANT_KIND_AGENT);
+      if (agents.some((p) => p.attributes?.[AGENT_READY_ATTRIBUTE] === 'true')) return true;
+      if (Date.now() >= until) return false;
+      if (recheckAt !== undefined && Date.now() >= recheckAt && agents.length === 0) {
+        recheckAt = undefined;
+        const ours = (await dispatches.listDispatch(input.roomName).catch(() => [])).filter((d) => d.agentName === config.agentName);
+        if (ours.length > 0 && ours.every((d) => (d.state?.jobs ?? []).length === 0)) {
+          for (const d of ours) await dispatches.deleteDispatch(d.id, input.roomName).catch(() => undefined);
+          log?.info({ room: input.roomName }, 'no agent worker took the call\'s dispatch; dispatching it again before the INVITE');
+          await dispatchAgent(input);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Rooms made by prepareCall, and when (dropped at the dial). */
@@ -160,16 +198,24 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
     },
 
     async dial(input: DialInput): Promise<DialResult> {
-      // No agent yet: it is dispatched at the answer, so busy, declined and rung-out calls cost no
-      // agent job (a warm job process is ready for each call the gate lets ring: agent capacity).
       // The room comes from prepareCall, before the call slot (an empty room lives 60 s): between
-      // the slot and the INVITE there is only CreateSIPParticipant.
+      // the slot and the INVITE there is only the agent's dispatch and CreateSIPParticipant. A warm
+      // job process is ready for each call the gate lets ring (agent capacity), whichever the
+      // dispatch time: at the dial it waits in the room; at the answer, busy, declined and rung-out
+      // calls cost no agent job.
       const preparedAt = prepared.get(input.roomName);
       prepared.delete(input.roomName);
       if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_ROOM_FRESH_MS) await createCallRoom(input.roomName);
       // Dispatched at the dial, the agent joins while the phone rings and speaks at the answer.
-      const dispatchAtDial = config.agentDispatch === 'dial';
-      if (dispatchAtDial) await dispatchAgent(input);
+      const dispatchAtDial = (config.agentDispatch ?? 'dial') === 'dial';
+      if (dispatchAtDial) {
+        await dispatchAgent(input);
+        // The phone may answer within half a second of the INVITE: the agent is made ready first.
+        const waitedFrom = Date.now();
+        if (readyMs > 0 && !(await agentReady(input))) {
+          log?.info({ room: input.roomName, waitedMs: Date.now() - waitedFrom }, 'the agent is not ready in the room yet; placing the call anyway');
+        }
+      }
       let participant;
       try {
         participant = await sip.createSipParticipant(config.sipTrunkId, input.phone, input.roomName, {

@@ -27,7 +27,7 @@ beforeAll(async () => {
   [stack, store] = await Promise.all([startLiveKitStack({ phones: true }), createStore({})]);
   const sip = new SipClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
   const trunk = await sip.createSipOutboundTrunk('simulated carrier', 'sip.carrier.test', ['+13125550100'], { transport: SIPTransport.SIP_TRANSPORT_AUTO });
-  telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunk.sipTrunkId, agentName: 'appointment-confirmer' });
+  telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunk.sipTrunkId, agentName: 'appointment-confirmer', agentReadyMs: 0 }); // the test plays the agent: no agent to wait for
   acts = createActivities({ store, telephony, rules: DEFAULT_CALLING_RULES, logger: createLogger('silent'), pollIntervalMs: 200, notPlacedRetryDelaysMs: [300, 600, 1_200] });
 });
 afterAll(async () => {

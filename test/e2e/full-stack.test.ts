@@ -27,8 +27,7 @@ async function start(temporalServer: TemporalServerKind): Promise<void> {
     taskQueue: 'full-stack',
     rules: { ...DEFAULT_CALLING_RULES, days: [1, 2, 3, 4, 5, 6, 7], maxCallsPerDay: 5 },
     agentEnv: { AGENT_ANSWER_TIMEOUT_SECONDS: '2', STAFF_TRANSFER_NUMBER: FRONT_DESK },
-    // The agent joins while the phone rings, and speaks at the answer.
-    agentDispatch: 'dial',
+    // Dispatched at the dial (the default): the agent joins while the phone rings, and speaks at the answer.
   });
   rooms = new RoomServiceClient(system.stack!.url.replace('ws', 'http'), system.stack!.apiKey, system.stack!.apiSecret);
 }

@@ -36,7 +36,8 @@ beforeAll(async () => {
   [temporal, stack] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true })]);
   store = await createStore({});
   const sipTrunkId = await createSimulatedTrunk(stack);
-  const telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId, agentName: 'appointment-confirmer' });
+  // The test plays the agent: no agent to wait for before the INVITE.
+  const telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId, agentName: 'appointment-confirmer', agentReadyMs: 0 });
   await telephony.verifyTrunk();
   rooms = new RoomServiceClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret);
   client = await connectTestClient(temporal.address);

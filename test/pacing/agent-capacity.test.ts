@@ -63,6 +63,16 @@ describe('agent capacity bounds the channels', () => {
     expect(await liveLeaseCount(store.sql, 'ST_a')).toBe(5);
   });
 
+  it('a call still in progress whose lease is released (its job finishing) lends no room: only warm processes do', async () => {
+    const b = await broker('ST_a', 5);
+    // One call in progress, no warm process, and no lease (the attempt ended before the job did).
+    await report('w1', 2, 1, 0);
+    expect(await ask(b, 'finishing', 1, 400)).toBe(0);
+    // A warm process: a call.
+    await report('w1', 2, 1, 1);
+    expect(await ask(b, 'warm', 1, 400)).toBe(1);
+  });
+
   it('is shared by every trunk naming the agent; a trunk naming none is not bounded', async () => {
     await report('w1', 3, 0, 3);
     const a = await broker('ST_a', 5);

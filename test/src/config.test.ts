@@ -20,6 +20,12 @@ describe('loadConfig', () => {
     expect(config.rules).toMatchObject({ days: [1, 2, 3, 4, 5, 6], start: '09:00', end: '19:00', maxCallsPerDay: 1, maxCallsPerWeek: 3 });
   });
 
+  it('agent dispatch: at the dial by default (first words at the answer); `answer` kept as an option; a bad value is named', () => {
+    expect(loadConfig(base).livekit.agentDispatch).toBe('dial');
+    expect(loadConfig({ ...base, LIVEKIT_AGENT_DISPATCH: 'answer' }).livekit.agentDispatch).toBe('answer');
+    expect(() => loadConfig({ ...base, LIVEKIT_AGENT_DISPATCH: 'ring' })).toThrow(/LIVEKIT_AGENT_DISPATCH: must be answer or dial/);
+  });
+
   it('trunk limits: defaults 10 channels and 5 calls per second; bad values are named', () => {
     expect(loadConfig(base).trunkLimits).toEqual({ channels: 10, callsPerSecond: 5 });
     expect(loadConfig({ ...base, TRUNK_MAX_CHANNELS: '3', TRUNK_MAX_CALLS_PER_SECOND: '0.5' }).trunkLimits).toEqual({ channels: 3, callsPerSecond: 0.5 });

@@ -5,6 +5,7 @@
  * the real census socket. (The whole path, with real calls, is test/e2e/metrics.test.ts.)
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { createConnection } from 'node:net';
 import { ProcessCensus, tellWorkerObservation } from '../../agent/capacity';
 import { createAgentMetrics, createRegistry, createWorkerMetrics, safeLabel, serveMetrics, type AgentObservation } from '../../src/metrics';
 import { parsePrometheusText } from '../helpers/prometheus-text';
@@ -97,5 +98,22 @@ describe('metrics', () => {
     expect(value(text, 'callcampaigns_agent_max_calls')).toBe(4);
     expect(value(text, 'callcampaigns_agent_jobs_total', { result: 'refused' })).toBe(1);
     expect(value(text, 'callcampaigns_agent_jobs_total', { result: 'accepted' })).toBe(0);
+  });
+
+  it('a job process whose call is over (`done`) stops counting as capacity before it exits', async () => {
+    const census = await ProcessCensus.start(2);
+    closers.push(() => census.close());
+    // Two job processes, as agent/entry.ts speaks to the census over its socket.
+    const procs = [createConnection(census.path), createConnection(census.path)];
+    closers.push(() => procs.forEach((p) => p.destroy()));
+    procs[0]!.write('ready\nbusy\n');
+    procs[1]!.write('ready\n');
+    await expect.poll(() => census.counts()).toMatchObject({ busy: 1, ready: 1, free: 1 });
+    // The first call ended (busy line, rung out): the process is still shutting down, its socket open.
+    procs[0]!.write('done\n');
+    await expect.poll(() => census.counts()).toMatchObject({ busy: 0, ready: 1, free: 1 });
+    // Capacity as reported to the gate: calls in progress + warm processes, the finished one in neither.
+    const c = census.counts();
+    expect(c.busy + c.ready).toBe(1);
   });
 });

@@ -2,10 +2,11 @@
  * The LiveKit adapter against a real livekit-server (with Redis) started by this suite: rooms,
  * agent dispatch created with the room before any call, checks and hang-ups.
  */
-import { AgentDispatchClient, RoomServiceClient, SipClient } from 'livekit-server-sdk';
+import { Room } from '@livekit/rtc-node';
+import { AccessToken, AgentDispatchClient, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { SIPTransport } from '@livekit/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CallCheckState, type DialInput } from '../../src/contracts';
+import { AGENT_READY_ATTRIBUTE, CallCheckState, type DialInput } from '../../src/contracts';
 import { startLiveKitStack, type LiveKitStack } from '../../src/dev/livekit-stack';
 import { createLiveKitTelephony } from '../../src/telephony/livekit';
 import { sampleDialInput } from '../helpers/fixtures';
@@ -53,11 +54,43 @@ describe('LiveKit telephony against livekit-server', () => {
     }
   });
 
-  it('creates the room before placing the call, with no agent dispatched until the callee answers', async () => {
+  it('by default the agent is dispatched at the dial, and the INVITE waits for it to be ready in the room (a bounded while)', async () => {
+    const byDefault = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer', agentReadyMs: 5_000 });
+    const call = input('confirm-p1-A3-a1');
+    await byDefault.prepareCall!(call);
+    // In the room as the agent joins it (a participant of kind agent), ready 1 s after the dial starts.
+    const token = new AccessToken(stack.apiKey, stack.apiSecret, { identity: 'agent-test' });
+    token.kind = 'agent';
+    token.addGrant({ roomJoin: true, room: call.roomName, agent: true, canUpdateOwnMetadata: true }); // as livekit-server grants an agent's job
+    const agent = new Room();
+    await agent.connect(stack.url, await token.toJwt(), { autoSubscribe: false, dynacast: false });
+    const t0 = Date.now();
+    const ready = new Promise<number>((resolve) =>
+      setTimeout(() => void agent.localParticipant!.setAttributes({ [AGENT_READY_ATTRIBUTE]: 'true' }).then(() => resolve(Date.now() - t0)), 1_000),
+    );
+    // No SIP service here: the call itself fails, once it is placed.
+    await expect(byDefault.dial(call)).rejects.toMatchObject({ name: 'DialError' });
+    const placedAfter = Date.now() - t0;
+    expect(placedAfter).toBeGreaterThanOrEqual(await ready);
+    expect(placedAfter).toBeLessThan(4_000);
+    const ours = (await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch(call.roomName)).filter((d) => d.agentName === 'appointment-confirmer');
+    expect(ours).toHaveLength(1);
+    await agent.disconnect();
+    // No agent comes: the call is placed anyway once the wait is over.
+    const quick = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer', agentReadyMs: 600 });
+    const t1 = Date.now();
+    await expect(quick.dial(input('confirm-p1-A4-a1'))).rejects.toMatchObject({ name: 'DialError' });
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(600);
+    await byDefault.hangUp(call.roomName);
+    await quick.hangUp('confirm-p1-A4-a1');
+  });
+
+  it('creates the room before placing the call, with no agent dispatched until the callee answers (agentDispatch answer)', async () => {
     // No SIP service is registered in this suite, so the call itself fails: the room exists by then,
     // and no job of our agent was requested for a call nobody answered (dispatch at the answer is
     // covered against the phone-network simulator in phone-network.test.ts).
-    await expect(telephony.dial(input('confirm-p1-A1-a1'))).rejects.toMatchObject({ name: 'DialError' });
+    const atAnswer = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer', agentDispatch: 'answer' });
+    await expect(atAnswer.dial(input('confirm-p1-A1-a1'))).rejects.toMatchObject({ name: 'DialError' });
     const dispatches = await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch('confirm-p1-A1-a1');
     expect(dispatches.filter((d) => d.agentName === 'appointment-confirmer')).toEqual([]);
     expect(await telephony.checkCall('confirm-p1-A1-a1')).toMatchObject({ state: CallCheckState.NOT_CONNECTED });
@@ -67,7 +100,7 @@ describe('LiveKit telephony against livekit-server', () => {
 
   it('dispatched at the dial (agentDispatch dial), the agent is on its way before the phone answers, with the call\'s metadata', async () => {
     // The call fails here (no SIP service), after the dispatch: it was created before the INVITE.
-    const early = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer', agentDispatch: 'dial' });
+    const early = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer', agentDispatch: 'dial', agentReadyMs: 0 });
     const call = input('confirm-p1-A2-a1');
     await expect(early.dial(call)).rejects.toMatchObject({ name: 'DialError' });
     const dispatches = await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch('confirm-p1-A2-a1');

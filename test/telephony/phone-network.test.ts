@@ -36,7 +36,9 @@ beforeAll(async () => {
     authPassword: 'never-printed',
   });
   trunkId = trunk.sipTrunkId;
-  telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunkId, agentName: 'appointment-confirmer' });
+  // No agent worker in this suite: dispatched at the answer, a dial does not wait for an agent to be
+  // ready (dispatch at the dial, the default, is covered in livekit.test.ts and the e2e tests).
+  telephony = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunkId, agentName: 'appointment-confirmer', agentDispatch: 'answer' });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -121,7 +123,7 @@ describe('dialing through livekit-server and the phone-network simulator', () =>
     (await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch(roomName).catch(() => [])).filter((d) => d.agentName !== '');
 
   it('the agent is dispatched at the answer, once; a dispatch no worker took is replaced, never doubled (AgentDispatch API)', async () => {
-    const quick = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunkId, agentName: 'appointment-confirmer', dispatchOfferMs: 300 });
+    const quick = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: trunkId, agentName: 'appointment-confirmer', agentDispatch: 'answer', dispatchOfferMs: 300 });
     const call = input('+12125550101');
     expect((await quick.dial(call)).answered).toBe(true);
     const first = await named(call.roomName);
