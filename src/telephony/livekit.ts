@@ -171,7 +171,31 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
     }
   }
 
-  /** Rooms made by prepareCall, and when (dropped at the dial). */
+  const dispatchAtDial = (config.agentDispatch ?? 'dial') === 'dial';
+  /** Rooms whose agent was dispatched (at the dial) by this process, and when. */
+  const agentAsked = new Map<string, number>();
+  /**
+   * Dispatched at the dial: the agent is dispatched once per room — a dial refused before any INVITE
+   * and tried again, or a dispatch made by an earlier try of the activity, is not made twice — and
+   * the INVITE waits (bounded) until it is ready in the room.
+   */
+  async function agentBeforeInvite(input: DialInput): Promise<void> {
+    if (!dispatchAtDial) return;
+    if (!agentAsked.has(input.roomName)) {
+      const now = Date.now();
+      if (agentAsked.size > 1_000) for (const [room, at] of agentAsked) if (now - at > 10 * 60_000) agentAsked.delete(room);
+      agentAsked.set(input.roomName, now);
+      const earlier = (await dispatches.listDispatch(input.roomName).catch(() => [])).some((d) => d.agentName === config.agentName);
+      if (!earlier) await dispatchAgent(input);
+    }
+    // The phone may answer within half a second of the INVITE: the agent is made ready first.
+    const waitedFrom = Date.now();
+    if (readyMs > 0 && !(await agentReady(input))) {
+      log?.info({ room: input.roomName, waitedMs: Date.now() - waitedFrom }, 'the agent is not ready in the room yet; placing the call anyway');
+    }
+  }
+
+  /** Rooms made (and agents readied) by prepareCall, and when (dropped at the dial). */
   const prepared = new Map<string, number>();
   const createCallRoom = (name: string) => rooms.createRoom({ name, emptyTimeout: 60, departureTimeout: 10, maxParticipants: 4 });
   return {
@@ -191,6 +215,8 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
 
     async prepareCall(input: DialInput): Promise<void> {
       await createCallRoom(input.roomName);
+      // Before the call slot too: the wait for the agent must not sit between the slot and the INVITE.
+      await agentBeforeInvite(input);
       const now = Date.now();
       // Rooms prepared for dials that never came (cancelled before the INVITE) are forgotten.
       if (prepared.size > 1_000) for (const [room, at] of prepared) if (now - at > PREPARED_ROOM_FRESH_MS) prepared.delete(room);
@@ -198,23 +224,16 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
     },
 
     async dial(input: DialInput): Promise<DialResult> {
-      // The room comes from prepareCall, before the call slot (an empty room lives 60 s): between
-      // the slot and the INVITE there is only the agent's dispatch and CreateSIPParticipant. A warm
-      // job process is ready for each call the gate lets ring (agent capacity), whichever the
-      // dispatch time: at the dial it waits in the room; at the answer, busy, declined and rung-out
-      // calls cost no agent job.
+      // The room and, dispatched at the dial, the ready agent come from prepareCall, before the call
+      // slot: between the slot and the INVITE there is only CreateSIPParticipant. A warm job process
+      // is ready for each call the gate lets ring (agent capacity), whichever the dispatch time: at
+      // the dial it waits in the room; at the answer, busy, declined and rung-out calls cost no agent job.
       const preparedAt = prepared.get(input.roomName);
       prepared.delete(input.roomName);
-      if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_ROOM_FRESH_MS) await createCallRoom(input.roomName);
-      // Dispatched at the dial, the agent joins while the phone rings and speaks at the answer.
-      const dispatchAtDial = (config.agentDispatch ?? 'dial') === 'dial';
-      if (dispatchAtDial) {
-        await dispatchAgent(input);
-        // The phone may answer within half a second of the INVITE: the agent is made ready first.
-        const waitedFrom = Date.now();
-        if (readyMs > 0 && !(await agentReady(input))) {
-          log?.info({ room: input.roomName, waitedMs: Date.now() - waitedFrom }, 'the agent is not ready in the room yet; placing the call anyway');
-        }
+      if (preparedAt === undefined || Date.now() - preparedAt > PREPARED_ROOM_FRESH_MS) {
+        await createCallRoom(input.roomName);
+        // Not prepared (or long ago): the agent is made ready here (dispatched once per room).
+        await agentBeforeInvite(input);
       }
       let participant;
       try {
