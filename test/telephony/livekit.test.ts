@@ -54,25 +54,30 @@ describe('LiveKit telephony against livekit-server', () => {
     }
   });
 
-  it('by default the agent is dispatched at the dial, and the INVITE waits for it to be ready in the room (a bounded while)', async () => {
+  it('by default the agent is dispatched at the dial, and the call waits for it to be ready in the room (a bounded while) before its slot and INVITE', async () => {
     const byDefault = createLiveKitTelephony({ url: stack.url, apiKey: stack.apiKey, apiSecret: stack.apiSecret, sipTrunkId: 'ST_none', agentName: 'appointment-confirmer', agentReadyMs: 5_000 });
     const call = input('confirm-p1-A3-a1');
-    await byDefault.prepareCall!(call);
-    // In the room as the agent joins it (a participant of kind agent), ready 1 s after the dial starts.
+    const t0 = Date.now();
+    // prepareCall (before the call slot) creates the room, dispatches the agent and waits for it.
+    const preparing = byDefault.prepareCall!(call);
+    // In the room as the agent joins it (a participant of kind agent), ready 1 s after the preparation starts.
     const token = new AccessToken(stack.apiKey, stack.apiSecret, { identity: 'agent-test' });
     token.kind = 'agent';
     token.addGrant({ roomJoin: true, room: call.roomName, agent: true, canUpdateOwnMetadata: true }); // as livekit-server grants an agent's job
     const agent = new Room();
+    await new Promise((resolve) => setTimeout(resolve, 300));
     await agent.connect(stack.url, await token.toJwt(), { autoSubscribe: false, dynacast: false });
-    const t0 = Date.now();
     const ready = new Promise<number>((resolve) =>
-      setTimeout(() => void agent.localParticipant!.setAttributes({ [AGENT_READY_ATTRIBUTE]: 'true' }).then(() => resolve(Date.now() - t0)), 1_000),
+      setTimeout(() => void agent.localParticipant!.setAttributes({ [AGENT_READY_ATTRIBUTE]: 'true' }).then(() => resolve(Date.now() - t0)), 700),
     );
-    // No SIP service here: the call itself fails, once it is placed.
+    await preparing;
+    const preparedAfter = Date.now() - t0;
+    expect(preparedAfter).toBeGreaterThanOrEqual(await ready);
+    expect(preparedAfter).toBeLessThan(4_000);
+    // The dial then places the call at once (no SIP service here: the call itself fails), with no second dispatch.
+    const dialedAt = Date.now();
     await expect(byDefault.dial(call)).rejects.toMatchObject({ name: 'DialError' });
-    const placedAfter = Date.now() - t0;
-    expect(placedAfter).toBeGreaterThanOrEqual(await ready);
-    expect(placedAfter).toBeLessThan(4_000);
+    expect(Date.now() - dialedAt).toBeLessThan(1_000);
     const ours = (await new AgentDispatchClient(stack.url.replace('ws', 'http'), stack.apiKey, stack.apiSecret).listDispatch(call.roomName)).filter((d) => d.agentName === 'appointment-confirmer');
     expect(ours).toHaveLength(1);
     await agent.disconnect();
