@@ -37,7 +37,9 @@ beforeAll(async () => {
   [temporal, stack, postgres] = await Promise.all([startTemporalDevServer(), startLiveKitStack({ phones: true }), startPostgres()]);
   store = await createStore({ databaseUrl: postgres.url });
   const trunkId = await createSimulatedTrunk(stack);
-  env = workerEnv({ temporalAddress: temporal.address, taskQueue: 'crash-test', stack, trunkId, databaseUrl: postgres.url }, { LOG_LEVEL: 'info' });
+  // No agent worker here (the test plays the agent): dispatched at the answer, the INVITE does not
+  // wait for an agent to be ready in the room, so the phone rings when the test expects it to.
+  env = workerEnv({ temporalAddress: temporal.address, taskQueue: 'crash-test', stack, trunkId, databaseUrl: postgres.url }, { LOG_LEVEL: 'info', LIVEKIT_AGENT_DISPATCH: 'answer' });
 });
 
 afterAll(async () => {
