@@ -10,7 +10,6 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignClient } from '../../src/campaigns/client';
 import { CampaignState } from '../../src/contracts';
@@ -21,6 +20,7 @@ import { startTemporalDevServer } from '../../src/dev/temporal-dev-server';
 import { startTemporalServer, type TemporalServerKind } from '../../src/dev/temporal-server';
 import { createStore, type SqlStore } from '../../src/store';
 import { visibilityRows } from '../helpers/temporal-visibility';
+import { e2eCampaignRow } from '../helpers/fixtures';
 import { connectTestClient, startWorkerProcess, workerEnv } from '../helpers/worker-process';
 
 const ROWS = 24;
@@ -82,16 +82,7 @@ for (const { server, name } of SERVERS) describe(`a campaign paced across two wo
     const zone = zoneInOfficeHours(10, 17);
     for (const phone of numbers) await store.recordConsent({ practiceId: 'bright-smiles', phone, granted: true, source: 'e2e' });
     for (const phone of numbers) await store.recordTimeZoneOverride(simulatedPatientZone('bright-smiles', phone, zone));
-    const rows = numbers.map((phone, i) => ({
-      appointmentId: `pace-${i}`,
-      patientId: `pat-${i}`,
-      patientName: 'Jordan Sample',
-      phone,
-      patientTimeZone: zone,
-      appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: i }).toISO({ suppressMilliseconds: true }),
-      provider: 'Dr. Rivera',
-      reason: 'cleaning',
-    }));
+    const rows = numbers.map((phone, i) => e2eCampaignRow(`pace-${i}`, phone, i, zone));
     const { report, workflow } = await campaigns.start(
       {
         practiceId: 'bright-smiles',

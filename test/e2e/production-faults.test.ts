@@ -17,7 +17,6 @@ import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignClient } from '../../src/campaigns/client';
 import { CallOutcome, CampaignState, RETRYABLE_OUTCOMES } from '../../src/contracts';
@@ -31,6 +30,7 @@ import { startTemporalServer, type TemporalServer } from '../../src/dev/temporal
 import { createStore, type SqlStore } from '../../src/store';
 import { parsePrometheusText } from '../helpers/prometheus-text';
 import { TEST_ENCRYPTION_KEY } from '../helpers/workflow-harness';
+import { e2eCampaignRow } from '../helpers/fixtures';
 import { connectTestClient, startWorkerProcess, workerEnv } from '../helpers/worker-process';
 
 const PRACTICE = 'bright-smiles';
@@ -185,16 +185,7 @@ describe('the production shape under faults: two workers and two agents, Tempora
         policy: { maxAttempts: 3, initialBackoffSeconds: 30, backoffMultiplier: 1, maxCallDurationSeconds: 60 },
       },
       {
-        rows: contacts.map(({ phone, appointmentId }, i) => ({
-          appointmentId,
-          patientId: `pat-${i}`,
-          patientName: 'Jordan Sample',
-          phone,
-          patientTimeZone: zone,
-          appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: i }).toISO({ suppressMilliseconds: true }),
-          provider: 'Dr. Rivera',
-          reason: 'cleaning',
-        })),
+        rows: contacts.map(({ phone, appointmentId }, i) => e2eCampaignRow(appointmentId, phone, i, zone)),
       },
     );
     expect(report.added).toBe(contacts.length);

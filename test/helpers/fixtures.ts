@@ -53,3 +53,20 @@ export function e2eRequest(tag: string, phone: string, policy: Partial<CallPolic
     policy: { maxAttempts: 1, ...policy },
   };
 }
+
+/**
+ * The `i`-th row of an e2e campaign (fictional patient; the appointment two days ahead at 11:<i>
+ * in `zone`, so rows sort by `i`), as `CampaignClient.start` takes it.
+ */
+export function e2eCampaignRow(appointmentId: string, phone: string, i: number, zone: string): Record<string, string> {
+  return {
+    appointmentId,
+    patientId: `pat-${i}`,
+    patientName: 'Jordan Sample',
+    phone,
+    patientTimeZone: zone,
+    appointmentStart: DateTime.now().setZone(zone).plus({ days: 2 }).set({ hour: 11, minute: i }).toISO({ suppressMilliseconds: true })!,
+    provider: 'Dr. Rivera',
+    reason: 'cleaning',
+  };
+}
