@@ -25,6 +25,16 @@ const PARTICIPANT_KIND_SIP = 3;
 const DIAL_TIMEOUT_MARGIN_SECONDS = 20;
 /** A room made by prepareCall is used as is for this long (livekit-server deletes an empty room after its 60-s emptyTimeout). */
 const PREPARED_ROOM_FRESH_MS = 30_000;
+
+/**
+ * Notes that `room` was seen now in a per-process map of rooms; entries older than `maxAgeMs` (dials
+ * that never came, calls long over) are dropped once the map holds 1,000, so it stays bounded.
+ */
+function noteRoom(map: Map<string, number>, room: string, maxAgeMs: number): void {
+  const now = Date.now();
+  if (map.size > 1_000) for (const [r, at] of map) if (now - at > maxAgeMs) map.delete(r);
+  map.set(room, now);
+}
 /** `JobStatus.JS_RUNNING` in LiveKit's protocol (`JS_PENDING` = 0 below it; ended jobs above). */
 const JOB_STATUS_RUNNING = 1;
 
@@ -182,9 +192,7 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
   async function agentBeforeInvite(input: DialInput): Promise<void> {
     if (!dispatchAtDial) return;
     if (!agentAsked.has(input.roomName)) {
-      const now = Date.now();
-      if (agentAsked.size > 1_000) for (const [room, at] of agentAsked) if (now - at > 10 * 60_000) agentAsked.delete(room);
-      agentAsked.set(input.roomName, now);
+      noteRoom(agentAsked, input.roomName, 10 * 60_000);
       const earlier = (await dispatches.listDispatch(input.roomName).catch(() => [])).some((d) => d.agentName === config.agentName);
       if (!earlier) await dispatchAgent(input);
     }
@@ -215,12 +223,11 @@ export function createLiveKitTelephony(config: LiveKitTelephonyConfig): LiveKitT
 
     async prepareCall(input: DialInput): Promise<void> {
       await createCallRoom(input.roomName);
+      // When the room was made (its empty timeout runs from then); rooms prepared for dials that
+      // never came (cancelled before the INVITE) are forgotten.
+      noteRoom(prepared, input.roomName, PREPARED_ROOM_FRESH_MS);
       // Before the call slot too: the wait for the agent must not sit between the slot and the INVITE.
       await agentBeforeInvite(input);
-      const now = Date.now();
-      // Rooms prepared for dials that never came (cancelled before the INVITE) are forgotten.
-      if (prepared.size > 1_000) for (const [room, at] of prepared) if (now - at > PREPARED_ROOM_FRESH_MS) prepared.delete(room);
-      prepared.set(input.roomName, now);
     },
 
     async dial(input: DialInput): Promise<DialResult> {
