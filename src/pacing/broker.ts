@@ -12,8 +12,8 @@ import type { Sql } from '../store/sql';
 import { safeMessage } from '../errors';
 import { CALL_SLOT_LATENESS_MS, takeCallSlot, type CallSlot } from './call-slots';
 
-/** Late wakes after which a dial sends anyway (see waitForCallSlot). */
-const MAX_LATE_SLOTS = 5;
+/** The largest block of call slots a late process takes (see waitForCallSlot). */
+const MAX_SLOT_BLOCK = 1024;
 import { grantTick, type TickResult, type TickTimes, type WaiterRow } from './grant-tick';
 import { channelHolder, practiceOfWorkflow } from './holder';
 import { findLease, leaveQueue, releaseLease, renewIfLive, renewLeases, type Lease } from './leases';
@@ -52,7 +52,7 @@ export interface ChannelGate {
   /**
    * Waits for a calls-per-second slot of the trunk (and of the holder's campaign) and returns when
    * the INVITE may be sent: at most {@link CALL_SLOT_LATENESS_MS} after the slot (a later wake takes
-   * a new slot).
+   * a larger block of slots: ./call-slots.ts).
    */
   waitForCallSlot(holder: string, signal?: AbortSignal): Promise<CallSlot>;
   /** The holder's lease, if any. */
@@ -70,6 +70,11 @@ export interface BrokerOptions extends Partial<TickTimes> {
    * no agent (scripted phones). Undefined: the row's current setting is left alone.
    */
   agentName?: string | null;
+  /**
+   * The calls-per-second limits hold on a clock this many times faster than the wall clock (the
+   * forecast, whose calls are played that much faster than modelled). Default 1.
+   */
+  clockScale?: number;
   logger?: Logger;
 }
 
@@ -80,7 +85,7 @@ export interface BrokerOptions extends Partial<TickTimes> {
  * which renews it once it finds the call up — about 20 s; 60 s leaves room for a loaded machine.
  */
 export const DEFAULT_LEASE_TTL_MS = 60_000;
-const DEFAULTS: Required<Omit<BrokerOptions, 'logger' | 'renewEveryMs' | 'agentName'>> = {
+const DEFAULTS: Required<Omit<BrokerOptions, 'logger' | 'renewEveryMs' | 'agentName' | 'clockScale'>> = {
   tickMs: 200,
   leaseTtlMs: DEFAULT_LEASE_TTL_MS,
   waiterTtlMs: 10_000,
@@ -354,16 +359,17 @@ export class ChannelBroker implements ChannelGate {
       const lease = await findLease(this.sql, holder);
       campaign = lease?.campaignId ? { practiceId: lease.practiceId, campaignId: lease.campaignId } : undefined;
     }
-    for (let tries = 1; ; tries += 1) {
-      const slot = await takeCallSlot(this.sql, this.trunkId, campaign, signal);
+    for (let slots = 1; ; slots = Math.min(MAX_SLOT_BLOCK, slots * 2)) {
+      const slot = await takeCallSlot(this.sql, this.trunkId, campaign, signal, { slots, clockScale: this.options.clockScale });
       const waitMs = slot.localAt - Date.now();
       if (waitMs > 0) await abortableSleep(waitMs, signal);
       // Woke too late (a stall), or the slot's place on this clock is too uncertain: sending now
-      // could crowd the next slots' window; take a new slot — a few times at most: a machine that
-      // is always late must still call (never a livelock).
+      // could crowd the next slots' window. A block of slots leaves room for that much lateness
+      // (./call-slots.ts); the next block is twice as large, so a machine that is always late still
+      // calls, never above the limit.
       const lateMs = Date.now() - slot.localAt + slot.uncertaintyMs;
-      if (lateMs <= CALL_SLOT_LATENESS_MS || tries >= MAX_LATE_SLOTS) return slot;
-      this.options.logger?.warn({ trunkId: this.trunkId, lateMs }, 'woke late for a call slot; taking a new one');
+      if (lateMs <= CALL_SLOT_LATENESS_MS + slot.spareMs) return slot;
+      this.options.logger?.warn({ trunkId: this.trunkId, lateMs, slots }, 'woke late for a call slot; taking a larger block of slots');
     }
   }
 

@@ -12,6 +12,12 @@
  * clock, and that round trip's uncertainty counts as lateness. J = 75 ms costs 7.5 % of the rate
  * (R = 5: one INVITE every 215 ms instead of 200); a bench at load 10 on 2 cores showed 50 ms was
  * not enough between the check and the request leaving.
+ *
+ * A process that keeps waking late (a loaded machine) takes blocks of consecutive slots: an INVITE of a
+ * block of k slots may leave up to J + (k − 1)·d after the block's first slot — it stands in for the
+ * block's last slot, and the block's other slots stay unused — so the bound above holds for every
+ * INVITE, however late. The block doubles at each late wake: a late process still calls, at the cost
+ * of the slots it leaves unused, never above the limit.
  */
 import type { Sql } from '../store/sql';
 
@@ -26,6 +32,8 @@ export function slotIntervalMs(callsPerSecond: number): number {
 /** A call slot: the INVITE may be sent at `at` (database clock), `delayMs` from now. */
 export interface CallSlot {
   at: Date;
+  /** How much later than the lateness bound the INVITE may still leave: (slots taken − 1) × the interval, in ms (0 for one slot). */
+  spareMs: number;
   delayMs: number;
   /**
    * The slot on this process's clock (`Date.now()` ms): `at` less the database's time, added to the
@@ -40,6 +48,17 @@ export interface CallSlot {
 type Ts = Date | string | null;
 const ms = (t: Ts): number => (t === null ? -Infinity : new Date(t).getTime());
 
+/** How a slot is taken. */
+export interface SlotOptions {
+  /** Consecutive slots to take as one block (see the module comment). Default 1. */
+  slots?: number;
+  /**
+   * The limits hold on a clock this many times faster than the database's: the slots' spacing is
+   * divided by it. The forecast plays its calls that much faster than modelled. Default 1.
+   */
+  clockScale?: number;
+}
+
 /** What {@link tryTakeCallSlot} did: took a slot, or found the campaign's next slot later than the trunk's. */
 export type SlotAttempt = ({ taken: true } & CallSlot) | { taken: false; retryInMs: number };
 
@@ -51,7 +70,10 @@ export type SlotAttempt = ({ taken: true } & CallSlot) | { taken: false; retryIn
  * campaign must not hold the trunk's slots (other campaigns' calls would queue behind it): the
  * caller comes back in `retryInMs`.
  */
-export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }): Promise<SlotAttempt> {
+export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }, options: SlotOptions = {}): Promise<SlotAttempt> {
+  const slots = Math.max(1, Math.floor(options.slots ?? 1));
+  const scale = options.clockScale ?? 1;
+  const interval = (rate: number) => slotIntervalMs(rate * scale);
   return sql.transaction(async (tx) => {
     const { rows } = await tx.query<{ rate: number; next: Ts }>(
       `SELECT max_calls_per_second AS rate, next_call_at AS next FROM trunk_limits WHERE trunk_id = $1 FOR UPDATE`,
@@ -77,16 +99,27 @@ export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { pr
         campaignRate = Number(c[0].rate);
       }
     }
-    await tx.query(`UPDATE trunk_limits SET next_call_at = $2 WHERE trunk_id = $1`, [trunkId, new Date(at + slotIntervalMs(Number(trunk.rate)))]);
+    const trunkInterval = interval(Number(trunk.rate));
+    await tx.query(`UPDATE trunk_limits SET next_call_at = $2 WHERE trunk_id = $1`, [trunkId, new Date(at + slots * trunkInterval)]);
+    let spareInterval = trunkInterval;
     if (campaign && campaignRate !== undefined) {
+      const campaignInterval = interval(campaignRate);
+      spareInterval = Math.min(spareInterval, campaignInterval);
       await tx.query(`UPDATE campaigns SET next_call_at = $3 WHERE practice_id = $1 AND campaign_id = $2`, [
         campaign.practiceId,
         campaign.campaignId,
-        new Date(at + slotIntervalMs(campaignRate)),
+        new Date(at + slots * campaignInterval),
       ]);
     }
     const uncertaintyMs = (receivedAt - sentAt) / 2;
-    return { taken: true, at: new Date(at), delayMs: Math.max(0, at - now), localAt: sentAt + uncertaintyMs + (at - now), uncertaintyMs };
+    return {
+      taken: true,
+      at: new Date(at),
+      spareMs: (slots - 1) * spareInterval,
+      delayMs: Math.max(0, at - now),
+      localAt: sentAt + uncertaintyMs + (at - now),
+      uncertaintyMs,
+    };
   });
 }
 
@@ -94,10 +127,16 @@ export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { pr
  * The next call slot of the trunk (and campaign): {@link tryTakeCallSlot}, waiting out a campaign
  * whose next slot is later. The caller sleeps `delayMs`, then sends the INVITE.
  */
-export async function takeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }, signal?: AbortSignal): Promise<CallSlot> {
+export async function takeCallSlot(
+  sql: Sql,
+  trunkId: string,
+  campaign?: { practiceId: string; campaignId: string },
+  signal?: AbortSignal,
+  options: SlotOptions = {},
+): Promise<CallSlot> {
   for (;;) {
-    const slot = await tryTakeCallSlot(sql, trunkId, campaign);
-    if (slot.taken) return { at: slot.at, delayMs: slot.delayMs, localAt: slot.localAt, uncertaintyMs: slot.uncertaintyMs };
+    const slot = await tryTakeCallSlot(sql, trunkId, campaign, options);
+    if (slot.taken) return { at: slot.at, spareMs: slot.spareMs, delayMs: slot.delayMs, localAt: slot.localAt, uncertaintyMs: slot.uncertaintyMs };
     signal?.throwIfAborted();
     await new Promise((resolve) => setTimeout(resolve, Math.max(1, slot.retryInMs)));
   }

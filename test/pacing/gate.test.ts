@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CampaignState, ChannelRefusal, type ChannelGrant } from '../../src/contracts';
 import {
+  CALL_SLOT_LATENESS_MS,
   ChannelBroker,
   channelHolder,
   liveLeaseCount,
@@ -250,6 +251,40 @@ describe('calls per second', () => {
     expect(c[2]! - c[1]!).toBeGreaterThanOrEqual(1_050 - 1);
     // The trunk's other calls were not queued behind the campaign's waits.
     expect(Math.max(...others.map((s) => s.at.getTime())) - t0).toBeLessThan(c[2]! - t0);
+  });
+
+  it('a block of slots moves the next slot by the whole block and leaves its spare time; a clock scale spaces slots closer', async () => {
+    const R = 5;
+    await broker(10, {}, R);
+    const block = await takeCallSlot(store.sql, TRUNK, undefined, undefined, { slots: 3 });
+    expect(block.spareMs).toBeCloseTo(2 * slotIntervalMs(R), 6);
+    const next = await takeCallSlot(store.sql, TRUNK);
+    expect(next.spareMs).toBe(0);
+    expect(next.at.getTime() - block.at.getTime()).toBeGreaterThanOrEqual(Math.floor(3 * slotIntervalMs(R)));
+
+    // The forecast's clock: the same limit on a clock 100 times faster.
+    const fast = await Promise.all(Array.from({ length: 5 }, () => takeCallSlot(store.sql, TRUNK, undefined, undefined, { clockScale: 100 })));
+    const at = fast.map((s) => s.at.getTime()).sort((a, b) => a - b);
+    expect(at[4]! - at[0]!).toBeLessThan(4 * slotIntervalMs(R));
+    for (let i = 1; i < at.length; i += 1) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(Math.floor(slotIntervalMs(R * 100)));
+  });
+
+  it('a dial that wakes late for its slot takes a larger block instead of crowding the next slots', async () => {
+    const R = 5;
+    const b = await broker(10, {}, R);
+    await takeCallSlot(store.sql, TRUNK); // the next slot is one interval (215 ms) away
+    const waiting = b.waitForCallSlot('confirm:p1:L#a1');
+    await sleep(60); // the slot is taken; the dial sleeps until it
+    const until = Date.now() + 450;
+    while (Date.now() < until) {
+      // A stalled event loop (a GC pause, a loaded machine): the dial wakes ~300 ms after its slot.
+    }
+    const slot = await waiting;
+    // Late by more than the bound: a block of 2 was taken, and the INVITE may use its spare interval.
+    expect(slot.spareMs).toBeCloseTo(slotIntervalMs(R), 6);
+    const next = await takeCallSlot(store.sql, TRUNK);
+    expect(next.at.getTime() - slot.at.getTime()).toBeGreaterThanOrEqual(Math.floor(2 * slotIntervalMs(R)));
+    expect(Date.now() - slot.localAt).toBeLessThanOrEqual(CALL_SLOT_LATENESS_MS + slot.spareMs + 50);
   });
 
   it('waitForCallSlot returns at its slot; a rate change applies to the next slot', async () => {

@@ -21,20 +21,20 @@ import { bundleWorkflowsInChildProcess } from '../../bundle';
 import { ConfirmationClient } from '../../client';
 import { EncryptionCodec, createDataConverter } from '../../codec';
 import { CallOutcome, DEFAULT_CALL_POLICY, type CallLimits, type CampaignSummary } from '../../contracts';
-import { createTimeSkippingEnv } from '../../dev/time-skipping';
+import { createTimeSkippingEnv, QUICK_JVM_OPTIONS } from '../../dev/time-skipping';
 import { createLogger } from '../../logger';
 import { ChannelBroker, setTrunkLimits } from '../../pacing';
 import type { CallingRules } from '../../ports';
 import { DEFAULT_CALLING_RULES } from '../../rules/calling-window';
 import { createStore } from '../../store';
-import { callLimitProblems, MAX_CALLS_PER_SECOND_LIMIT, ValidationError } from '../../validation';
+import { callLimitProblems, ValidationError } from '../../validation';
 import { createConfirmationWorker } from '../../worker-factory';
 import { CampaignClient } from '../client';
 import type { CsvInput, ImportReport } from '../import';
 import { DEFAULT_PHONE_MODEL, ModelTelephony, type ModelCall, type PhoneModel } from './phone-model';
 
 /** Calls are played this many times faster than modelled, by default. */
-export const DEFAULT_FORECAST_SPEED = 200;
+export const DEFAULT_FORECAST_SPEED = 1000;
 const TRUNK_ID = 'forecast';
 const CAMPAIGN_ID = 'forecast';
 
@@ -80,7 +80,7 @@ export interface ForecastReport {
     seed: number;
     speed: number;
     limits: CallLimits;
-    /** Calls per second the gate was given (the limit × speed, at most the validation's maximum). */
+    /** Calls per second the gate allows on the wall clock while calls are up (the limit × speed: the test server's clock runs that much faster). */
     gateCallsPerSecond: number;
     rules: Pick<CallingRules, 'days' | 'start' | 'end' | 'maxCallsPerDay' | 'maxCallsPerWeek'>;
     maxAttempts: number;
@@ -148,8 +148,10 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
   const seed = options.seed ?? 1;
   const model = options.model ?? structuredClone(DEFAULT_PHONE_MODEL);
   const rules: CallingRules = { ...DEFAULT_CALLING_RULES, ...options.rules };
-  const gateCps = Math.min(MAX_CALLS_PER_SECOND_LIMIT, options.limits.callsPerSecond * speed);
-  const gateLimits: CallLimits = { channels: options.limits.channels, callsPerSecond: gateCps };
+  // The gate holds the limits on the test server's clock, which runs `speed` times faster than
+  // modelled while calls are up: its call slots are spaced `speed` times closer (the stored limits
+  // stay the practice's own).
+  const gateCps = options.limits.callsPerSecond * speed;
 
   quietRuntime();
   // A throwaway key: the test server keeps nothing after the forecast.
@@ -159,7 +161,7 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
   // The throwaway database runs on its own thread: its CPU (a third of the forecast's) then runs
   // beside the worker's, not in turns with it on the main thread.
   const ready = await Promise.allSettled([
-    createTimeSkippingEnv({ dataConverter: createDataConverter(key) }),
+    createTimeSkippingEnv({ dataConverter: createDataConverter(key) }, { jvmOptions: [...QUICK_JVM_OPTIONS] }),
     createStore({ embedded: 'thread' }),
     options.workflowBundle ?? bundleWorkflowsInChildProcess(),
   ] as const);
@@ -184,13 +186,13 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
     const taskQueue = `forecast-${randomUUID()}`;
     const confirmations = new ConfirmationClient({ client, store, taskQueue, now: testNow });
     const campaigns = new CampaignClient({ client, sql: store.sql, taskQueue, now: testNow });
-    broker = await ChannelBroker.start(store.sql, TRUNK_ID, { limits: gateLimits });
-    await setTrunkLimits(store.sql, TRUNK_ID, gateLimits);
+    broker = await ChannelBroker.start(store.sql, TRUNK_ID, { limits: options.limits, clockScale: speed });
+    await setTrunkLimits(store.sql, TRUNK_ID, options.limits);
 
     // Import and start through the production client. No worker polls yet: nothing runs until the
     // consent below is on file.
     const started = await campaigns.start(
-      { practiceId: options.practiceId, practiceName: options.practiceName, practiceCallbackNumber: options.practiceCallbackNumber, campaignId: CAMPAIGN_ID, limits: gateLimits },
+      { practiceId: options.practiceId, practiceName: options.practiceName, practiceCallbackNumber: options.practiceCallbackNumber, campaignId: CAMPAIGN_ID, limits: options.limits },
       { csv: options.csv },
       { actor: 'forecast' },
     );
