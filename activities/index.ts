@@ -238,6 +238,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
                 ...(input.campaignId ? { campaignId: input.campaignId } : {}),
                 deadline: input.deadline,
                 giveUpAt: new Date(Date.now() + CHANNEL_TRY_MS).toISOString(),
+                // Not granted yet: the workflow's acquireChannel waits next, in the same place in the queue.
+                staysQueued: true,
               })
             ).granted
           : true;
@@ -539,10 +541,19 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     if (input.attempt > 0 && input.notPlaced) {
       // Reserved, never placed (stopped while waiting for a channel): no call to count against the caps.
       await store.releaseReservation(input.workflowId, input.attempt);
-      if (pacing) await releaseQuietly(channelHolder(input.workflowId, input.attempt));
-    } else if (input.attempt > 0) await store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode);
+      // It may still be queued (planning's try leaves it there for acquireChannel), or hold a lease granted meanwhile.
+      if (pacing) {
+        const holder = channelHolder(input.workflowId, input.attempt);
+        await pacing.abandon(holder).catch((err: unknown) => logger.warn({ holder, error: safeMessage(err) }, 'leaving the channel queue failed'));
+      }
+    }
+    // The ledger, the audit row and the write-back are separate rows, each written idempotently (a
+    // retry rewrites the same values): they are sent together, not one after another — this
+    // activity answers the agent's Update, and each round trip to the database delays the answer.
+    const writes: Promise<unknown>[] = [];
+    if (input.attempt > 0 && !input.notPlaced) writes.push(store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode));
     // Not final: back to planning, with the audit row (a final outcome's write-back marks it done).
-    await audit(
+    writes.push(audit(
       input,
       {
         decidedAt: now,
@@ -558,12 +569,13 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       },
       undefined,
       input.finalOutcome ? undefined : { phase: Phase.PLANNING },
-    );
+    ));
     const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
-    if (optedOut) await store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out');
+    if (optedOut) writes.push(store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out'));
     if (input.finalOutcome) {
-      await store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail === undefined ? undefined : agentDetail(input.detail));
+      writes.push(store.writeBack(input.practiceId, input.appointmentId, input.finalOutcome, input.detail === undefined ? undefined : agentDetail(input.detail)));
     }
+    await Promise.all(writes);
     // Idempotent: the dial activity has usually deleted the room already.
     if (input.roomName) await telephony.hangUp(input.roomName);
     if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);

@@ -30,6 +30,13 @@ export interface ChannelRequest {
   deadline: string | Date;
   /** Stop waiting then. */
   giveUpAt: string | Date;
+  /**
+   * At `giveUpAt` the waiter row stays in the queue (until its TTL) instead of leaving it: the
+   * caller's next step waits for the same holder at once (planning's short try, then the
+   * workflow's `acquireChannel`), so the queue is not left and re-entered — and a channel granted
+   * in between is found there. A caller that then stops calls {@link ChannelGate.abandon}.
+   */
+  staysQueued?: boolean;
 }
 
 /** What the activities need of the gate (the broker; tests may stand in). */
@@ -49,6 +56,8 @@ export interface ChannelGate {
   renew(holder: string): Promise<boolean>;
   /** Ends the holder's lease (idempotent); waiters here are served at once. */
   release(holder: string): Promise<void>;
+  /** The holder stops waiting for good: its waiter row and any lease granted to it go (idempotent). */
+  abandon(holder: string): Promise<void>;
   /**
    * Waits for a calls-per-second slot of the trunk (and of the holder's campaign) and returns when
    * the INVITE may be sent: at most {@link CALL_SLOT_LATENESS_MS} after the slot (a later wake takes
@@ -172,7 +181,7 @@ export class ChannelBroker implements ChannelGate {
     };
     this.waiters.set(holder, waiter);
     this.fresh.add(holder);
-    const giveUp = () => void this.leave(holder, { granted: false, refusal: ChannelRefusal.GAVE_UP, waitedMs: Date.now() - startedAt });
+    const giveUp = () => void this.leave(holder, { granted: false, refusal: ChannelRefusal.GAVE_UP, waitedMs: Date.now() - startedAt }, request.staysQueued === true);
     waiter.timer = setTimeout(giveUp, Math.min(MAX_TIMER_MS, Math.max(0, new Date(request.giveUpAt).getTime() - Date.now())));
     waiter.timer.unref();
     const onAbort = () => void this.leave(holder, undefined);
@@ -188,11 +197,15 @@ export class ChannelBroker implements ChannelGate {
     }
   }
 
-  /** A waiter gives up (or is aborted): it stops being watched, and its rows go. */
-  private async leave(holder: string, grant: ChannelGrant | undefined): Promise<void> {
+  /** A waiter gives up (or is aborted): it stops being watched, and its rows go (unless it `staysQueued`). */
+  private async leave(holder: string, grant: ChannelGrant | undefined, staysQueued = false): Promise<void> {
     const waiter = this.waiters.get(holder);
     if (!waiter) return;
     this.forget(holder);
+    if (staysQueued) {
+      waiter.settle(grant ?? { granted: false, refusal: ChannelRefusal.GAVE_UP, waitedMs: Date.now() - waiter.startedAt });
+      return;
+    }
     try {
       await leaveQueue(this.sql, this.trunkId, holder);
     } catch (err) {
@@ -248,7 +261,8 @@ export class ChannelBroker implements ChannelGate {
     this.fresh.clear();
     let result: TickResult;
     try {
-      result = await grantTick(this.sql, { ...this.times, trunkId: this.trunkId, upsert, watch: [...this.waiters.keys()] });
+      // Dead rows are swept when this process's waiter rows are refreshed (every third of their TTL).
+      result = await grantTick(this.sql, { ...this.times, trunkId: this.trunkId, upsert, watch: [...this.waiters.keys()], sweep: refresh });
     } catch (err) {
       for (const h of upsertHolders) if (this.waiters.has(h)) this.fresh.add(h);
       this.options.logger?.warn({ trunkId: this.trunkId, error: safeMessage(err) }, 'channel grant tick failed; trying again');
@@ -350,6 +364,17 @@ export class ChannelBroker implements ChannelGate {
     this.campaignOf.delete(holder);
     const had = await releaseLease(this.sql, holder);
     if (had && this.waiters.size > 0) this.kick();
+  }
+
+  async abandon(holder: string): Promise<void> {
+    const waiter = this.waiters.get(holder);
+    if (waiter) {
+      await this.leave(holder, undefined);
+    } else {
+      this.campaignOf.delete(holder);
+      await leaveQueue(this.sql, this.trunkId, holder);
+    }
+    if (this.waiters.size > 0) this.kick();
   }
 
   async waitForCallSlot(holder: string, signal?: AbortSignal): Promise<CallSlot> {

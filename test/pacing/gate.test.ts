@@ -197,6 +197,29 @@ describe('limits, release, expiry', () => {
     expect(Date.now() - t0).toBeLessThan(1_000);
   });
 
+  it('a waiter that stays queued at giveUpAt keeps its place: a channel freed meanwhile is found by its next wait; abandon clears it', async () => {
+    const b = await broker(1);
+    const [filler] = await fill(b, 1);
+    const holder = channelHolder('confirm:p1:Q', 1);
+    const request = { workflowId: 'confirm:p1:Q', attempt: 1, practiceId: 'p1', deadline: deadline(1) };
+    const tried = await b.acquire({ ...request, giveUpAt: new Date(Date.now() + 300).toISOString(), staysQueued: true });
+    expect(tried).toMatchObject({ granted: false, refusal: ChannelRefusal.GAVE_UP });
+    expect((await store.sql.query<{ holder: string }>('SELECT holder FROM channel_waiters')).rows.map((r) => r.holder)).toEqual([holder]);
+    // The channel frees before the next wait starts (the workflow's hand-over): the queued row gets it.
+    await b.release(filler!);
+    const other = await broker(1);
+    // Another process's tick grants the free channel; the queued row's deadline is the soonest.
+    expect(
+      await other.acquire({ workflowId: 'confirm:p1:T', attempt: 1, practiceId: 'p1', deadline: deadline(5), giveUpAt: new Date(Date.now() + 300).toISOString() }),
+    ).toMatchObject({ granted: false });
+    expect(await b.lease(holder)).toMatchObject({ live: true });
+    expect(await b.acquire({ ...request, giveUpAt: far() })).toMatchObject({ granted: true, waitedMs: 0 });
+    // A stop before the call: the lease and any row go.
+    await b.abandon(holder);
+    expect(await b.lease(holder)).toBeUndefined();
+    expect((await store.sql.query('SELECT * FROM channel_waiters')).rows).toEqual([]);
+  });
+
   it('gives up at giveUpAt: no waiter row and no lease left', async () => {
     const b = await broker(1);
     await fill(b, 1);
