@@ -3,7 +3,6 @@
  * Each one is the boundary where the outside world's errors are normalised for the workflow.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { IANAZone } from 'luxon';
 import type { Logger } from 'pino';
 import {
   CallCheckState,
@@ -36,6 +35,7 @@ import { safeMessage } from '../src/errors';
 import {
   commonWindowEnd,
   formatForOperators,
+  isValidTimeZone,
   localDate,
   nextCommonWindowStart,
   nextLocalDayStart,
@@ -145,7 +145,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       // The called party's local time: the window must be open in every zone they may be in (an
       // override the practice recorded replaces the number's zones). Both in one read.
       const { consent, override } = await store.callingFacts(input.practiceId, input.phone);
-      if (override && !IANAZone.isValidZone(override.zone)) {
+      if (override && !isValidTimeZone(override.zone)) {
         throw new InvalidDataError('time-zone override: its zone is not one this runtime\'s tz database knows; record the override again');
       }
       const zoneCheck = plausibleZones(input.patientTimeZone, await numberTimeZones(input.phone), override);

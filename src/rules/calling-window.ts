@@ -3,9 +3,10 @@
  * 08:00–21:00 (47 CFR 64.1200(c)(1)). Pure functions over Luxon, used by the planning activity —
  * never by workflow code, so a tz-database update cannot break a replay.
  */
-import { DateTime, IANAZone } from 'luxon';
+import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { InvalidDataError, type CallingRules } from '../ports';
+import { isKnownZone } from '../validation';
 
 /** Earliest local time any call may be placed. */
 export const LEGAL_EARLIEST = '08:00';
@@ -69,7 +70,7 @@ export function parseCallingRules(input: unknown): CallingRules {
 
 /** Whether `zone` is an IANA zone name Luxon (the runtime's tz database) knows. */
 export function isValidTimeZone(zone: string): boolean {
-  return IANAZone.isValidZone(zone);
+  return isKnownZone(zone);
 }
 
 const local = (at: Date, zone: string): DateTime => {

@@ -6,7 +6,9 @@
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
 import { commonWindowEnd, DEFAULT_CALLING_RULES, nextCommonWindowStart } from '../../src/rules/calling-window';
-import { numberTimeZones, plausibleZones } from '../../src/rules/time-zones';
+import { timezones } from 'libphonenumber-geo-carrier';
+import type { PhoneNumber } from 'libphonenumber-js';
+import { numberTimeZones, plausibleZones, zonesFromTable, zonesTable } from '../../src/rules/time-zones';
 
 const at = (iso: string) => DateTime.fromISO(iso, { setZone: true }).toJSDate();
 const rules = DEFAULT_CALLING_RULES; // Mon–Sat 09:00–19:00
@@ -18,6 +20,18 @@ describe("a number's own time zones", () => {
     expect(await numberTimeZones('+18085550123')).toEqual({ status: 'mapped', zones: ['Pacific/Honolulu'] });
     expect(await numberTimeZones('+16715550123')).toEqual({ status: 'mapped', zones: ['Pacific/Guam'] });
     expect(await numberTimeZones('+12125550123')).toEqual({ status: 'mapped', zones: ['America/New_York'] });
+  });
+
+  it("the package's table, read once, gives what the package's own lookup gives (every NANP area code, other countries)", async () => {
+    const table = zonesTable();
+    expect(table).not.toBeNull();
+    const numbers = [
+      ...Array.from({ length: 800 }, (_, i) => `+1${200 + i}5550123`),
+      ...['+33612345678', '+442071234567', '+61212345678', '+74951234567', '+525512345678', '+5511912345678', '+8613812345678', '+18005550123', '+999', '+1'],
+    ];
+    for (const number of numbers) {
+      expect(zonesFromTable(table!, number), number).toEqual(await timezones({ number } as PhoneNumber));
+    }
   });
 
   it('an area code spanning two zones maps to both', async () => {
