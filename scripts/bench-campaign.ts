@@ -56,7 +56,7 @@ import { ChannelBroker } from '../src/pacing';
 import type { CallingRules } from '../src/ports';
 import { DEFAULT_CALLING_RULES } from '../src/rules/calling-window';
 import { createStore, type SqlStore } from '../src/store';
-import { createConfirmationWorker, DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from '../src/worker-factory';
+import { createConfirmationWorker, DEFAULT_MALLOC_ARENA_MAX, DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from '../src/worker-factory';
 import { maxInOneSecond } from '../test/helpers/pacing-load';
 import type { BenchWorkerConfig, BenchWorkerMessage } from './bench-campaign-worker';
 
@@ -192,7 +192,8 @@ const workerHeapMb = Number(process.env.WORKER_HEAP_MB ?? DEFAULT_WORKER_HEAP_MB
 function startWorker(config: BenchWorkerConfig): Promise<{ stop(): Promise<Extract<BenchWorkerMessage, { stats: unknown }>['stats']> }> {
   const child = spawn(process.execPath, [`--max-old-space-size=${workerHeapMb}`, '--import', 'tsx', fileURLToPath(new URL('./bench-campaign-worker.ts', import.meta.url))], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
+    // As `npm run worker` starts it: its heap limit and its malloc arenas.
+    env: { MALLOC_ARENA_MAX: String(DEFAULT_MALLOC_ARENA_MAX), ...process.env, BENCH_WORKER_CONFIG: JSON.stringify(config) },
   });
   process.once('exit', () => child.kill('SIGKILL'));
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
@@ -357,7 +358,7 @@ async function campaign(address: string, databaseUrl: string, store: SqlStore, k
     `  largest run's events by type           ${largest.byType}`,
     `  status errors                           ${statusErrors.length}${statusErrors.length ? ` (first: ${statusErrors[0]})` : ''}`,
     `  most confirmations outstanding          ${maxOutstanding} (sampled every 5 s; bound 300)`,
-    `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB (V8 heap ${stats.atMax.heapMb.toFixed(0)} MB, external ${stats.atMax.externalMb.toFixed(0)} MB, the rest native); workflow cache ${opts.maxCached ?? DEFAULT_MAX_CACHED_WORKFLOWS}, heap limit ${workerHeapMb} MB per thread; idle after start ${stats.idleRssMb.toFixed(0)} MB`,
+    `  worker peak RSS                         ${stats.peakRssMb.toFixed(0)} MB  (VmHWM, bundling at start included; goal <= 512 MB); while the campaign ran ${stats.sampledMaxRssMb.toFixed(0)} MB (V8 heap ${stats.atMax.heapMb.toFixed(0)} MB, external ${stats.atMax.externalMb.toFixed(0)} MB, the rest native); workflow cache ${opts.maxCached ?? DEFAULT_MAX_CACHED_WORKFLOWS}, heap limit ${workerHeapMb} MB per thread, MALLOC_ARENA_MAX ${process.env.MALLOC_ARENA_MAX ?? DEFAULT_MALLOC_ARENA_MAX}; idle after start ${stats.idleRssMb.toFixed(0)} MB`,
     `  agent Updates refused                   ${stats.agentErrors}`,
     `  core warnings "Activity heartbeat failed" (heartbeats from the campaignTick local activity): ${localHeartbeatWarnings}`,
     `pacing (the phones' view: INVITE → line down, ${stats.calls.length} calls):`,

@@ -19,5 +19,13 @@ export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
  * grew past 2 GB; live data in a 300-outstanding campaign is ~100 MB per thread.
  */
 export const DEFAULT_WORKER_HEAP_MB = 384;
+/**
+ * glibc malloc arenas of the worker process (`MALLOC_ARENA_MAX`, set by `npm run worker`). glibc
+ * gives each thread that allocates concurrently an arena of its own, up to 8 per core; the SDK's
+ * Rust core, V8's helper threads and the workflow thread fill several, and their free space is not
+ * returned: the RSS of a 10,000-row campaign crept ~60 MB past what V8 held. Two arenas: measured
+ * in the README ("Campaigns: benchmark").
+ */
+export const DEFAULT_MALLOC_ARENA_MAX = 2;
 /** Below this the worker risks running out of heap under a campaign. */
 export const MIN_WORKER_HEAP_MB = 192;

@@ -12,7 +12,7 @@ import { createDataConverter } from './codec';
 import { campaignWorkflowId, confirmationEndedSignal, TASK_QUEUE } from './contracts';
 import { DEFAULT_MAX_CACHED_WORKFLOWS } from './worker-defaults';
 
-export { DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from './worker-defaults';
+export { DEFAULT_MALLOC_ARENA_MAX, DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from './worker-defaults';
 
 export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> {
   connection: NativeConnection;
