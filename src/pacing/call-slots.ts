@@ -81,42 +81,35 @@ export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { pr
     );
     const trunk = rows[0];
     if (!trunk) throw new Error(`trunk ${trunkId} has no limits row (the worker inserts it at start)`);
-    // The database's clock read once the trunk's row lock is held: this round trip has no wait for
-    // that lock in it, so its middle places the database's time on this process's clock closely.
-    // The campaign's row is locked in the same statement (after the trunk's: slot takers never
-    // deadlock), and the clock is read after that lock too; only a campaign control holds that row,
-    // and briefly.
+    // The database's clock read on its own, the row lock held: this round trip has no lock wait in
+    // it, so its middle places the database's time on this process's clock closely.
     const sentAt = Date.now();
-    const { rows: clockRows } = campaign
-      ? await tx.query<{ now: Date | string; rate: number | null; next: Ts }>(
-          `SELECT clock_timestamp() AS now, c.rate, c.next FROM (VALUES (1)) AS one (x)
-           LEFT JOIN LATERAL (SELECT max_calls_per_second AS rate, next_call_at AS next FROM campaigns
-                              WHERE practice_id = $1 AND campaign_id = $2 FOR UPDATE) c ON true`,
-          [campaign.practiceId, campaign.campaignId],
-        )
-      : await tx.query<{ now: Date | string; rate: null; next: null }>(`SELECT clock_timestamp() AS now, NULL AS rate, NULL AS next`);
+    const clock = await tx.query<{ now: Date | string }>(`SELECT clock_timestamp() AS now`);
     const receivedAt = Date.now();
-    const clock = clockRows[0]!;
-    const now = ms(clock.now);
+    const now = ms(clock.rows[0]!.now);
     const at = Math.ceil(Math.max(now, ms(trunk.next)));
     let campaignRate: number | undefined;
-    if (campaign && clock.rate !== null) {
-      if (ms(clock.next) > at) return { taken: false, retryInMs: Math.ceil(ms(clock.next) - now) };
-      campaignRate = Number(clock.rate);
+    if (campaign) {
+      const { rows: c } = await tx.query<{ rate: number; next: Ts }>(
+        `SELECT max_calls_per_second AS rate, next_call_at AS next FROM campaigns WHERE practice_id = $1 AND campaign_id = $2 FOR UPDATE`,
+        [campaign.practiceId, campaign.campaignId],
+      );
+      if (c[0]) {
+        if (ms(c[0].next) > at) return { taken: false, retryInMs: Math.ceil(ms(c[0].next) - now) };
+        campaignRate = Number(c[0].rate);
+      }
     }
     const trunkInterval = interval(Number(trunk.rate));
+    await tx.query(`UPDATE trunk_limits SET next_call_at = $2 WHERE trunk_id = $1`, [trunkId, new Date(at + slots * trunkInterval)]);
     let spareInterval = trunkInterval;
     if (campaign && campaignRate !== undefined) {
       const campaignInterval = interval(campaignRate);
       spareInterval = Math.min(spareInterval, campaignInterval);
-      // Both rows' next slots in one statement.
-      await tx.query(
-        `WITH trunk AS (UPDATE trunk_limits SET next_call_at = $2 WHERE trunk_id = $1)
-         UPDATE campaigns SET next_call_at = $5 WHERE practice_id = $3 AND campaign_id = $4`,
-        [trunkId, new Date(at + slots * trunkInterval), campaign.practiceId, campaign.campaignId, new Date(at + slots * campaignInterval)],
-      );
-    } else {
-      await tx.query(`UPDATE trunk_limits SET next_call_at = $2 WHERE trunk_id = $1`, [trunkId, new Date(at + slots * trunkInterval)]);
+      await tx.query(`UPDATE campaigns SET next_call_at = $3 WHERE practice_id = $1 AND campaign_id = $2`, [
+        campaign.practiceId,
+        campaign.campaignId,
+        new Date(at + slots * campaignInterval),
+      ]);
     }
     const uncertaintyMs = (receivedAt - sentAt) / 2;
     return {
