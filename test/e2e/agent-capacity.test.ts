@@ -23,6 +23,8 @@ let system: LocalSystem;
 let dataDir: string;
 const agentLines: string[] = [];
 const jobRequests = () => agentLines.filter((l) => l.includes('received job request')).length;
+/** The agent's lines about this suite's jobs (ids, times and counts only), for a failure's message. */
+const jobLines = () => agentLines.filter((l) => /job|answered|agent/.test(l) && l.includes('cap-')).join('\n');
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'agent-capacity-'));
@@ -82,7 +84,8 @@ describe('agent capacity and dispatch at the dial', () => {
     expect((await system.api.result(rungOut)).outcome).toBe(CallOutcome.NO_ANSWER);
     expect((await system.api.result(answered)).outcome).toBe(CallOutcome.CONFIRMED);
     // One job per call, never two (no re-dispatch while the agent waits in the room).
-    expect(jobRequests() - before).toBe(3);
+    // On a failure, the agent's job lines (ids and times only) say which call went without a job.
+    expect(jobRequests() - before, jobLines()).toBe(3);
     for (const id of [busy, rungOut, answered]) expect(agentLines.filter((l) => l.includes('job started') && l.includes(id))).toHaveLength(1);
     const log = readCallLog(system.stack!.callLogFile!);
     for (const id of [busy, rungOut]) {
@@ -107,6 +110,7 @@ describe('agent capacity and dispatch at the dial', () => {
     const ids = await Promise.all([confirm('+12125550113'), confirm('+12125550113'), confirm('+12125550113')]);
     for (const id of ids) expect((await system.api.result(id)).outcome).toBe(CallOutcome.CONFIRMED);
     expect(maxConcurrent(ids)).toBe(1);
-    expect(jobRequests() - before).toBe(3);
+    // On a failure, the agent's job lines (ids and times only) say which call went without a job.
+    expect(jobRequests() - before, jobLines()).toBe(3);
   });
 });
