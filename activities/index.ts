@@ -552,7 +552,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     // activity answers the agent's Update, and each round trip to the database delays the answer.
     const writes: Promise<unknown>[] = [];
     if (input.attempt > 0 && !input.notPlaced) writes.push(store.recordAttemptOutcome(input.workflowId, input.attempt, input.outcome, input.sipStatusCode));
-    // Not final: back to planning, with the audit row (a final outcome's write-back marks it done).
+    // Not final: waiting or planning, with the audit row (a final outcome's write-back marks it done).
     writes.push(audit(
       input,
       {
@@ -565,10 +565,16 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         sipStatusCode: input.sipStatusCode ?? null,
         sipStatus: input.sipStatus ?? null,
         // The agent's fields first: the workflow-owned `finalOutcome` always wins.
-        detail: { ...agentDetail(input.detail), finalOutcome: input.finalOutcome ?? null, ...(input.notPlaced ? { notPlaced: true } : {}) },
+        detail: {
+          ...agentDetail(input.detail),
+          finalOutcome: input.finalOutcome ?? null,
+          ...(input.notPlaced ? { notPlaced: true } : {}),
+          ...(input.retryAt ? { retryAt: input.retryAt } : {}),
+        },
       },
       undefined,
-      input.finalOutcome ? undefined : { phase: Phase.PLANNING },
+      // Not final: waiting for the backoff (the next call time for progress), else planning again.
+      input.finalOutcome ? undefined : input.retryAt ? { phase: Phase.WAITING_FOR_WINDOW, nextCallAt: new Date(input.retryAt) } : { phase: Phase.PLANNING },
     ));
     const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
     if (optedOut) writes.push(store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out'));
@@ -581,8 +587,9 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     if (optedOut && deps.onOptOut) await deps.onOptOut(input.phone, input.workflowId);
     metrics.attemptFinished(input.practiceId, input.attempt > 0 && !input.notPlaced ? input.outcome : undefined, input.finalOutcome);
     if (input.finalOutcome && input.campaignId && deps.onCampaignConfirmationEnded) {
-      // Best effort: the campaign also counts on its own timer; a retry must not hang on it.
-      await deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
+      // Best effort, not awaited: the campaign also counts on its own timer. This activity answers the
+      // agent's Update (its workflow task waits for it), and a retry must not hang on the signal.
+      void deps.onCampaignConfirmationEnded(input.practiceId, input.campaignId).catch((err: unknown) =>
         logger.warn({ workflowId: input.workflowId, error: safeMessage(err) }, 'could not tell the campaign'),
       );
     }

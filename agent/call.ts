@@ -13,8 +13,9 @@ import { ACK_WAIT_MS, ConfirmationAgent } from './confirmation-agent';
 import { EspeakTTS, growingAudio, play, prerender } from './espeak-tts';
 import { languageModel, offlineModels, speechToText, textToSpeech } from './models';
 import type { OutcomeReporter } from './reporter';
+import { QuietWatch, TRANSCRIPT_WAIT_MS } from './quiet';
 import { KEYPAD, greeting, greetingBody, holdOn, lateReply, noAnswerGoodbye, opening, reprompt, voicemailMessage } from './script';
-import { transferToStaff } from './warm-transfer';
+import { transferToStaff, trunkLineThrough } from './warm-transfer';
 
 /** Longest voicemail message, in ms (calling rules). */
 export const MAX_VOICEMAIL_MS = 60_000;
@@ -122,7 +123,10 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
     vad: deps.vad,
     tts: espeak ?? tts(),
     ...(offline ? (offlineEars ?? {}) : { stt: speechToText(config.models!.stt), llm: languageModel(config.models!.llm) }),
+    // Speech that never became words is reported (the re-prompts stop waiting for it, see QuietWatch).
+    transcriptionTimeout: TRANSCRIPT_WAIT_MS,
   });
+  const quiet = new QuietWatch(session);
   const startSession = async () => {
     await session.start({
       agent,
@@ -209,7 +213,10 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   room.on(RoomEvent.DtmfReceived, onKey);
   /** The warm transfer to the front desk (agent/warm-transfer.ts); it reports the outcome. */
   const staff = (announce: boolean) => {
-    const run = transferToStaff({ settings: config.warmTransfer!, livekit: config.livekit, meta, callerRoom: room, session, agent, vad: deps.vad, tts, log }, { announce });
+    const settings = config.warmTransfer!;
+    // With the confirmations' database, staff's leg takes a channel and a call slot of the trunk first.
+    const trunkLine = config.database ? trunkLineThrough(config.database, settings.sipTrunkId, meta) : undefined;
+    const run = transferToStaff({ settings, livekit: config.livekit, meta, callerRoom: room, session, agent, vad: deps.vad, tts, log, trunkLine }, { announce });
     // After the merge the patient's room is deleted (the job would end): the job stays until the
     // patient's call with the front desk is over, to hang up the one left on the line.
     deps.keepUntilDone?.(() => run);
@@ -278,6 +285,7 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   /** Hangs up the patient's line; the workflow's dial activity sees it and deletes the room. */
   const hangUp = async (why: string) => {
     log('hanging up', { ...ids, why });
+    quiet.close();
     log('call timeline', { ...ids, ...timeline.report() });
     await rooms.removeParticipant(room.name!, SIP_PARTICIPANT_IDENTITY).catch(() => undefined);
     ctx.shutdown(why);
@@ -299,24 +307,30 @@ export async function runCall(ctx: JobContext, deps: CallDeps): Promise<void> {
   }
 
   // A person (or a silent line): the greeting is under way; the keypad works since the answer.
-  /** True once the patient's answer is heard (keypad or a tool), false after `ms` of nothing. */
-  const heardOrTimeout = (ms: number) =>
-    new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), ms);
-      agent.onHeard(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
+  /** Resolves once the patient's answer is heard (keypad or a tool), acknowledged yet or not. */
+  const answerHeard = new Promise<boolean>((resolve) => agent.onHeard(() => resolve(true)));
+  /**
+   * True once the patient's answer is heard (keypad or a tool), false after `ms` of quiet: counted
+   * only while nobody speaks and no words of the patient's are still being recognized or answered.
+   */
+  const heardOrQuiet = async (ms: number) => {
+    const stop = new AbortController();
+    try {
+      return await Promise.race([answerHeard, quiet.quietFor(ms, stop.signal).then(() => false)]);
+    } finally {
+      stop.abort();
+    }
+  };
 
   const greetingDone = (greetingHandle?.waitForPlayout() ?? Promise.resolve()).catch(() => undefined);
-  let heard = await Promise.race([greetingDone.then(() => false), heardOrTimeout(10 * 60_000)]);
+  let heard = await Promise.race([greetingDone.then(() => false), answerHeard]);
   // Silence or an unclear answer: re-prompt at most twice, then end with no outcome (the workflow
   // retries). An answer that was heard ends this at once, acknowledged yet or not.
   for (let n = 1; !heard && n <= 3; n += 1) {
-    heard = await heardOrTimeout(config.answerTimeoutSeconds * 1000);
+    heard = await heardOrQuiet(config.answerTimeoutSeconds * 1000);
     if (heard) break;
     if (n === 3) break;
+    log('no answer yet: asking again', { ...ids, reprompt: n });
     await session.say(reprompt(n), { allowInterruptions: true }).waitForPlayout().catch(() => undefined);
   }
   if (!heard) {

@@ -41,7 +41,10 @@ export interface AgentConfig {
    * agent/intent-llm.ts) besides the keypad; unset (`AGENT_OFFLINE_SPEECH=off`): the keypad alone.
    */
   offlineSpeech?: { bin: string; modelDir: string };
-  /** Seconds the agent waits for an answer after each prompt before re-prompting. */
+  /**
+   * Seconds of quiet after each prompt before the agent asks again: counted while nobody speaks and
+   * no words of the patient's are still being recognized (agent/quiet.ts). Default 8.
+   */
   answerTimeoutSeconds: number;
   /**
    * Calls one worker takes at once. It takes a call only when a warm job process is free for it

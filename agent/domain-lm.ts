@@ -176,6 +176,16 @@ export function arpa(sentences: Map<string, number>, vocabulary: Set<string>): s
  * longer to load than the decoding itself), once per content into the temp directory.
  */
 export function domainLanguageModel(dictFile: string): { lm: string; dict: string } {
+  // Once per process: a job process builds it while warm (agent/entry.ts), not on the patient's
+  // first answer (half a second of CPU, more on a busy host).
+  let files = built.get(dictFile);
+  if (!files) built.set(dictFile, (files = buildLanguageModel(dictFile)));
+  return files;
+}
+
+const built = new Map<string, { lm: string; dict: string }>();
+
+function buildLanguageModel(dictFile: string): { lm: string; dict: string } {
   const dictLines = readFileSync(dictFile, 'utf8').split('\n');
   const vocabulary = new Set(dictLines.map((l) => l.slice(0, l.indexOf(' ')).replace(/\(\d+\)$/, '')).filter(Boolean));
   const lm = arpa(corpus(), vocabulary);

@@ -9,6 +9,7 @@ import { createDataConverter } from '../src/codec';
 import { runCall } from './call';
 import { tellWorker, tellWorkerObservation } from './capacity';
 import { loadAgentConfig } from './config';
+import { offlineModels } from './models';
 import { temporalReporter } from './reporter';
 
 export default defineAgent({
@@ -16,6 +17,13 @@ export default defineAgent({
     proc.userData.vad = await silero.VAD.load();
     // Connected before the call: the answer's path to the patient carries no connection set-up.
     const config = loadAgentConfig();
+    // The offline recognizer's language model is built now, not on the patient's first answer.
+    try {
+      void offlineModels(config)?.stt.languageModelFiles;
+    } catch (err) {
+      // Reported again at the first answer it would have decoded (the keypad still works).
+      agentLog().warn({ error: (err as Error).message }, 'offline language model not built');
+    }
     const connecting = Connection.connect({ address: config.temporal.address });
     connecting.catch(() => undefined); // tried again at the call
     proc.userData.temporal = connecting;

@@ -43,6 +43,9 @@ const metrics = config.metrics.port === undefined ? undefined : await startMetri
 if (config.database) await reportCapacity(config, census);
 else {
   process.stdout.write('agent: not reporting capacity (no DATABASE_URL or PGLITE_DATA_DIR): dials are bounded by the trunk\'s channels only\n');
+  if (config.warmTransfer) {
+    process.stdout.write('agent: warm transfers dial the front desk without the trunk\'s channel and calls-per-second limits (no DATABASE_URL or PGLITE_DATA_DIR)\n');
+  }
 }
 
 // livekit-server picks a worker for each job by the status and load each worker last sent. The

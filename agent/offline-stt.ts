@@ -56,8 +56,16 @@ export class PocketSphinxSTT extends stt.STT {
   /** The language model and dictionary files: built once (tens of ms), then reused. */
   get languageModelFiles(): { lm: string; dict: string } {
     const m = this.options.modelDir;
-    this.#lm ??=
-      this.options.languageModel === 'generic' ? { lm: `${m}/en-us.lm.bin`, dict: `${m}/cmudict-en-us.dict` } : domainLanguageModel(`${m}/cmudict-en-us.dict`);
+    try {
+      this.#lm ??=
+        this.options.languageModel === 'generic' ? { lm: `${m}/en-us.lm.bin`, dict: `${m}/cmudict-en-us.dict` } : domainLanguageModel(`${m}/cmudict-en-us.dict`);
+    } catch (err) {
+      // A file that cannot be read is a missing install; anything else is a bug, reported as it is.
+      if ((err as NodeJS.ErrnoException).code === undefined) throw err;
+      throw new APIConnectionError({
+        message: `pocketsphinx: no pronouncing dictionary at ${m}/cmudict-en-us.dict (${(err as NodeJS.ErrnoException).code}; install it: apt-get install pocketsphinx pocketsphinx-en-us)`,
+      });
+    }
     return this.#lm;
   }
 

@@ -31,6 +31,8 @@ import {
 import { AccessToken, RoomServiceClient, SipClient } from 'livekit-server-sdk';
 import { CallOutcome, SIP_PARTICIPANT_IDENTITY, type AgentJobMetadata } from '../src/contracts';
 import { safeMessage } from '../src/errors';
+import { ChannelBroker, takeExtraLeg } from '../src/pacing';
+import { createStore } from '../src/store';
 import type { WarmTransferConfig } from './config';
 import type { ConfirmationAgent } from './confirmation-agent';
 import { replyFor, sayWhen } from './script';
@@ -56,6 +58,41 @@ export function briefing(meta: AgentJobMetadata): string {
   );
 }
 
+/**
+ * Staff's leg through the confirmations' channel gate (the agent's `database`: the one its capacity
+ * is reported to), on trunk `trunkId`: the database is opened for the transfer and closed with the leg.
+ */
+export function trunkLineThrough(database: { url?: string; dataDir?: string }, trunkId: string, meta: AgentJobMetadata): NonNullable<StaffTransferDeps['trunkLine']> {
+  return async (waitMs, signal) => {
+    const store = await createStore({ databaseUrl: database.url, dataDir: database.dataDir, processName: 'agent' });
+    let broker: ChannelBroker | undefined;
+    const close = async () => {
+      broker?.close();
+      await store.close().catch(() => undefined);
+    };
+    try {
+      broker = await ChannelBroker.start(store.sql, trunkId);
+      const leg = await takeExtraLeg(broker, { workflowId: meta.workflowId, attempt: meta.attempt, waitMs, signal });
+      if (!leg) {
+        await close();
+        return undefined;
+      }
+      return {
+        release: async () => {
+          try {
+            await leg.release();
+          } finally {
+            await close();
+          }
+        },
+      };
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  };
+}
+
 /** How a warm transfer ended. */
 export type StaffDecision = 'accepted' | 'no-answer' | 'declined' | 'no-decision' | 'staff-hung-up' | 'patient-hung-up' | 'failed';
 
@@ -71,6 +108,12 @@ export interface StaffTransferDeps {
   /** A text-to-speech model for the briefing (the call's own kind: espeak-ng offline, or the configured model). */
   tts: () => voice.AgentSessionOptions['tts'];
   log: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Takes a channel and a call slot of the trunk for the front desk's leg (src/pacing/extra-leg.ts),
+   * resolving undefined when no channel is free within `waitMs`. Absent (the agent has no database):
+   * the leg is placed without the trunk's limits.
+   */
+  trunkLine?: (waitMs: number, signal: AbortSignal) => Promise<{ release(): Promise<void> } | undefined>;
 }
 
 /**
@@ -194,6 +237,12 @@ async function consultStaff(deps: StaffTransferDeps, beforeMerge: () => Promise<
   const room = new Room();
   let briefingSession: voice.AgentSession | undefined;
   let merged = false;
+  /** The trunk's channel held for staff's leg, released once the leg is down. */
+  let line: { release(): Promise<void> } | undefined;
+  const releaseLine = async () => {
+    await line?.release().catch((err: unknown) => log('releasing the front desk\'s channel failed (its lease expires)', { ...ids, error: safeMessage(err) }));
+    line = undefined;
+  };
   try {
     // A short departure timeout: once the last leg leaves, the consultation room goes too.
     await rooms.createRoom({ name: consultRoom, emptyTimeout: 60, departureTimeout: 5 });
@@ -202,6 +251,23 @@ async function consultStaff(deps: StaffTransferDeps, beforeMerge: () => Promise<
     token.addGrant({ roomJoin: true, room: consultRoom, canPublish: true, canSubscribe: true });
     await room.connect(livekit.url, await token.toJwt(), { autoSubscribe: true, dynacast: false });
 
+    if (deps.trunkLine) {
+      // The front desk's leg is a call on the trunk like any other: a channel and a call slot first.
+      // The patient is on hold meanwhile; no channel within the ring time: the same fallbacks as no answer.
+      const gone = new AbortController();
+      void patientGone.then(() => gone.abort(new Error('the patient hung up')));
+      const got = await deps.trunkLine(settings.ringSeconds * 1000, gone.signal).catch((err: unknown) => {
+        if (gone.signal.aborted) return 'patient-hung-up' as const;
+        log('no channel of the trunk could be taken for the front desk', { ...ids, error: safeMessage(err) });
+        return undefined;
+      });
+      if (got === 'patient-hung-up') return { decision: got };
+      if (!got) {
+        log('no free channel of the trunk for the front desk within the ring time', ids);
+        return { decision: 'no-answer' };
+      }
+      line = got;
+    }
     const sip = new SipClient(http, livekit.apiKey, livekit.apiSecret);
     const dial = sip
       .createSipParticipant(settings.sipTrunkId, settings.staffNumber, consultRoom, {
@@ -293,6 +359,7 @@ async function consultStaff(deps: StaffTransferDeps, beforeMerge: () => Promise<
     }).finally(async () => {
       await bridge.stop().catch(() => undefined);
       await deleteConsultRoom();
+      await releaseLine();
       await room.disconnect().catch(() => undefined);
       await rooms.removeParticipant(callerRoomName, SIP_PARTICIPANT_IDENTITY).catch(() => undefined);
     });
@@ -306,6 +373,7 @@ async function consultStaff(deps: StaffTransferDeps, beforeMerge: () => Promise<
     if (!merged) {
       // Ends staff's leg (ringing or answered) with the room.
       await deleteConsultRoom();
+      await releaseLine();
       await room.disconnect().catch(() => undefined);
     }
   }

@@ -646,6 +646,11 @@ export interface FinishAttemptInput extends DecisionSubject {
    */
   notPlaced?: boolean;
   detail?: OutcomeDetail;
+  /**
+   * Not final, and the next attempt waits for its backoff until then (UTC ISO 8601): the appointment
+   * shows as waiting with this next call time, and the audit row says so. Absent: back to planning.
+   */
+  retryAt?: string;
   /** The workflow's current time, UTC ISO 8601. */
   now: string;
 }

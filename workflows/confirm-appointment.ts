@@ -373,6 +373,8 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
 
   // ---- the confirmation
   let notBeforeMs: number | undefined;
+  /** Set by a call whose outcome recorded a backoff: the loop waits until then, then plans. */
+  let backoffUntilMs: number | undefined;
 
   try {
     await confirm();
@@ -464,7 +466,16 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     attempts.push(placed);
     if (placed.outcome === CallOutcome.VOICEMAIL_LEFT) voicemailLeft = true;
     if (finalOutcome !== undefined) break;
-    notBeforeMs = Date.now() + backoffSeconds(policy, attempt) * 1000;
+    if (backoffUntilMs === undefined) {
+      // Planned next (histories from before the backoff wait, a backoff past the deadline, a stop).
+      notBeforeMs = Date.now() + backoffSeconds(policy, attempt) * 1000;
+      continue;
+    }
+    notBeforeMs = backoffUntilMs;
+    backoffUntilMs = undefined;
+    publish({ phase: Phase.WAITING_FOR_WINDOW, nextCallAt: new Date(notBeforeMs).toISOString() });
+    setCurrentDetails(publicText(`waiting to call again: attempt ${attempt + 1} of ${policy.maxAttempts} not before ${new Date(notBeforeMs).toISOString()}`));
+    await waitUntil(notBeforeMs);
   }
   }
 
@@ -660,6 +671,11 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
 
     finalOutcome = finalOutcomeOf(outcome, attempt);
     if (finalOutcome !== undefined) finalDetail = agentReport?.detail;
+    // Not final: the next attempt waits for its backoff. Recorded with this outcome (the appointment
+    // shows the next call time) and waited out by the loop without a planning activity of its own.
+    // A backoff that ends after the deadline is left to the plan, which ends the confirmation now.
+    const retryAtMs = Date.now() + backoffSeconds(policy, attempt) * 1000;
+    backoffUntilMs = finalOutcome === undefined && retryAtMs < deadlineMs && !stopBeforeCall() && patched(BACKOFF_WAIT_PATCH) ? retryAtMs : undefined;
 
     // Recorded at once, in the workflow task that answers the agent's Update: the ack reaches the
     // agent now, and the dial activity (watching the ledger) lets its goodbye finish before hanging up.
@@ -673,6 +689,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       sipStatus,
       finalOutcome,
       detail: agentReport?.detail,
+      ...(backoffUntilMs === undefined ? {} : { retryAt: new Date(backoffUntilMs).toISOString() }),
       now: new Date().toISOString(),
     });
     // Recorded: a cancellation from here on only needs to hang up a call still in progress.
@@ -714,6 +731,11 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
 
 /** Marker of a run whose start refused its request (see {@link startRequest}). */
 const REFUSED_REQUEST_PATCH = 'refused-invalid-request';
+/**
+ * Marker of a run that waits out a retry's backoff itself: the outcome's record carries the next
+ * call time, and no planning activity runs before the backoff ends (one activity fewer per retry).
+ */
+const BACKOFF_WAIT_PATCH = 'backoff-waited-without-plan';
 /** Marker of a run that checks `appointmentMoved` signals with the client's rules. */
 const CHECKED_MOVE_PATCH = 'checked-appointment-moved';
 

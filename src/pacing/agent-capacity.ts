@@ -19,7 +19,7 @@ export interface AgentWorkerReport {
   maxCalls: number;
   /** Calls (jobs) in progress. */
   activeCalls: number;
-  /** Warm job processes waiting for a call. */
+  /** Warm job processes waiting for a call (stored as at most maxCalls − activeCalls: those it may still give one). */
   readyProcesses: number;
   /** Answered calls it refused so far (no warm process): a backlog sign. */
   refusedJobs?: number;
@@ -35,8 +35,14 @@ export const AGENT_REPORT_TTL_MS = 5_000;
 
 const interval = (param: string) => `(${param}::double precision * interval '1 millisecond')`;
 
-/** Writes (or renews) a worker's report. */
-export async function reportAgentWorker(sql: Queryable, r: AgentWorkerReport, ttlMs = AGENT_REPORT_TTL_MS): Promise<void> {
+/**
+ * Writes (or renews) a worker's report. The warm processes stored are those the worker may still
+ * give a call: a worker at its maximum refuses jobs (and tells livekit-server it is full) however
+ * many processes are warm — among its calls may be one whose lease is already released (the job
+ * still leaving the room), so the gate would otherwise lend that room to a call no agent takes.
+ */
+export async function reportAgentWorker(sql: Queryable, report: AgentWorkerReport, ttlMs = AGENT_REPORT_TTL_MS): Promise<void> {
+  const r = { ...report, readyProcesses: Math.max(0, Math.min(report.readyProcesses, report.maxCalls - report.activeCalls)) };
   await sql.query(
     `INSERT INTO agent_workers (worker_id, agent_name, max_calls, active_calls, ready_processes, capacity, refused_jobs, reported_at, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now() + ${interval('$8')})
@@ -85,27 +91,4 @@ export async function agentCapacity(sql: Queryable, agentName: string): Promise<
  */
 export async function setTrunkAgent(sql: Queryable, trunkId: string, agentName: string | null): Promise<void> {
   await sql.query('UPDATE trunk_limits SET agent_name = $2 WHERE trunk_id = $1 AND agent_name IS DISTINCT FROM $2', [trunkId, agentName]);
-}
-
-/**
- * Inside a grant tick (the transaction holding the trunk's row): how many more channels the agent's
- * capacity allows across every trunk naming it, or undefined when no worker of the agent reports.
- * Ticks of trunks sharing the agent are serialised by an advisory lock on its name.
- */
-export async function agentRoom(tx: Queryable, agentName: string): Promise<{ capacity: number; inUse: number } | undefined> {
-  await tx.query(`SELECT pg_advisory_xact_lock(hashtext('agent-capacity:' || $1))`, [agentName]);
-  const cap = await agentCapacity(tx, agentName);
-  if (cap.workers === 0) return undefined;
-  const { rows } = await tx.query<{ n: number | string }>(
-    `SELECT count(*) AS n FROM channel_leases l JOIN trunk_limits t ON t.trunk_id = l.trunk_id
-     WHERE t.agent_name = $1 AND l.expires_at > now()`,
-    [agentName],
-  );
-  const inUse = Number(rows[0]!.n);
-  // A new call needs a warm process. Leases without a call in progress yet (dispatch on its way) each
-  // take one of the warm ones; a call still in progress whose lease is already released (its job
-  // finishing as the attempt ends) frees none. Counting such a job as room lent it to the next call,
-  // whose job — dispatched at the dial — found no warm process and was never offered to a worker.
-  const warmForNew = cap.readyProcesses - Math.max(0, inUse - cap.activeCalls);
-  return { capacity: Math.max(0, Math.min(cap.capacity, inUse + warmForNew)), inUse };
 }

@@ -168,9 +168,14 @@ export class ChannelBroker implements ChannelGate {
     const existing = this.waiters.get(holder);
     if (existing) return existing.done;
     const startedAt = Date.now();
-    // Idempotent: a retried activity finds its own lease.
-    const lease = await findLease(this.sql, holder);
-    if (lease?.live) return { granted: true, waitedMs: 0 };
+    // Idempotent: a retried activity finds its own lease. Planning's short try skips the look-up (a
+    // round trip on every call's path): its attempt is new, and a lease it holds all the same (a
+    // retried plan) is reported by the first tick — or, should the try end first, found here by the
+    // workflow's acquireChannel, which waits in the same place in the queue.
+    if (request.staysQueued !== true) {
+      const lease = await findLease(this.sql, holder);
+      if (lease?.live) return { granted: true, waitedMs: 0 };
+    }
     let settle!: (grant: ChannelGrant) => void;
     const done = new Promise<ChannelGrant>((resolve) => (settle = resolve));
     const waiter: LocalWaiter = {

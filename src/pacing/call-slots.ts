@@ -1,6 +1,6 @@
 /**
  * Calls per second: each INVITE takes a slot first. Slots of a trunk (and of a campaign) are handed
- * out in one transaction holding the trunk's row (and the campaign's), spaced by the interval below,
+ * out in one statement holding the trunk's row (and the campaign's), spaced by the interval below,
  * on the database's clock — the one clock every worker process shares.
  *
  * Why the margin. Slots k and k+R are at least R·d apart. An INVITE leaves at its slot plus some
@@ -19,7 +19,7 @@
  * INVITE, however late. The block doubles at each late wake: a late process still calls, at the cost
  * of the slots it leaves unused, never above the limit.
  */
-import type { Sql } from '../store/sql';
+import type { Queryable, Sql } from '../store/sql';
 
 /** Most an INVITE may leave after its slot; a later wake takes a new slot instead. */
 export const CALL_SLOT_LATENESS_MS = 75;
@@ -41,12 +41,9 @@ export interface CallSlot {
    * which a busy event loop delays by varying amounts (that delay bunched INVITEs past the limit).
    */
   localAt: number;
-  /** How far `localAt` may be off: half that round trip, in ms. */
+  /** How far `localAt` may be off: half the round trip less the time spent in the database, in ms. */
   uncertaintyMs: number;
 }
-
-type Ts = Date | string | null;
-const ms = (t: Ts): number => (t === null ? -Infinity : new Date(t).getTime());
 
 /** How a slot is taken. */
 export interface SlotOptions {
@@ -64,63 +61,50 @@ export type SlotAttempt = ({ taken: true } & CallSlot) | { taken: false; retryIn
 
 /**
  * Takes the next call slot of the trunk, and of the campaign when given: t = max(now, trunk's next);
- * the trunk's next moves to t + its interval, the campaign's to t + its own. One transaction, rows
- * locked trunk first, then campaign (the grant tick locks the trunk only): slot takers never
- * deadlock. When the campaign's next slot is later than t, nothing is taken — a call waiting for its
- * campaign must not hold the trunk's slots (other campaigns' calls would queue behind it): the
- * caller comes back in `retryInMs`.
+ * the trunk's next moves to t + its interval, the campaign's to t + its own. One statement (the
+ * database function `take_call_slot`, migration 7), rows locked trunk first, then campaign (the grant
+ * tick locks the trunk only): slot takers never deadlock. When the campaign's next slot is later
+ * than t, nothing is taken — a call waiting for its campaign must not hold the trunk's slots (other
+ * campaigns' calls would queue behind it): the caller comes back in `retryInMs`.
+ *
+ * The slot is placed on this process's clock from the round trip less the time the function spent
+ * (lock waits included), the rest split evenly between the way there and back: half of that rest is
+ * the placement's uncertainty.
  */
-export async function tryTakeCallSlot(sql: Sql, trunkId: string, campaign?: { practiceId: string; campaignId: string }, options: SlotOptions = {}): Promise<SlotAttempt> {
+export async function tryTakeCallSlot(sql: Queryable, trunkId: string, campaign?: { practiceId: string; campaignId: string }, options: SlotOptions = {}): Promise<SlotAttempt> {
   const slots = Math.max(1, Math.floor(options.slots ?? 1));
   const scale = options.clockScale ?? 1;
-  const interval = (rate: number) => slotIntervalMs(rate * scale);
-  return sql.transaction(async (tx) => {
-    const { rows } = await tx.query<{ rate: number; next: Ts }>(
-      `SELECT max_calls_per_second AS rate, next_call_at AS next FROM trunk_limits WHERE trunk_id = $1 FOR UPDATE`,
-      [trunkId],
-    );
-    const trunk = rows[0];
-    if (!trunk) throw new Error(`trunk ${trunkId} has no limits row (the worker inserts it at start)`);
-    // The database's clock read on its own, the row lock held: this round trip has no lock wait in
-    // it, so its middle places the database's time on this process's clock closely.
-    const sentAt = Date.now();
-    const clock = await tx.query<{ now: Date | string }>(`SELECT clock_timestamp() AS now`);
-    const receivedAt = Date.now();
-    const now = ms(clock.rows[0]!.now);
-    const at = Math.ceil(Math.max(now, ms(trunk.next)));
-    let campaignRate: number | undefined;
-    if (campaign) {
-      const { rows: c } = await tx.query<{ rate: number; next: Ts }>(
-        `SELECT max_calls_per_second AS rate, next_call_at AS next FROM campaigns WHERE practice_id = $1 AND campaign_id = $2 FOR UPDATE`,
-        [campaign.practiceId, campaign.campaignId],
-      );
-      if (c[0]) {
-        if (ms(c[0].next) > at) return { taken: false, retryInMs: Math.ceil(ms(c[0].next) - now) };
-        campaignRate = Number(c[0].rate);
-      }
-    }
-    const trunkInterval = interval(Number(trunk.rate));
-    await tx.query(`UPDATE trunk_limits SET next_call_at = $2 WHERE trunk_id = $1`, [trunkId, new Date(at + slots * trunkInterval)]);
-    let spareInterval = trunkInterval;
-    if (campaign && campaignRate !== undefined) {
-      const campaignInterval = interval(campaignRate);
-      spareInterval = Math.min(spareInterval, campaignInterval);
-      await tx.query(`UPDATE campaigns SET next_call_at = $3 WHERE practice_id = $1 AND campaign_id = $2`, [
-        campaign.practiceId,
-        campaign.campaignId,
-        new Date(at + slots * campaignInterval),
-      ]);
-    }
-    const uncertaintyMs = (receivedAt - sentAt) / 2;
-    return {
-      taken: true,
-      at: new Date(at),
-      spareMs: (slots - 1) * spareInterval,
-      delayMs: Math.max(0, at - now),
-      localAt: sentAt + uncertaintyMs + (at - now),
-      uncertaintyMs,
-    };
-  });
+  const sentAt = Date.now();
+  const { rows } = await sql.query<{
+    has_trunk: boolean;
+    taken: boolean;
+    slot_ms: number | null;
+    now_ms: number;
+    started_ms: number;
+    ended_ms: number;
+    retry_in_ms: number | null;
+    trunk_interval_ms: number;
+    campaign_interval_ms: number | null;
+  }>(`SELECT * FROM take_call_slot($1, $2, $3, $4, $5, $6)`, [trunkId, campaign?.practiceId ?? null, campaign?.campaignId ?? null, slots, scale, CALL_SLOT_LATENESS_MS]);
+  const receivedAt = Date.now();
+  const r = rows[0]!;
+  if (!r.has_trunk) throw new Error(`trunk ${trunkId} has no limits row (the worker inserts it at start)`);
+  const now = Number(r.now_ms);
+  if (!r.taken) return { taken: false, retryInMs: Math.max(1, Number(r.retry_in_ms)) };
+  const at = Number(r.slot_ms);
+  const inside = Math.max(0, Number(r.ended_ms) - Number(r.started_ms));
+  const uncertaintyMs = Math.max(0, receivedAt - sentAt - inside) / 2;
+  // The database's `now` on this clock: sent, plus the way there, plus the time in the function before `now` was read.
+  const localNow = sentAt + uncertaintyMs + Math.max(0, now - Number(r.started_ms));
+  const spareInterval = Math.min(Number(r.trunk_interval_ms), r.campaign_interval_ms === null ? Infinity : Number(r.campaign_interval_ms));
+  return {
+    taken: true,
+    at: new Date(at),
+    spareMs: (slots - 1) * spareInterval,
+    delayMs: Math.max(0, at - now),
+    localAt: localNow + (at - now),
+    uncertaintyMs,
+  };
 }
 
 /**

@@ -9,6 +9,20 @@ export function channelHolder(workflowId: string, attempt: number): string {
 }
 
 /**
+ * Holder of an extra leg of an attempt's call (the warm transfer's call to the front desk:
+ * ./extra-leg.ts): it needs a channel of the trunk, but no agent of its own — the call's agent places it.
+ * The grant tick (database function `grant_tick`) knows these holders by their `/staff#a<n>` ending.
+ */
+export function extraLegHolder(workflowId: string, attempt: number): string {
+  return channelHolder(extraLegOf(workflowId), attempt);
+}
+
+/** The id an extra leg of `workflowId`'s call asks the gate under (its holder is this id's). */
+export function extraLegOf(workflowId: string): string {
+  return `${workflowId}/staff`;
+}
+
+/**
  * The holder of an attempt's room (`attemptRoomName`: `<workflow id>-a<attempt>`), or undefined for
  * a room not named that way (tests' ad-hoc rooms).
  */

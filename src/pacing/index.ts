@@ -3,7 +3,8 @@ export { ChannelBroker, DEFAULT_LEASE_TTL_MS, type BrokerOptions, type ChannelGa
 export { CALL_SLOT_LATENESS_MS, slotIntervalMs, takeCallSlot, tryTakeCallSlot, type CallSlot } from './call-slots';
 export { campaignKey, pickGrants, type Candidate, type ShareState } from './fair-share';
 export { grantTick, type TickInput, type TickResult, type WaiterRow } from './grant-tick';
-export { channelHolder, holderOfRoom, practiceOfWorkflow } from './holder';
+export { takeExtraLeg, type ExtraLeg, type ExtraLegRequest } from './extra-leg';
+export { channelHolder, extraLegHolder, holderOfRoom, practiceOfWorkflow } from './holder';
 export { findLease, leaveQueue, liveLeaseCount, releaseLease, renewLeases, type Lease } from './leases';
 export { DEFAULT_TRUNK_LIMITS, ensureTrunkLimits, getTrunkLimits, limitProblems, setTrunkLimits } from './limits';
-export { AGENT_REPORT_TTL_MS, agentCapacity, agentRoom, removeAgentWorker, reportAgentWorker, setTrunkAgent, workerCapacity, type AgentCapacity, type AgentWorkerReport } from './agent-capacity';
+export { AGENT_REPORT_TTL_MS, agentCapacity, removeAgentWorker, reportAgentWorker, setTrunkAgent, workerCapacity, type AgentCapacity, type AgentWorkerReport } from './agent-capacity';

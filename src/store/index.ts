@@ -23,7 +23,7 @@ import type {
   TimeZoneOverrideRecord,
 } from '../ports';
 import { migrate } from './migrations';
-import { json, openPglite, openPostgres, type Queryable, type Sql } from './sql';
+import { json, openPglite, openPostgres, type Sql } from './sql';
 import { hostDatabaseThread } from './thread-host';
 
 export { MIGRATIONS, type Migration } from './migrations';
@@ -63,8 +63,6 @@ export async function createStore(config: StoreConfig = {}): Promise<SqlStore> {
   }
   return store;
 }
-
-const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** One implementation for both databases. `sql` is the raw executor, for operators' queries and tests. */
 export class SqlStore implements ConfirmationStore {
@@ -204,40 +202,30 @@ export class SqlStore implements ConfirmationStore {
   }
 
   async reserveAttempt(input: ReserveAttemptInput): Promise<ReserveAttemptResult> {
-    return this.sql.transaction(async (tx) => {
-      // Serialise reservations per number (across processes on PostgreSQL; PGlite has one connection):
-      // two racers for the last slot queue here, and the second counts the first one's row. Under
-      // READ COMMITTED each statement below sees every reservation committed before the lock was granted.
-      await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [input.phone]);
-      const { rows: existing } = await tx.query<{ phone: string; placed_at: Date | string; local_date: string; day_count: number | null; week_count: number | null }>(
-        `SELECT phone, placed_at, to_char(local_date, 'YYYY-MM-DD') AS local_date, day_count, week_count
-         FROM attempt_ledger WHERE workflow_id = $1 AND attempt = $2`,
-        [input.workflowId, input.attempt],
-      );
-      const first = existing[0];
-      if (first) {
-        // Never answer for a number whose ledger does not hold the call (the message names no number).
-        if (first.phone !== input.phone) throw new Error(`attempt ${input.attempt} of ${input.workflowId} is reserved for another number`);
-        // Reserved already (a retried activity): the first result, and no second row.
-        const at = new Date(first.placed_at);
-        const counts = await countCalls(tx, input.phone, at, first.local_date);
-        const dayCount = first.day_count ?? counts.dayCount;
-        const weekCount = first.week_count ?? counts.weekCount;
-        return withOldest({ reserved: true, dayCount, weekCount }, input.maxCallsPerWeek, counts.oldestInWeek);
-      }
-      const counts = await countCalls(tx, input.phone, input.at, input.localDate);
-      if (counts.dayCount >= input.maxCallsPerDay || counts.weekCount >= input.maxCallsPerWeek) {
-        return withOldest({ reserved: false, dayCount: counts.dayCount, weekCount: counts.weekCount }, input.maxCallsPerWeek, counts.oldestInWeek);
-      }
-      const dayCount = counts.dayCount + 1;
-      const weekCount = counts.weekCount + 1;
-      await tx.query(
-        `INSERT INTO attempt_ledger (workflow_id, attempt, appointment_id, phone, placed_at, local_date, day_count, week_count)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [input.workflowId, input.attempt, input.appointmentId, input.phone, input.at, input.localDate, dayCount, weekCount],
-      );
-      return withOldest({ reserved: true, dayCount, weekCount }, input.maxCallsPerWeek, counts.oldestInWeek ?? input.at);
-    });
+    // One statement (migration 7's reserve_attempt): serialised per number by an advisory lock, so
+    // two racers for the last slot queue and the second counts the first one's row; a retried
+    // activity finds its reservation and gets the first result, with no second row.
+    const { rows } = await this.sql.query<{
+      reserved: boolean;
+      other_number: boolean;
+      day_count: number | null;
+      week_count: number | null;
+      oldest_in_week: Date | string | null;
+    }>(`SELECT * FROM reserve_attempt($1, $2, $3, $4, $5, $6::date, $7, $8)`, [
+      input.workflowId,
+      input.attempt,
+      input.appointmentId,
+      input.phone,
+      input.at,
+      input.localDate,
+      input.maxCallsPerDay,
+      input.maxCallsPerWeek,
+    ]);
+    const r = rows[0]!;
+    // Never answer for a number whose ledger does not hold the call (the message names no number).
+    if (r.other_number) throw new Error(`attempt ${input.attempt} of ${input.workflowId} is reserved for another number`);
+    const oldest = r.oldest_in_week === null ? undefined : new Date(r.oldest_in_week);
+    return withOldest({ reserved: r.reserved, dayCount: Number(r.day_count), weekCount: Number(r.week_count) }, input.maxCallsPerWeek, oldest);
   }
 
   async attemptOutcome(workflowId: string, attempt: number): Promise<CallOutcome | null> {
@@ -331,18 +319,6 @@ export class SqlStore implements ConfirmationStore {
 }
 
 /** Calls to the number on the patient-local day, and in the rolling week (at − 7 days, at], with the oldest of those. */
-async function countCalls(tx: Queryable, phone: string, at: Date, localDate: string): Promise<{ dayCount: number; weekCount: number; oldestInWeek?: Date }> {
-  const { rows } = await tx.query<{ day_count: string | number; week_count: string | number; oldest: string | Date | null }>(
-    `SELECT count(*) FILTER (WHERE local_date = $2::date) AS day_count,
-            count(*) FILTER (WHERE placed_at > $3 AND placed_at <= $4) AS week_count,
-            min(placed_at) FILTER (WHERE placed_at > $3 AND placed_at <= $4) AS oldest
-     FROM attempt_ledger WHERE phone = $1`,
-    [phone, localDate, new Date(at.getTime() - WEEK_MS), at],
-  );
-  const r = rows[0]!;
-  return { dayCount: Number(r.day_count), weekCount: Number(r.week_count), oldestInWeek: r.oldest ? new Date(r.oldest) : undefined };
-}
-
 /** `oldestInWeek` is reported when the week is full (a slot opens 7 days after it). */
 function withOldest(result: ReserveAttemptResult, maxCallsPerWeek: number, oldest: Date | undefined): ReserveAttemptResult {
   return result.weekCount >= maxCallsPerWeek && oldest ? { ...result, oldestInWeek: oldest } : result;

@@ -318,6 +318,302 @@ export const MIGRATIONS: Migration[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION append_only();
     `,
   },
+  {
+    version: 7,
+    name: 'one round trip each: reserving an attempt against the caps, taking a call slot',
+    sql: `
+      -- An attempt's reservation in the ledger against the number's daily and weekly caps, in one
+      -- statement instead of a transaction of five (the planning activity's path to every call).
+      -- Serialised per number by an advisory lock: under READ COMMITTED each statement after the
+      -- lock sees every reservation committed before the lock was granted, so two racers for the
+      -- last slot queue and the second counts the first one's row. A retried activity finds its
+      -- reservation: the first result, no second row. other_number: the attempt is reserved for
+      -- another number (nothing is returned about it).
+      CREATE FUNCTION reserve_attempt(
+        p_workflow_id text, p_attempt integer, p_appointment_id text, p_phone text,
+        p_at timestamptz, p_local_date date, p_max_per_day integer, p_max_per_week integer,
+        OUT reserved boolean, OUT other_number boolean, OUT day_count integer, OUT week_count integer, OUT oldest_in_week timestamptz
+      ) LANGUAGE plpgsql AS $$
+      DECLARE
+        found_row attempt_ledger%ROWTYPE;
+        existing boolean;
+        v_at timestamptz := p_at;
+        v_date date := p_local_date;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_phone, 0));
+        SELECT * INTO found_row FROM attempt_ledger WHERE workflow_id = p_workflow_id AND attempt = p_attempt;
+        existing := FOUND;
+        other_number := existing AND found_row.phone <> p_phone;
+        IF other_number THEN
+          reserved := false;
+          RETURN;
+        END IF;
+        IF existing THEN
+          v_at := found_row.placed_at;
+          v_date := found_row.local_date;
+        END IF;
+        -- A week is 168 hours (not 7 calendar days in the session's zone).
+        SELECT count(*) FILTER (WHERE l.local_date = v_date),
+               count(*) FILTER (WHERE l.placed_at > v_at - interval '168 hours' AND l.placed_at <= v_at),
+               min(l.placed_at) FILTER (WHERE l.placed_at > v_at - interval '168 hours' AND l.placed_at <= v_at)
+          INTO day_count, week_count, oldest_in_week
+          FROM attempt_ledger l WHERE l.phone = p_phone;
+        IF existing THEN
+          reserved := true;
+          day_count := coalesce(found_row.day_count, day_count);
+          week_count := coalesce(found_row.week_count, week_count);
+          RETURN;
+        END IF;
+        IF day_count >= p_max_per_day OR week_count >= p_max_per_week THEN
+          reserved := false;
+          RETURN;
+        END IF;
+        day_count := day_count + 1;
+        week_count := week_count + 1;
+        oldest_in_week := coalesce(oldest_in_week, p_at);
+        INSERT INTO attempt_ledger (workflow_id, attempt, appointment_id, phone, placed_at, local_date, day_count, week_count)
+        VALUES (p_workflow_id, p_attempt, p_appointment_id, p_phone, p_at, p_local_date, day_count, week_count);
+        reserved := true;
+      END $$;
+
+      -- A calls-per-second slot of the trunk (and of the campaign, when given), in one statement
+      -- instead of a transaction of seven (every INVITE waits for it). Rows locked trunk first, then
+      -- campaign, like before (the grant tick locks the trunk only): slot takers never deadlock.
+      -- t = max(the database's clock once the locks are held, the trunk's next slot), to the
+      -- millisecond above; the trunk's next moves p_slots intervals past t, the campaign's too. When
+      -- the campaign's next slot is later than t, nothing is taken (retry_in_ms says when to come
+      -- back): a call waiting for its campaign must not hold the trunk's slots. Interval:
+      -- (1000 + p_lateness_ms) / (rate × p_clock_scale) ms. Times come back as epoch milliseconds,
+      -- with the function's own start and end on the database's clock, so the caller can place the
+      -- slot on its clock from the round trip less the time spent in here (lock waits included).
+      CREATE FUNCTION take_call_slot(
+        p_trunk_id text, p_practice_id text, p_campaign_id text, p_slots integer,
+        p_clock_scale double precision, p_lateness_ms double precision,
+        OUT has_trunk boolean, OUT taken boolean, OUT slot_ms double precision, OUT now_ms double precision,
+        OUT started_ms double precision, OUT ended_ms double precision, OUT retry_in_ms double precision,
+        OUT trunk_interval_ms double precision, OUT campaign_interval_ms double precision
+      ) LANGUAGE plpgsql AS $$
+      DECLARE
+        trunk record;
+        campaign record;
+        db_now timestamptz;
+        slot timestamptz;
+      BEGIN
+        started_ms := extract(epoch FROM clock_timestamp())::double precision * 1000;
+        SELECT max_calls_per_second AS rate, next_call_at AS next INTO trunk FROM trunk_limits WHERE trunk_id = p_trunk_id FOR UPDATE;
+        has_trunk := FOUND;
+        IF NOT has_trunk THEN
+          taken := false;
+          RETURN;
+        END IF;
+        db_now := clock_timestamp();
+        slot := greatest(db_now, trunk.next);
+        IF date_trunc('milliseconds', slot) < slot THEN slot := date_trunc('milliseconds', slot) + interval '1 millisecond'; END IF;
+        now_ms := extract(epoch FROM db_now)::double precision * 1000;
+        trunk_interval_ms := (1000 + p_lateness_ms) / (trunk.rate * p_clock_scale);
+        IF p_campaign_id IS NOT NULL THEN
+          SELECT max_calls_per_second AS rate, next_call_at AS next INTO campaign FROM campaigns
+            WHERE practice_id = p_practice_id AND campaign_id = p_campaign_id FOR UPDATE;
+          IF FOUND THEN
+            IF campaign.next > slot THEN
+              taken := false;
+              retry_in_ms := ceil(extract(epoch FROM campaign.next - db_now)::double precision * 1000);
+              ended_ms := extract(epoch FROM clock_timestamp())::double precision * 1000;
+              RETURN;
+            END IF;
+            campaign_interval_ms := (1000 + p_lateness_ms) / (campaign.rate * p_clock_scale);
+            UPDATE campaigns SET next_call_at = slot + (p_slots * campaign_interval_ms) * interval '1 millisecond'
+              WHERE practice_id = p_practice_id AND campaign_id = p_campaign_id;
+          END IF;
+        END IF;
+        UPDATE trunk_limits SET next_call_at = slot + (p_slots * trunk_interval_ms) * interval '1 millisecond' WHERE trunk_id = p_trunk_id;
+        taken := true;
+        slot_ms := extract(epoch FROM slot)::double precision * 1000;
+        ended_ms := extract(epoch FROM clock_timestamp())::double precision * 1000;
+      END $$;
+    `,
+  },
+  {
+    version: 8,
+    name: 'the channel grant tick in one statement',
+    sql: `
+      -- One grant tick of a trunk's channel gate (src/pacing/grant-tick.ts), in one statement: the
+      -- trunk's row is locked for the statement alone, never across round trips to a client (on the
+      -- embedded database a transaction holds the whole database for its length). In order: sweep
+      -- (optional), the caller's waiter rows written, the leases in use counted, the agent's room
+      -- (agent_workers; an advisory lock per agent name), the free channels granted — extra legs
+      -- first (they need no agent), then calls by the fair-share rule of src/pacing/fair-share.ts
+      -- (fewest in use per practice first, ties by the soonest deadline, then first come, then
+      -- holder; a campaign never above its channels) — and the caller's watched holders reported
+      -- as leased or refused (cancelled campaign).
+      CREATE FUNCTION grant_tick(
+        p_trunk_id text,
+        p_holders text[], p_practices text[], p_campaigns text[], p_deadlines timestamptz[],
+        p_watch text[], p_sweep boolean,
+        p_lease_ttl_ms double precision, p_waiter_ttl_ms double precision, p_keep_expired_ms double precision,
+        p_running text, p_cancelled text,
+        OUT o_has_trunk boolean, OUT o_channels integer, OUT o_in_use integer,
+        OUT o_granted text[], OUT o_leased text[], OUT o_cancelled text[],
+        OUT o_agent_name text, OUT o_agent_capacity integer, OUT o_agent_in_use integer
+      ) LANGUAGE plpgsql AS $$
+      DECLARE
+        v_agent text;
+        channel_free integer;
+        agent_free integer; -- NULL: no agent bound
+        calls_free integer;
+        legs integer := 0;
+        r record;
+        w_count integer; w_capacity integer; w_active integer; w_ready integer; agent_leases integer;
+        pr_name text[] := '{}'; pr_used integer[] := '{}';
+        cu_key text[] := '{}'; cu_used integer[] := '{}';
+        cr_key text[] := '{}'; cr_room integer[] := '{}';
+        c_holder text[] := '{}'; c_practice text[] := '{}'; c_key text[] := '{}';
+        c_deadline timestamptz[] := '{}'; c_enqueued timestamptz[] := '{}'; c_taken boolean[] := '{}';
+        n integer := 0;
+        i integer; best integer; best_used integer; used_i integer; idx integer; k text;
+      BEGIN
+        o_granted := '{}'; o_leased := '{}'; o_cancelled := '{}'; o_in_use := 0;
+        SELECT t.max_channels, t.agent_name INTO o_channels, v_agent FROM trunk_limits t WHERE t.trunk_id = p_trunk_id FOR UPDATE;
+        o_has_trunk := FOUND;
+        IF NOT o_has_trunk THEN RETURN; END IF;
+        IF p_sweep THEN
+          DELETE FROM channel_leases l WHERE l.trunk_id = p_trunk_id AND l.expires_at < now() - p_keep_expired_ms * interval '1 millisecond';
+          DELETE FROM channel_waiters w WHERE w.trunk_id = p_trunk_id AND w.alive_until < now();
+        END IF;
+        IF cardinality(p_holders) > 0 THEN
+          -- A holder with a live lease is not waiting any more (granted by another process's tick).
+          INSERT INTO channel_waiters AS w (holder, trunk_id, practice_id, campaign_id, deadline, alive_until)
+          SELECT u.holder, p_trunk_id, u.practice_id, u.campaign_id, u.deadline, now() + p_waiter_ttl_ms * interval '1 millisecond'
+          FROM unnest(p_holders, p_practices, p_campaigns, p_deadlines) AS u (holder, practice_id, campaign_id, deadline)
+          WHERE NOT EXISTS (SELECT 1 FROM channel_leases l WHERE l.holder = u.holder AND l.expires_at > now())
+          ON CONFLICT (holder) DO UPDATE SET alive_until = EXCLUDED.alive_until, deadline = EXCLUDED.deadline;
+        END IF;
+        -- Leases in use, per practice and per campaign.
+        FOR r IN SELECT l.practice_id, l.campaign_id, count(*)::integer AS used FROM channel_leases l
+                 WHERE l.trunk_id = p_trunk_id AND l.expires_at > now() GROUP BY l.practice_id, l.campaign_id LOOP
+          o_in_use := o_in_use + r.used;
+          idx := array_position(pr_name, r.practice_id);
+          IF idx IS NULL THEN
+            pr_name := pr_name || r.practice_id;
+            pr_used := pr_used || r.used;
+          ELSE
+            pr_used[idx] := pr_used[idx] + r.used;
+          END IF;
+          IF r.campaign_id IS NOT NULL THEN
+            cu_key := cu_key || (r.practice_id || E'\\x1f' || r.campaign_id);
+            cu_used := cu_used || r.used;
+          END IF;
+        END LOOP;
+        -- Dials never outrun the agents: the leases of every trunk naming the agent stay within the
+        -- capacity its live workers report (extra legs are served by their call's agent: not counted).
+        IF v_agent IS NOT NULL THEN
+          PERFORM pg_advisory_xact_lock(hashtext('agent-capacity:' || v_agent));
+          SELECT count(*), COALESCE(sum(a.capacity), 0), COALESCE(sum(a.active_calls), 0), COALESCE(sum(a.ready_processes), 0)
+            INTO w_count, w_capacity, w_active, w_ready
+            FROM agent_workers a WHERE a.agent_name = v_agent AND a.expires_at > now();
+          IF w_count > 0 THEN
+            SELECT count(*) INTO agent_leases FROM channel_leases l JOIN trunk_limits t ON t.trunk_id = l.trunk_id
+              WHERE t.agent_name = v_agent AND l.expires_at > now() AND NOT (l.holder ~ '/staff#a[0-9]+$');
+            -- A new call needs a warm process; leases without a call in progress yet each take one.
+            o_agent_name := v_agent;
+            o_agent_capacity := greatest(0, least(w_capacity, agent_leases + w_ready - greatest(0, agent_leases - w_active)));
+            o_agent_in_use := agent_leases;
+            agent_free := o_agent_capacity - agent_leases;
+          END IF;
+        END IF;
+        channel_free := o_channels - o_in_use;
+        calls_free := least(channel_free, COALESCE(agent_free, channel_free));
+        IF channel_free > 0 AND (calls_free > 0 OR agent_free IS NOT NULL) THEN
+          -- Per (practice, campaign), its soonest eligible waiters: as many calls as could be granted,
+          -- and extra legs up to the free channels.
+          FOR r IN SELECT * FROM (
+                     SELECT w.holder, w.practice_id, w.campaign_id, w.deadline, w.enqueued_at, c.max_channels,
+                            (w.holder ~ '/staff#a[0-9]+$') AS leg,
+                            row_number() OVER (PARTITION BY w.practice_id, w.campaign_id, (w.holder ~ '/staff#a[0-9]+$')
+                                               ORDER BY w.deadline, w.enqueued_at, w.holder COLLATE "C") AS rn
+                     FROM channel_waiters w
+                     LEFT JOIN campaigns c ON c.practice_id = w.practice_id AND c.campaign_id = w.campaign_id
+                     WHERE w.trunk_id = p_trunk_id AND w.alive_until >= now() AND (c.state IS NULL OR c.state = p_running)
+                   ) ranked
+                   WHERE ranked.rn <= CASE WHEN ranked.leg THEN channel_free ELSE greatest(calls_free, 0) END LOOP
+            IF r.leg THEN
+              IF legs < channel_free THEN
+                o_granted := o_granted || r.holder;
+                legs := legs + 1;
+              END IF;
+              CONTINUE;
+            END IF;
+            n := n + 1;
+            c_holder[n] := r.holder;
+            c_practice[n] := r.practice_id;
+            c_deadline[n] := r.deadline;
+            c_enqueued[n] := r.enqueued_at;
+            c_taken[n] := false;
+            k := NULL;
+            IF r.campaign_id IS NOT NULL AND r.max_channels IS NOT NULL THEN
+              k := r.practice_id || E'\\x1f' || r.campaign_id;
+              IF array_position(cr_key, k) IS NULL THEN
+                idx := array_position(cu_key, k);
+                cr_key := cr_key || k;
+                cr_room := cr_room || (r.max_channels - COALESCE(cu_used[idx], 0));
+              END IF;
+            END IF;
+            c_key[n] := k;
+          END LOOP;
+          calls_free := least(channel_free - legs, COALESCE(agent_free, channel_free));
+          WHILE calls_free > 0 LOOP
+            best := NULL;
+            FOR i IN 1..n LOOP
+              CONTINUE WHEN c_taken[i];
+              -- A full campaign's waiters wait on.
+              IF c_key[i] IS NOT NULL AND cr_room[array_position(cr_key, c_key[i])] <= 0 THEN CONTINUE; END IF;
+              idx := array_position(pr_name, c_practice[i]);
+              used_i := CASE WHEN idx IS NULL THEN 0 ELSE pr_used[idx] END;
+              IF best IS NULL OR used_i < best_used
+                 OR (used_i = best_used AND (c_deadline[i], c_enqueued[i], c_holder[i] COLLATE "C") < (c_deadline[best], c_enqueued[best], c_holder[best] COLLATE "C")) THEN
+                best := i;
+                best_used := used_i;
+              END IF;
+            END LOOP;
+            EXIT WHEN best IS NULL;
+            c_taken[best] := true;
+            o_granted := o_granted || c_holder[best];
+            calls_free := calls_free - 1;
+            idx := array_position(pr_name, c_practice[best]);
+            IF idx IS NULL THEN
+              pr_name := pr_name || c_practice[best];
+              pr_used := pr_used || 1;
+            ELSE
+              pr_used[idx] := pr_used[idx] + 1;
+            END IF;
+            IF c_key[best] IS NOT NULL THEN
+              idx := array_position(cr_key, c_key[best]);
+              cr_room[idx] := cr_room[idx] - 1;
+            END IF;
+          END LOOP;
+          IF cardinality(o_granted) > 0 THEN
+            -- The waiters become leases in one statement.
+            WITH moved AS (DELETE FROM channel_waiters w WHERE w.holder = ANY(o_granted) RETURNING w.holder, w.trunk_id, w.practice_id, w.campaign_id, w.deadline)
+            INSERT INTO channel_leases AS l (holder, trunk_id, practice_id, campaign_id, deadline, granted_at, expires_at)
+            SELECT m.holder, m.trunk_id, m.practice_id, m.campaign_id, m.deadline, now(), now() + p_lease_ttl_ms * interval '1 millisecond' FROM moved m
+            ON CONFLICT (holder) DO UPDATE SET trunk_id = EXCLUDED.trunk_id, practice_id = EXCLUDED.practice_id,
+              campaign_id = EXCLUDED.campaign_id, deadline = EXCLUDED.deadline, granted_at = EXCLUDED.granted_at, expires_at = EXCLUDED.expires_at;
+            o_in_use := o_in_use + cardinality(o_granted);
+            IF o_agent_name IS NOT NULL THEN o_agent_in_use := o_agent_in_use + cardinality(o_granted) - legs; END IF;
+          END IF;
+        END IF;
+        IF cardinality(p_watch) > 0 THEN
+          SELECT COALESCE(array_agg(l.holder), '{}') INTO o_leased FROM channel_leases l WHERE l.holder = ANY(p_watch) AND l.expires_at > now();
+          SELECT COALESCE(array_agg(w.holder), '{}') INTO o_cancelled FROM channel_waiters w
+            JOIN campaigns c ON c.practice_id = w.practice_id AND c.campaign_id = w.campaign_id
+            WHERE w.holder = ANY(p_watch) AND c.state = p_cancelled;
+          IF cardinality(o_cancelled) > 0 THEN
+            DELETE FROM channel_waiters w WHERE w.holder = ANY(o_cancelled);
+          END IF;
+        END IF;
+      END $$;
+    `,
+  },
 ];
 
 /** Lock id serialising migrations across processes (PostgreSQL advisory lock). */

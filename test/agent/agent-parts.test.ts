@@ -2,10 +2,12 @@
  * The agent's parts that need no call: the answering-machine heuristic, the words it says, its
  * configuration, and the offline text-to-speech (the real espeak-ng).
  */
-import { initializeLogger } from '@livekit/agents';
-import { describe, expect, it } from 'vitest';
+import { initializeLogger, voice } from '@livekit/agents';
+import { EventEmitter } from 'node:events';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { answererTracker, greetingClassifier, type AnswererHint } from '../../agent/amd';
 import { loadAgentConfig } from '../../agent/config';
+import { QuietWatch, TRANSCRIPT_WAIT_MS } from '../../agent/quiet';
 import { EspeakTTS, growingAudio, play, prerender } from '../../agent/espeak-tts';
 import { KEYPAD, greeting, greetingBody, opening, sayNumber, sayWhen, voicemailMessage } from '../../agent/script';
 import { briefing } from '../../agent/warm-transfer';
@@ -282,5 +284,128 @@ describe('warm transfer briefing', () => {
     const words = briefing(meta);
     for (const part of ['Jordan', 'Dr. Rivera', sayWhen(meta), 'cleaning', 'Press 1', '2']) expect(words).toContain(part);
     expect(briefing({ ...meta, patientFirstName: '' })).toMatch(/^This is the appointment line of Bright Smiles Dental\. A patient is on hold/);
+  });
+});
+
+/**
+ * The session's states and events as the library emits them, driven by hand (no audio): what the
+ * re-prompt timer sees.
+ */
+function sessionStates() {
+  const emitter = new EventEmitter();
+  const s = Object.assign(emitter, { agentState: 'listening' as voice.AgentState, userState: 'listening' as voice.UserState });
+  return {
+    session: s as unknown as ConstructorParameters<typeof QuietWatch>[0],
+    listeners: () => emitter.eventNames().reduce((n, e) => n + emitter.listenerCount(e), 0),
+    agent(state: voice.AgentState) {
+      const oldState = s.agentState;
+      s.agentState = state;
+      s.emit(voice.AgentSessionEventTypes.AgentStateChanged, { type: 'agent_state_changed', oldState, newState: state, createdAt: Date.now() });
+    },
+    user(state: voice.UserState) {
+      const oldState = s.userState;
+      s.userState = state;
+      s.emit(voice.AgentSessionEventTypes.UserStateChanged, { type: 'user_state_changed', oldState, newState: state, createdAt: Date.now() });
+    },
+    transcript(text: string) {
+      s.emit(voice.AgentSessionEventTypes.UserInputTranscribed, { type: 'user_input_transcribed', transcript: text, isFinal: true, createdAt: Date.now() });
+    },
+    noTranscript() {
+      s.emit(voice.AgentSessionEventTypes.UserTranscriptionTimeout, { type: 'user_transcription_timeout', speechDuration: 800, vadSpeechStartedAt: Date.now(), createdAt: Date.now() });
+    },
+  };
+}
+
+describe('re-prompt timing: quiet counts only when nobody speaks and no answer is being recognized', () => {
+  beforeEach(() => void vi.useFakeTimers());
+  afterEach(() => void vi.useRealTimers());
+
+  const resolvedAt = (p: Promise<void>) => {
+    let at: number | undefined;
+    void p.then(() => (at = Date.now()));
+    return () => at;
+  };
+  /** A line, and a 2-s quiet wait on it: `done()` is when the wait resolved (undefined: not yet). */
+  const waitingForQuiet = () => {
+    const line = sessionStates();
+    const watch = new QuietWatch(line.session);
+    return { line, watch, done: resolvedAt(watch.quietFor(2_000)) };
+  };
+  /** The patient speaks for `ms`, then stops (the recognizer now works on it). */
+  const patientSpeaks = async (line: ReturnType<typeof sessionStates>, ms: number) => {
+    line.user('speaking');
+    await vi.advanceTimersByTimeAsync(ms);
+    line.user('listening');
+  };
+
+  it('a silent line: the re-prompt after the quiet', async () => {
+    const start = Date.now();
+    const { done } = waitingForQuiet();
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(done()).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done()! - start).toBe(2_000);
+  });
+
+  it('the patient answers, and the words take 6 s to recognize: no re-prompt while they are on their way', async () => {
+    const { line, done } = waitingForQuiet();
+    await vi.advanceTimersByTimeAsync(1_000);
+    await patientSpeaks(line, 2_000); // the answer's end; recognition runs
+    await vi.advanceTimersByTimeAsync(6_000);
+    expect(done()).toBeUndefined();
+    line.transcript('yes i will be there');
+    line.agent('thinking'); // the reply (a tool call, then the acknowledgement) is under way
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(done()).toBeUndefined();
+  });
+
+  it('the agent answered an unclear reply: the quiet is counted from the end of that reply', async () => {
+    const { line, done } = waitingForQuiet();
+    await patientSpeaks(line, 1_000);
+    await vi.advanceTimersByTimeAsync(500);
+    line.transcript('um let me think');
+    line.agent('thinking');
+    line.agent('speaking'); // "Sorry, I didn't catch that …"
+    await vi.advanceTimersByTimeAsync(5_000);
+    const replyEnd = Date.now();
+    line.agent('listening');
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(done()).toBe(replyEnd + 2_000);
+  });
+
+  it('speech that never becomes words (a cough): the library says so, and the count starts then', async () => {
+    const { line, done } = waitingForQuiet();
+    await patientSpeaks(line, 400);
+    line.transcript(''); // an empty final is no answer: still waiting
+    await vi.advanceTimersByTimeAsync(3_000);
+    expect(done()).toBeUndefined();
+    const gaveUp = Date.now();
+    line.noTranscript();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(done()).toBe(gaveUp + 2_000);
+  });
+
+  it('a recognizer that never answers nor times out does not silence the re-prompts for long', async () => {
+    const { line, done } = waitingForQuiet();
+    await patientSpeaks(line, 500);
+    const spokeEnd = Date.now();
+    await vi.advanceTimersByTimeAsync(TRANSCRIPT_WAIT_MS + 1_000 + 2_000);
+    expect(done()).toBe(spokeEnd + TRANSCRIPT_WAIT_MS + 1_000 + 2_000);
+  });
+
+  it('a stopped wait never resolves, and close() leaves no timer behind', async () => {
+    const line = sessionStates();
+    const watch = new QuietWatch(line.session);
+    const stop = new AbortController();
+    const done = resolvedAt(watch.quietFor(2_000, stop.signal));
+    await vi.advanceTimersByTimeAsync(1_000);
+    stop.abort();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(done()).toBeUndefined();
+    line.user('speaking');
+    line.user('listening');
+    watch.close();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(line.listeners()).toBe(0);
   });
 });

@@ -66,6 +66,12 @@ describe('PocketSphinx behind stt.STT, on telephone-band answers (8 kHz, 300–3
     const stt = new PocketSphinxSTT({ bin: '/nonexistent/pocketsphinx_continuous' });
     await expect(stt.recognize(clipFrames(new Int16Array(CLIP_RATE)))).rejects.toThrow(/pocketsphinx/);
   });
+
+  it('a missing model is a clear error that says how to install it, at start-up and at the first answer', async () => {
+    const stt = new PocketSphinxSTT({ modelDir: '/nonexistent/en-us' });
+    expect(() => stt.languageModelFiles).toThrow(/no pronouncing dictionary at \/nonexistent\/en-us\/cmudict-en-us\.dict \(ENOENT; install it: apt-get install pocketsphinx pocketsphinx-en-us\)/);
+    await expect(stt.recognize(clipFrames(new Int16Array(CLIP_RATE)))).rejects.toThrow(/apt-get install pocketsphinx/);
+  });
 });
 
 describe('the intent matcher never guesses', () => {

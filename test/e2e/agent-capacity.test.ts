@@ -56,6 +56,31 @@ async function confirm(phone: string): Promise<string> {
   return (await system.api.startConfirmation(request)).workflowId;
 }
 
+/**
+ * The confirmation's result; if it has not come within 240 s (the test's limit is 300 s), a failure
+ * that says where it stands: its status, the agents' reported capacity, the trunk's leases and
+ * waiters, and the agent's job lines (ids, times and counts only).
+ */
+async function resultOf(workflowId: string) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void (async () => {
+        const status = await system.api.getStatus(workflowId).catch((e: Error) => e.message);
+        const capacity = await agentCapacity(system.store.sql, 'appointment-confirmer').catch((e: Error) => e.message);
+        const leases = await system.store.sql.query("SELECT holder, expires_at FROM channel_leases").then((r) => r.rows).catch((e: Error) => e.message);
+        const waiters = await system.store.sql.query("SELECT holder, alive_until FROM channel_waiters").then((r) => r.rows).catch((e: Error) => e.message);
+        reject(new Error(`no result for ${workflowId} in 240 s\nstatus ${JSON.stringify(status)}\ncapacity ${JSON.stringify(capacity)}\nleases ${JSON.stringify(leases)}\nwaiters ${JSON.stringify(waiters)}\n${jobLines()}`));
+      })();
+    }, 240_000);
+  });
+  try {
+    return await Promise.race([system.api.result(workflowId), stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Most calls up at once, from the simulator's log (INVITE → end). */
 function maxConcurrent(rooms: string[]): number {
   return maxConcurrentCalls(readCallLog(system.stack!.callLogFile!).filter((l) => rooms.some((r) => l.room.startsWith(r))));
@@ -80,9 +105,9 @@ describe('agent capacity and dispatch at the dial', () => {
     const busy = await confirm('+12125550102');
     const rungOut = await confirm('+12125550107');
     const answered = await confirm('+12125550113'); // presses 1 once the greeting starts
-    expect((await system.api.result(busy)).outcome).toBe(CallOutcome.BUSY);
-    expect((await system.api.result(rungOut)).outcome).toBe(CallOutcome.NO_ANSWER);
-    expect((await system.api.result(answered)).outcome).toBe(CallOutcome.CONFIRMED);
+    expect((await resultOf(busy)).outcome).toBe(CallOutcome.BUSY);
+    expect((await resultOf(rungOut)).outcome).toBe(CallOutcome.NO_ANSWER);
+    expect((await resultOf(answered)).outcome).toBe(CallOutcome.CONFIRMED);
     // One job per call, never two (no re-dispatch while the agent waits in the room).
     // On a failure, the agent's job lines (ids and times only) say which call went without a job.
     expect(jobRequests() - before, jobLines()).toBe(3);
@@ -108,7 +133,7 @@ describe('agent capacity and dispatch at the dial', () => {
   it('with the agent capacity (1) below the trunk channels (3), answered calls never overlap, and each is served', async () => {
     const before = jobRequests();
     const ids = await Promise.all([confirm('+12125550113'), confirm('+12125550113'), confirm('+12125550113')]);
-    for (const id of ids) expect((await system.api.result(id)).outcome).toBe(CallOutcome.CONFIRMED);
+    for (const id of ids) expect((await resultOf(id)).outcome).toBe(CallOutcome.CONFIRMED);
     expect(maxConcurrent(ids)).toBe(1);
     // On a failure, the agent's job lines (ids and times only) say which call went without a job.
     expect(jobRequests() - before, jobLines()).toBe(3);

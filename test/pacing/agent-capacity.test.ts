@@ -4,7 +4,7 @@
  * expired ones) means no bound; a trunk naming no agent is never bounded.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AGENT_REPORT_TTL_MS, agentCapacity, ChannelBroker, liveLeaseCount, removeAgentWorker, reportAgentWorker, workerCapacity } from '../../src/pacing';
+import { AGENT_REPORT_TTL_MS, agentCapacity, ChannelBroker, liveLeaseCount, removeAgentWorker, reportAgentWorker, takeExtraLeg, workerCapacity } from '../../src/pacing';
 import { createStore, type SqlStore } from '../../src/store';
 
 const AGENT = 'appointment-confirmer';
@@ -63,12 +63,33 @@ describe('agent capacity bounds the channels', () => {
     expect(await liveLeaseCount(store.sql, 'ST_a')).toBe(5);
   });
 
+  it("an extra leg (the warm transfer's call to the front desk) gets a free channel while the agents hold new calls back, and takes no agent's room", async () => {
+    const b = await broker('ST_a', 4);
+    await report('w1', 2, 0, 2);
+    expect(await ask(b, 'call', 3)).toBe(2); // agent-bound: 2 of the 4 channels
+    // The call's own agent places the leg: a channel of the trunk, no warm process.
+    const leg = await takeExtraLeg(b, { workflowId: 'confirm:p:call0', attempt: 1, waitMs: 2_000 });
+    expect(leg).toBeDefined();
+    expect(await liveLeaseCount(store.sql, 'ST_a')).toBe(3);
+    expect(b.lastTick?.agent).toMatchObject({ capacity: 2, inUse: 2 });
+    // Still agent-bound for calls; a freed call's room goes to a call, not lost to the leg.
+    expect(await ask(b, 'more', 1, 400)).toBe(0);
+    await b.release('confirm:p:call0#a1');
+    expect(await ask(b, 'next', 1)).toBe(1);
+    await leg!.release();
+    expect(await liveLeaseCount(store.sql, 'ST_a')).toBe(2);
+  });
+
   it('a call still in progress whose lease is released (its job finishing) lends no room: only warm processes do', async () => {
     const b = await broker('ST_a', 5);
     // One call in progress, no warm process, and no lease (the attempt ended before the job did).
     await report('w1', 2, 1, 0);
     expect(await ask(b, 'finishing', 1, 400)).toBe(0);
-    // A warm process: a call.
+    // A worker at its maximum (1 call, its job still leaving the room) lends nothing, however many
+    // processes are warm: it refuses jobs, so a call let ring would have no agent (seen in CI).
+    await report('w1', 1, 1, 1);
+    expect(await ask(b, 'full', 1, 400)).toBe(0);
+    // A warm process it may give a call: a call.
     await report('w1', 2, 1, 1);
     expect(await ask(b, 'warm', 1, 400)).toBe(1);
   });

@@ -7,14 +7,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CampaignState, ChannelRefusal, type ChannelGrant } from '../../src/contracts';
 import {
   CALL_SLOT_LATENESS_MS,
+  campaignKey,
   ChannelBroker,
+  grantTick,
   channelHolder,
   liveLeaseCount,
   pickGrants,
   setTrunkLimits,
   slotIntervalMs,
   takeCallSlot,
+  takeExtraLeg,
   type BrokerOptions,
+  type Candidate,
 } from '../../src/pacing';
 import { createStore, type SqlStore } from '../../src/store';
 
@@ -119,6 +123,54 @@ describe('grant order', () => {
     expect(shareB).toBeGreaterThan(0.4);
     await Promise.all(all);
     expect(grants.every((g) => g.granted)).toBe(true);
+  });
+
+  it('the database applies the pure rule: the same grants, in the same order, as pickGrants on random queues', async () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const pick = <T,>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
+    await broker(1);
+    for (let round = 0; round < 25; round += 1) {
+      await store.sql.query('DELETE FROM channel_leases');
+      await store.sql.query('DELETE FROM channel_waiters');
+      await store.sql.query('DELETE FROM campaigns');
+      const channels = 3 + Math.floor(rand() * 8);
+      await setTrunkLimits(store.sql, TRUNK, { channels, callsPerSecond: 5 });
+      const campaignLimits = new Map<string, number>();
+      for (const [p, c] of [['p1', 'c1'], ['p1', 'c2'], ['p2', 'c1']] as const) {
+        const max = 1 + Math.floor(rand() * 4);
+        campaignLimits.set(campaignKey(p, c), max);
+        await campaign(p, c, max);
+      }
+      const owners = [['p1', 'c1'], ['p1', 'c2'], ['p1', null], ['p2', 'c1'], ['p2', null], ['p3', null]] as const;
+      const leases = Math.floor(rand() * channels);
+      const used = new Map<string, number>();
+      const campaignUsed = new Map<string, number>();
+      for (let i = 0; i < leases; i += 1) {
+        const [p, c] = pick(owners);
+        await store.sql.query(`INSERT INTO channel_leases (holder, trunk_id, practice_id, campaign_id, deadline, granted_at, expires_at) VALUES ($1, $2, $3, $4, now(), now(), now() + interval '1 minute')`, [`confirm:${p}:L${round}-${i}#a1`, TRUNK, p, c]);
+        used.set(p, (used.get(p) ?? 0) + 1);
+        if (c) campaignUsed.set(campaignKey(p, c), (campaignUsed.get(campaignKey(p, c)) ?? 0) + 1);
+      }
+      const candidates: Candidate[] = [];
+      for (let i = 0; i < 5 + Math.floor(rand() * 30); i += 1) {
+        const [p, c] = pick(owners);
+        // Few distinct deadlines and enqueue times: ties are decided by the later keys, down to the holder.
+        const deadlineAt = Date.UTC(2026, 11, 1, 12, Math.floor(rand() * 4));
+        const enqueuedAt = Date.UTC(2026, 10, 30, 12, 0, Math.floor(rand() * 3));
+        const holder = `confirm:${p}:W${round}-${String(Math.floor(rand() * 1000)).padStart(3, '0')}-${i}#a1`;
+        candidates.push({ holder, practiceId: p, campaignId: c, deadline: deadlineAt, enqueuedAt });
+        await store.sql.query(
+          `INSERT INTO channel_waiters (holder, trunk_id, practice_id, campaign_id, deadline, enqueued_at, alive_until) VALUES ($1, $2, $3, $4, $5, $6, now() + interval '1 minute')`,
+          [holder, TRUNK, p, c, new Date(deadlineAt), new Date(enqueuedAt)],
+        );
+      }
+      const campaignRoom = new Map([...campaignLimits].map(([k, max]) => [k, max - (campaignUsed.get(k) ?? 0)]));
+      const expected = pickGrants(candidates, { free: channels - leases, practiceLeases: used, campaignRoom }).map((c) => c.holder);
+      const result = await grantTick(store.sql, { trunkId: TRUNK, upsert: [], watch: [], sweep: false, leaseTtlMs: 60_000, waiterTtlMs: 10_000, keepExpiredMs: 60_000 });
+      expect(result.granted, `round ${round}`).toEqual(expected);
+      expect(result.inUse).toBe(leases + expected.length);
+    }
   });
 
   it('the pure rule: fewest in use first, ties by soonest deadline; campaign room respected', () => {
@@ -236,6 +288,29 @@ describe('limits, release, expiry', () => {
     const input = { workflowId: 'confirm:p1:I', attempt: 1, practiceId: 'p1', deadline: deadline(1), giveUpAt: far() };
     expect(await b.acquire(input)).toMatchObject({ granted: true });
     expect(await b.acquire(input)).toMatchObject({ granted: true, waitedMs: 0 });
+    expect(await liveLeaseCount(store.sql, TRUNK)).toBe(1);
+  });
+
+  it("an extra leg (the warm transfer's call to the front desk) takes a channel and a call slot, and gives up when no channel is free", async () => {
+    const b = await broker(2, {}, 1);
+    const [held] = await fill(b, 1);
+    // The last free channel: taken, with a slot (the trunk's next slot moved a whole interval on).
+    const before = Date.now();
+    const leg = await takeExtraLeg(b, { workflowId: 'confirm:p1:T', attempt: 2, waitMs: 2_000 });
+    expect(leg?.holder).toBe(channelHolder('confirm:p1:T/staff', 2));
+    expect(await b.lease(leg!.holder)).toMatchObject({ practiceId: 'p1', live: true });
+    const next = (await store.sql.query<{ next: Date }>('SELECT next_call_at AS next FROM trunk_limits WHERE trunk_id = $1', [TRUNK])).rows[0]!.next;
+    expect(new Date(next).getTime()).toBeGreaterThanOrEqual(before + slotIntervalMs(1) - 50);
+    // The trunk is full now: a second leg waits, gives up at waitMs, and leaves no row behind.
+    const t0 = Date.now();
+    expect(await takeExtraLeg(b, { workflowId: 'confirm:p1:U', attempt: 1, waitMs: 400 })).toBeUndefined();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(390);
+    expect((await store.sql.query('SELECT * FROM channel_waiters')).rows).toEqual([]);
+    // Released: the channel goes back (idempotent), and a confirmation's channel is untouched.
+    await leg!.release();
+    await leg!.release();
+    expect(await b.lease(leg!.holder)).toBeUndefined();
+    expect(await b.lease(held!)).toMatchObject({ live: true });
     expect(await liveLeaseCount(store.sql, TRUNK)).toBe(1);
   });
 

@@ -62,6 +62,20 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // A retry's backoff waited out by the workflow itself, recorded with the busy outcome (patch
+    // 'backoff-waited-without-plan'); the histories above were recorded before it and replay without it.
+    name: 'busy-backoff-waited-then-confirmed',
+    rules: { maxCallsPerDay: 3 },
+    async run(h, ctx) {
+      const now = await mondayAt(h, '10:00');
+      const request = await consented(ctx, sampleRequest(now.plus({ days: 2 }), { appointmentId: 'rec-backoff' }));
+      ctx.phones.script(request.phone, PHONES.busy, PHONES.noAnswer, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await ctx.api.result(workflowId);
+      return workflowId;
+    },
+  },
+  {
     name: 'no-answer-until-attempts-run-out',
     rules: { maxCallsPerDay: 3 },
     async run(h, ctx) {

@@ -294,6 +294,12 @@ describe.each(backends)('%s store', (kind, backend) => {
       expect(await reserve('w3', 1, '2026-11-30T18:00:00Z', '2026-11-30')).toMatchObject({ reserved: false, dayCount: 2 });
       expect(await reserve('w2', 1, '2026-11-30T17:00:00Z', '2026-11-30')).toEqual({ reserved: true, dayCount: 2, weekCount: 2 });
       expect(await ledgerRows(phone)).toBe(2);
+      // The same (workflow, attempt) for another number is refused, naming no number, and adds nothing.
+      const other = newPhone();
+      const wrong = store.reserveAttempt({ workflowId: `${phone}/w1`, attempt: 1, appointmentId: 'A', phone: other, at: new Date('2026-11-30T19:00:00Z'), localDate: '2026-11-30', maxCallsPerDay: 2, maxCallsPerWeek: 3 });
+      await expect(wrong).rejects.toThrow(/attempt 1 of .* is reserved for another number/);
+      await expect(wrong).rejects.not.toThrow(other);
+      expect(await ledgerRows(other)).toBe(0);
     });
 
     it('records and reads back the outcome of a reserved attempt', async () => {

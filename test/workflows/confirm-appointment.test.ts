@@ -298,9 +298,12 @@ describe('per-number caps across workflows', () => {
       const { workflowId } = await ctx.api.startConfirmation(request);
       const result = await ctx.api.result(workflowId);
       expect(result.outcome).toBe(CallOutcome.CONFIRMED);
-      const decisions = (await ctx.store.listAudit({ workflowId })).map((a) => a.decision);
-      // Busy at 10:00 → backoff until 10:30 → today's call is used: wait for tomorrow's window.
-      expect(decisions).toEqual([PlanDecision.DIAL, 'OUTCOME', PlanDecision.WAIT_WINDOW, PlanDecision.WAIT_CAP, PlanDecision.DIAL, 'OUTCOME']);
+      const audit = await ctx.store.listAudit({ workflowId });
+      // Busy at 10:00 → the backoff until 10:30 is recorded with the outcome and waited out → today's
+      // call is used: wait for tomorrow's window.
+      expect(audit.map((a) => a.decision)).toEqual([PlanDecision.DIAL, 'OUTCOME', PlanDecision.WAIT_CAP, PlanDecision.DIAL, 'OUTCOME']);
+      expect(DateTime.fromISO(audit[1]!.detail!.retryAt as string).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Mon 10:30');
+      expect(DateTime.fromISO(audit[2]!.decidedAt.toISOString()).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Mon 10:30');
       expect(DateTime.fromISO(result.attempts[1]!.dialedAt).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Tue 09:00');
     });
   });
