@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { packageVersion, readStartCache, sourceKey, writeStartCache } from './start-cache';
 
 /** Entry point of the workflow bundle. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -49,4 +50,25 @@ export function bundleWorkflowsInChildProcess(): Promise<WorkflowBundleWithSourc
       }
     });
   });
+}
+
+/**
+ * {@link bundleWorkflowsInChildProcess}, kept in the start-up cache (./start-cache.ts) under a hash
+ * of everything the bundle is made from: the project's workflows/ and src/ (the bundle's sources),
+ * package-lock.json (the libraries bundled), tsconfig.json, and the SDK's and Node's versions.
+ */
+export async function cachedWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  const key = sourceKey(['workflows', 'src', 'package-lock.json', 'tsconfig.json'], [packageVersion('@temporalio/worker'), process.version]);
+  const hit = readStartCache('workflow-bundle', key, '.json');
+  if (hit) {
+    try {
+      const bundle = JSON.parse(hit.toString('utf8')) as Partial<WorkflowBundleWithSourceMap>;
+      if (typeof bundle.code === 'string' && typeof bundle.sourceMap === 'string') return bundle as WorkflowBundleWithSourceMap;
+    } catch {
+      // A damaged entry: bundled again below.
+    }
+  }
+  const bundle = await bundleWorkflowsInChildProcess();
+  writeStartCache('workflow-bundle', key, '.json', JSON.stringify(bundle));
+  return bundle;
 }

@@ -12,7 +12,7 @@ export class UserError extends Error {
   override readonly name = 'UserError';
   constructor(
     message: string,
-    /** 2: bad input or settings; 3: a server or file that cannot be reached or read. */
+    /** 2: bad input or settings; 3: a server or file that cannot be reached or read; 1: work that could not finish (a stalled forecast). */
     readonly exitCode = 2,
     options?: { cause?: unknown },
   ) {

@@ -17,11 +17,12 @@ import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DateTime } from 'luxon';
-import { bundleWorkflowsInChildProcess } from '../../bundle';
+import { cachedWorkflowBundle } from '../../bundle';
 import { ConfirmationClient } from '../../client';
 import { EncryptionCodec, createDataConverter } from '../../codec';
 import { CallOutcome, DEFAULT_CALL_POLICY, type CallLimits, type CampaignSummary } from '../../contracts';
 import { createTimeSkippingEnv, QUICK_JVM_OPTIONS } from '../../dev/time-skipping';
+import { safeMessage, UserError } from '../../errors';
 import { createLogger } from '../../logger';
 import { ChannelBroker, setTrunkLimits } from '../../pacing';
 import type { CallingRules } from '../../ports';
@@ -163,7 +164,7 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
   const ready = await Promise.allSettled([
     createTimeSkippingEnv({ dataConverter: createDataConverter(key) }, { jvmOptions: [...QUICK_JVM_OPTIONS] }),
     createStore({ embedded: 'thread' }),
-    options.workflowBundle ?? bundleWorkflowsInChildProcess(),
+    options.workflowBundle ?? cachedWorkflowBundle(),
   ] as const);
   if (ready.some((r) => r.status === 'rejected')) {
     if (ready[0].status === 'fulfilled') await ready[0].value.teardown().catch(ignore);
@@ -230,16 +231,16 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
 
     phase('worker built');
     let progressTimer: NodeJS.Timeout | undefined;
+    /** Where the forecast stands (counts only): calls up, the gate's waiters and leases, confirmations by phase. */
+    const snapshot = async (): Promise<string> => {
+      const q = async (text: string) => Number((await store.sql.query<{ n: string }>(text)).rows[0]!.n);
+      const leases = await q(`SELECT count(*) AS n FROM channel_leases WHERE expires_at > now()`);
+      const waiters = await q(`SELECT count(*) AS n FROM channel_waiters`);
+      const phases = (await store.sql.query<{ phase: string; n: string }>(`SELECT phase, count(*) AS n FROM appointments GROUP BY phase ORDER BY phase`)).rows.map((r) => `${r.phase} ${r.n}`).join(', ');
+      return `calls up ${telephony.live}, waiting for a channel here ${broker!.waiting}, grant ticks ${broker!.ticks}, live leases ${leases}, waiter rows ${waiters}; confirmations by phase: ${phases}`;
+    };
     const debugTimer = process.env.FORECAST_DEBUG
-      ? setInterval(() => {
-          void (async () => {
-            const q = async (text: string) => Number((await store.sql.query<{ n: string }>(text)).rows[0]!.n);
-            const leases = await q(`SELECT count(*) AS n FROM channel_leases WHERE expires_at > now()`);
-            const waiters = await q(`SELECT count(*) AS n FROM channel_waiters`);
-            const phases = (await store.sql.query<{ phase: string; n: string }>(`SELECT phase, count(*) AS n FROM appointments GROUP BY phase`)).rows.map((r) => `${r.phase}:${r.n}`).join(' ');
-            phase(`live ${telephony.live} waiting ${broker!.waiting} ticks ${broker!.ticks} leases ${leases} waiterRows ${waiters} | ${phases}`);
-          })().catch(ignore);
-        }, 5000)
+      ? setInterval(() => void snapshot().then((text) => phase(text), ignore), 5000)
       : undefined;
     debugTimer?.unref();
     if (options.onProgress) {
@@ -268,7 +269,12 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
               last = now;
               since = performance.now();
             } else if (performance.now() - since > (options.stallSeconds ?? 180) * 1000) {
-              reject(new Error(`the forecast stalled: no call placed and no appointment decided for ${options.stallSeconds ?? 180} s (${now} decided/calls); rerun with FORECAST_DEBUG=1 to see the channel gate`));
+              // A sentence with where it stood (counts only), not a stack: exit code 1.
+              void snapshot()
+                .catch((err: unknown) => `no snapshot (${safeMessage(err)})`)
+                .then((where) =>
+                  reject(new UserError(`the forecast stalled: no call placed and no appointment decided for ${options.stallSeconds ?? 180} s of wall time (${now} decided/calls placed); ${where}. Rerun with FORECAST_DEBUG=1 to follow the channel gate.`, 1)),
+                );
             }
           }, ignore);
       }, 2_000);
