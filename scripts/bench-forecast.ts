@@ -10,6 +10,18 @@ import { makeScheduleText } from '../src/campaigns/sample';
 import { formatForecast, runForecast } from '../src/campaigns/forecast/run';
 import { exitWithError } from '../src/errors';
 
+/**
+ * Milliseconds one thread takes for a fixed loop: this machine's speed drifts by up to 2× during a
+ * day (a shared host), so a wall time means little without it.
+ */
+function hostSpeedMs(): number {
+  const t0 = performance.now();
+  let x = 0;
+  for (let i = 0; i < 3e8; i += 1) x += i % 7;
+  if (x < 0) process.stdout.write(''); // keeps the loop from being optimised away
+  return Math.round(performance.now() - t0);
+}
+
 const program = new Command('bench-forecast')
   .option('--rows <n>', 'appointments', '1000')
   .option('--days <n>', 'over this many days', '3')
@@ -21,6 +33,7 @@ const program = new Command('bench-forecast')
   .action(async (o: { rows: string; days: string; channels: string; cps: string; seed: string; speed?: string; json?: boolean }) => {
     // A fixed start (next Monday 08:00 Chicago) so runs compare; the schedule is relative to it.
     const start = DateTime.now().setZone('America/Chicago').startOf('week').plus({ weeks: 1, hours: 8 });
+    const hostMs = hostSpeedMs();
     const csv = makeScheduleText({ rows: Number(o.rows), seed: Number(o.seed), days: Number(o.days), now: start.toJSDate() });
     const t0 = performance.now();
     const report = await runForecast({
@@ -37,7 +50,7 @@ const program = new Command('bench-forecast')
     process.stderr.write('\n');
     process.stdout.write(`${o.json ? JSON.stringify(report, null, 2) : formatForecast(report)}\n`);
     const rss = process.memoryUsage().rss / 2 ** 20;
-    process.stdout.write(`\nbench-forecast: ${o.rows} rows over ${o.days} days, ${o.channels} channels, ${o.cps} cps: ${((performance.now() - t0) / 1000).toFixed(1)} s wall (including the test server's start), peak RSS ~${rss.toFixed(0)} MB\n`);
+    process.stdout.write(`\nbench-forecast: ${o.rows} rows over ${o.days} days, ${o.channels} channels, ${o.cps} cps: ${((performance.now() - t0) / 1000).toFixed(1)} s wall (including the test server's start), peak RSS ~${rss.toFixed(0)} MB; host speed before the run: ${hostMs} ms for a fixed loop (this 2-core machine: 330–640 ms on 2026-12-01 — compare runs at like speeds)\n`);
   });
 
 program.parseAsync().catch((err: unknown) => exitWithError('bench-forecast', err));
