@@ -383,7 +383,6 @@ export class ModelTelephony implements Telephony {
     call.endedAtMs = call.dialedAtMs + (call.endedRealMs - call.startedRealMs);
   }
 
-
   /**
    * Most calls up at once on the test server's clock: from each call's dial (after its channel was
    * granted) to the moment its line was down (before its channel is released).

@@ -272,7 +272,9 @@ export async function runForecast(options: ForecastOptions): Promise<ForecastRep
               last = now;
               since = performance.now();
             } else if (performance.now() - since > (options.stallSeconds ?? 180) * 1000) {
-              // A sentence with where it stood (counts only), not a stack: exit code 1.
+              // A sentence with where it stood (counts only), not a stack: exit code 1. Said once:
+              // the check stops here (the worker's shutdown may take a while).
+              clearInterval(stallTimer);
               void snapshot()
                 .catch((err: unknown) => `no snapshot (${safeMessage(err)})`)
                 .then((where) =>
