@@ -29,7 +29,7 @@ import {
   type PlanAttemptInput,
   type PlanAttemptResult,
 } from '../src/contracts';
-import type { LateOutcomeInput, TimeZoneCheck } from '../src/contracts';
+import type { FinishAttemptResult, LateOutcomeInput, TimeZoneCheck } from '../src/contracts';
 import { DialError, InvalidDataError, type AuditEntry, type CallingRules, type ConfirmationStore, type PhaseChange, type Telephony } from '../src/ports';
 import { safeMessage } from '../src/errors';
 import {
@@ -38,10 +38,10 @@ import {
   isValidTimeZone,
   localDate,
   nextCommonWindowStart,
-  nextLocalDayStart,
   nextWindowStart,
   toLocalIso,
 } from '../src/rules/calling-window';
+import { capSlot, CAP_WEEK_MS, nextAllowedCall } from '../src/rules/caps';
 import { numberTimeZones, plausibleZones } from '../src/rules/time-zones';
 import { channelHolder, holderOfRoom, type ChannelGate } from '../src/pacing';
 import { noopWorkerMetrics, type WorkerMetrics } from '../src/metrics';
@@ -84,7 +84,6 @@ export interface ActivityDeps {
   metrics?: WorkerMetrics;
 }
 
-const WEEK_MS = 7 * 24 * 60 * 60 * 1000;
 /** How long planning waits for a free channel before leaving the wait to `acquireChannel`, in ms. */
 const CHANNEL_TRY_MS = 500;
 /** Phase of the confirmation after each planning decision (final decisions: finishAttempt writes DONE). */
@@ -194,13 +193,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           if (reservation.reserved) result.windowEndsAt = dialUntil();
           else {
             // The slot opens when both caps allow a call: the next local day and/or a week after the oldest call.
-            let slot = now;
-            if (reservation.dayCount >= rules.maxCallsPerDay) slot = nextLocalDayStart(now, zone);
-            if (reservation.weekCount >= rules.maxCallsPerWeek && reservation.oldestInWeek) {
-              const weekSlot = new Date(reservation.oldestInWeek.getTime() + WEEK_MS);
-              if (weekSlot > slot) slot = weekSlot;
-            }
-            const opensAgain = nextCommonWindowStart(slot, zones, rules, deadline);
+            const opensAgain = nextCommonWindowStart(capSlot(now, zone, rules, reservation), zones, rules, deadline);
             result = opensAgain === undefined ? { ...result, decision: PlanDecision.CAP_REACHED } : wait(PlanDecision.WAIT_CAP, opensAgain.opens, opensAgain.openedBy);
           }
         }
@@ -482,8 +475,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       logger.warn({ workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome }, 'late agent outcome audited');
     },
 
-    async finishAttempt(input: FinishAttemptInput): Promise<void> {
-      await finish(input);
+    async finishAttempt(input: FinishAttemptInput): Promise<FinishAttemptResult> {
+      const result = await finish(input);
       if (pacing && input.attempt > 0) {
         // Idempotent. A call still up (the goodbye after the verdict) keeps its channel: the dial
         // activity releases it when the line is down.
@@ -491,6 +484,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         const down = input.roomName !== undefined || (await telephony.checkCall(roomName).then((c) => c.callStatus === undefined || c.callStatus === 'hangup'));
         if (down) await releaseQuietly(channelHolder(input.workflowId, input.attempt));
       }
+      return result;
     },
   });
 
@@ -536,8 +530,34 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
     }
   }
 
-  async function finish(input: FinishAttemptInput): Promise<void> {
+  /**
+   * The first instant at or after `retryAt` at which the calling window and the caps allow the next
+   * call, as the ledger stands (see `FinishAttemptResult.nextCallAt`). Best effort: on any failure
+   * the workflow waits for `retryAt` and the plan then finds the time itself.
+   */
+  async function nextCallOf(input: FinishAttemptInput & { retryAt: string; deadline: string }): Promise<Date | undefined> {
+    try {
+      const from = new Date(input.retryAt);
+      // Calls counted by the caps at any instant from `from` on were placed in the week before it.
+      const [{ override }, calls, numberZones] = await Promise.all([
+        store.callingFacts(input.practiceId, input.phone),
+        store.callsToNumber(input.phone, new Date(from.getTime() - CAP_WEEK_MS)),
+        numberTimeZones(input.phone),
+      ]);
+      // A bad override is the plan's to report.
+      if (override && !isValidTimeZone(override.zone)) return undefined;
+      const zones = plausibleZones(input.patientTimeZone, numberZones, override);
+      return nextAllowedCall(from, zones.checked.map((c) => c.zone), zones.primaryZone, rules, new Date(input.deadline), calls)?.opens;
+    } catch (err) {
+      logger.warn({ workflowId: input.workflowId, attempt: input.attempt, error: safeMessage(err) }, 'next call time not computed; waiting for the backoff');
+      return undefined;
+    }
+  }
+
+  async function finish(input: FinishAttemptInput): Promise<FinishAttemptResult> {
     const now = new Date(input.now);
+    // Not final and backing off: when the next call may be placed (the appointment shows it).
+    const nextCallAt = input.retryAt && input.deadline && !input.finalOutcome ? await nextCallOf({ ...input, retryAt: input.retryAt, deadline: input.deadline }) : undefined;
     if (input.attempt > 0 && input.notPlaced) {
       // Reserved, never placed (stopped while waiting for a channel): no call to count against the caps.
       await store.releaseReservation(input.workflowId, input.attempt);
@@ -570,11 +590,12 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           finalOutcome: input.finalOutcome ?? null,
           ...(input.notPlaced ? { notPlaced: true } : {}),
           ...(input.retryAt ? { retryAt: input.retryAt } : {}),
+          ...(nextCallAt ? { nextCallAt: nextCallAt.toISOString() } : {}),
         },
       },
       undefined,
-      // Not final: waiting for the backoff (the next call time for progress), else planning again.
-      input.finalOutcome ? undefined : input.retryAt ? { phase: Phase.WAITING_FOR_WINDOW, nextCallAt: new Date(input.retryAt) } : { phase: Phase.PLANNING },
+      // Not final: waiting for the next call (its time for progress), else planning again.
+      input.finalOutcome ? undefined : input.retryAt ? { phase: Phase.WAITING_FOR_WINDOW, nextCallAt: nextCallAt ?? new Date(input.retryAt) } : { phase: Phase.PLANNING },
     ));
     const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
     if (optedOut) writes.push(store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out'));
@@ -594,9 +615,11 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       );
     }
     logger.info(
-      { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome },
+      // Epoch ms, not ISO: log strings shaped like a date or time are redacted.
+      { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome, nextCallAtMs: nextCallAt?.getTime() },
       'attempt finished',
     );
+    return nextCallAt ? { nextCallAt: nextCallAt.toISOString() } : {};
   }
 
   /**

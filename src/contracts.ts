@@ -651,8 +651,21 @@ export interface FinishAttemptInput extends DecisionSubject {
    * shows as waiting with this next call time, and the audit row says so. Absent: back to planning.
    */
   retryAt?: string;
+  /** With `retryAt`: the confirmation's deadline, UTC ISO 8601 (no next call is looked for after it). */
+  deadline?: string;
   /** The workflow's current time, UTC ISO 8601. */
   now: string;
+}
+
+/** What `finishAttempt` found (undefined in histories recorded before it returned anything). */
+export interface FinishAttemptResult {
+  /**
+   * With `retryAt`: the first instant at or after it, before the deadline, at which the calling
+   * window (in every zone of the number) and the per-number caps, as the ledger stands, allow the next
+   * call (UTC ISO 8601); absent when there is none. The workflow waits until then, then plans (which
+   * checks everything again) — instead of waking at `retryAt` only to wait again.
+   */
+  nextCallAt?: string;
 }
 
 /** The appointment row the scheduling-system port keeps (recorded by `planAttempt`). */
@@ -695,7 +708,7 @@ export interface ConfirmationActivities {
    */
   watchCall(input: DialInput): Promise<CallEnd>;
   /** Hangs up (deletes the room), records the attempt's outcome, audits it, writes back final outcomes. */
-  finishAttempt(input: FinishAttemptInput): Promise<void>;
+  finishAttempt(input: FinishAttemptInput): Promise<FinishAttemptResult>;
   /** Audits an agent's outcome that its confirmation no longer takes (already decided, or closed). */
   recordLateOutcome(input: LateOutcomeInput): Promise<void>;
   /**

@@ -108,6 +108,14 @@ export interface ReserveAttemptInput {
 }
 
 /** Result of a reservation. Idempotent: reserving the same (workflow, attempt) twice returns the first result. */
+/** One call to the number as the ledger counts it for the caps. */
+export interface LedgerCall {
+  /** When the attempt was reserved (placed). */
+  placedAt: Date;
+  /** The patient-local day it counts for, `YYYY-MM-DD`. */
+  localDate: string;
+}
+
 export interface ReserveAttemptResult {
   reserved: boolean;
   /** Calls to the number on `localDate` (including this one when reserved). */
@@ -198,6 +206,8 @@ export interface ConfirmationStore {
 
   /** Atomically reserves a call within the per-number caps (two racers for the last slot: one wins). */
   reserveAttempt(input: ReserveAttemptInput): Promise<ReserveAttemptResult>;
+  /** The number's ledger rows (calls counted by the caps) placed after `since`. */
+  callsToNumber(phone: string, since: Date): Promise<LedgerCall[]>;
   /** The outcome recorded for a reserved attempt, or null while there is none. */
   attemptOutcome(workflowId: string, attempt: number): Promise<CallOutcome | null>;
   /** Records what came of a reserved attempt. */

@@ -54,6 +54,7 @@ import {
   type DialFailureDetails,
   type DialInput,
   type DialProgress,
+  type FinishAttemptResult,
   type OutcomeDetail,
   type OutcomeReport,
   type PlanAttemptResult,
@@ -322,7 +323,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
    * Records through `finishAttempt` in a non-cancellable scope: once an outcome is decided it is
    * written (ledger, audit, write-back) even if a cancellation arrives meanwhile.
    */
-  function record(input: Parameters<ConfirmationActivities['finishAttempt']>[0]): Promise<void> {
+  function record(input: Parameters<ConfirmationActivities['finishAttempt']>[0]): Promise<FinishAttemptResult | undefined> {
     return CancellationScope.nonCancellable(() => db.finishAttempt(input));
   }
 
@@ -375,6 +376,8 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
   let notBeforeMs: number | undefined;
   /** Set by a call whose outcome recorded a backoff: the loop waits until then, then plans. */
   let backoffUntilMs: number | undefined;
+  /** Later than the backoff: when the window and caps next allow a call (the loop waits until then). */
+  let nextCallAtMs: number | undefined;
 
   try {
     await confirm();
@@ -472,10 +475,12 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       continue;
     }
     notBeforeMs = backoffUntilMs;
+    const wakeAtMs = nextCallAtMs ?? notBeforeMs;
     backoffUntilMs = undefined;
-    publish({ phase: Phase.WAITING_FOR_WINDOW, nextCallAt: new Date(notBeforeMs).toISOString() });
-    setCurrentDetails(publicText(`waiting to call again: attempt ${attempt + 1} of ${policy.maxAttempts} not before ${new Date(notBeforeMs).toISOString()}`));
-    await waitUntil(notBeforeMs);
+    nextCallAtMs = undefined;
+    publish({ phase: Phase.WAITING_FOR_WINDOW, nextCallAt: new Date(wakeAtMs).toISOString() });
+    setCurrentDetails(publicText(`waiting to call again: attempt ${attempt + 1} of ${policy.maxAttempts} not before ${new Date(wakeAtMs).toISOString()}`));
+    await waitUntil(wakeAtMs);
   }
   }
 
@@ -679,7 +684,7 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
 
     // Recorded at once, in the workflow task that answers the agent's Update: the ack reaches the
     // agent now, and the dial activity (watching the ledger) lets its goodbye finish before hanging up.
-    await record({
+    const finished = await record({
       ...decisionSubject(),
       attempt,
       // With a verdict the call ends after the goodbye (the dial activity sees to it); otherwise now.
@@ -689,9 +694,16 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
       sipStatus,
       finalOutcome,
       detail: agentReport?.detail,
-      ...(backoffUntilMs === undefined ? {} : { retryAt: new Date(backoffUntilMs).toISOString() }),
+      ...(backoffUntilMs === undefined ? {} : { retryAt: new Date(backoffUntilMs).toISOString(), deadline: new Date(deadlineMs).toISOString() }),
       now: new Date().toISOString(),
     });
+    // The backoff ends outside the calling window, or on a day the caps are used up: wait straight
+    // for the first time a call is allowed (the plan then checks again) instead of waking at the
+    // backoff's end only to wait again. The branch follows the recorded result (absent from histories
+    // recorded before it existed), so no patch is needed.
+    // The backoff itself stays the plan's `notBefore`: a re-plan (an override, a move) starts from it.
+    const allowedAtMs = finished?.nextCallAt === undefined ? Number.NaN : Date.parse(finished.nextCallAt);
+    nextCallAtMs = backoffUntilMs !== undefined && allowedAtMs > backoffUntilMs && allowedAtMs < deadlineMs ? allowedAtMs : undefined;
     // Recorded: a cancellation from here on only needs to hang up a call still in progress.
     open = undefined;
     await dialing;

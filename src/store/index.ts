@@ -15,6 +15,7 @@ import type {
   AuditEntry,
   AuditRow,
   ConfirmationStore,
+  LedgerCall,
   ReserveAttemptInput,
   ReserveAttemptResult,
   PhaseChange,
@@ -226,6 +227,14 @@ export class SqlStore implements ConfirmationStore {
     if (r.other_number) throw new Error(`attempt ${input.attempt} of ${input.workflowId} is reserved for another number`);
     const oldest = r.oldest_in_week === null ? undefined : new Date(r.oldest_in_week);
     return withOldest({ reserved: r.reserved, dayCount: Number(r.day_count), weekCount: Number(r.week_count) }, input.maxCallsPerWeek, oldest);
+  }
+
+  async callsToNumber(phone: string, since: Date): Promise<LedgerCall[]> {
+    const { rows } = await this.sql.query<{ placed_at: Date | string; local_date: Date | string }>(
+      `SELECT placed_at, to_char(local_date, 'YYYY-MM-DD') AS local_date FROM attempt_ledger WHERE phone = $1 AND placed_at > $2`,
+      [phone, since],
+    );
+    return rows.map((r) => ({ placedAt: new Date(r.placed_at), localDate: String(r.local_date) }));
   }
 
   async attemptOutcome(workflowId: string, attempt: number): Promise<CallOutcome | null> {

@@ -130,6 +130,31 @@ describe('planAttempt and finishAttempt', () => {
     expect(audit.at(-1)).toMatchObject({ decision: 'OUTCOME', outcome: CallOutcome.BUSY, detail: { finalOutcome: null, retryAt: '2026-11-30T16:30:00.000Z' } });
   });
 
+  it('with the deadline, a retry learns when the window and caps next allow a call: the appointment shows that time', async () => {
+    await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
+    await env().run(acts.planAttempt, { ...firstPlan, deadline: '2026-12-03T14:30:00Z' });
+    // Busy at 10:01 Chicago, backoff until 10:30: today's call (1 a day) is used, so the next call
+    // is tomorrow when the window is open in Chicago and New York (the number's zone): 09:00 Chicago.
+    const result = await env().run(acts.finishAttempt, {
+      ...subject,
+      decisionSeq: 2,
+      attempt: 1,
+      outcome: CallOutcome.BUSY,
+      retryAt: '2026-11-30T16:30:00.000Z',
+      deadline: '2026-12-03T14:30:00.000Z',
+      now: '2026-11-30T16:01:00Z',
+    });
+    expect(result).toEqual({ nextCallAt: '2026-12-01T15:00:00.000Z' });
+    const { rows } = await store.sql.query<{ next_call_at: Date }>('SELECT next_call_at FROM appointments WHERE practice_id = $1 AND appointment_id = $2', ['p1', 'A1']);
+    expect(new Date(rows[0]!.next_call_at).toISOString()).toBe('2026-12-01T15:00:00.000Z');
+    const audit = await store.listAudit({ workflowId: subject.workflowId });
+    expect(audit.at(-1)).toMatchObject({ detail: { retryAt: '2026-11-30T16:30:00.000Z', nextCallAt: '2026-12-01T15:00:00.000Z' } });
+    // No allowed time before the deadline: nothing (the workflow waits for the backoff and plans).
+    expect(
+      await env().run(acts.finishAttempt, { ...subject, decisionSeq: 3, attempt: 1, outcome: CallOutcome.BUSY, retryAt: '2026-11-30T16:30:00.000Z', deadline: '2026-12-01T14:30:00.000Z', now: '2026-11-30T16:01:00Z' }),
+    ).toEqual({});
+  });
+
   it('an opted-out outcome goes on the do-not-call list and is written back; the room is deleted', async () => {
     await env().run(acts.finishAttempt, {
       ...subject,

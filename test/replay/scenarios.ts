@@ -76,6 +76,19 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // A retry whose backoff ends on a day the number's call is used: the workflow waits straight for
+    // the next allowed time that finishAttempt returned (tomorrow's window), with no plan between.
+    name: 'busy-then-next-allowed-call-confirmed',
+    async run(h, ctx) {
+      const now = await mondayAt(h, '10:00');
+      const request = await consented(ctx, sampleRequest(now.plus({ days: 3 }), { appointmentId: 'rec-next-call' }));
+      ctx.phones.script(request.phone, PHONES.busy, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await ctx.api.result(workflowId);
+      return workflowId;
+    },
+  },
+  {
     name: 'no-answer-until-attempts-run-out',
     rules: { maxCallsPerDay: 3 },
     async run(h, ctx) {

@@ -299,12 +299,30 @@ describe('per-number caps across workflows', () => {
       const result = await ctx.api.result(workflowId);
       expect(result.outcome).toBe(CallOutcome.CONFIRMED);
       const audit = await ctx.store.listAudit({ workflowId });
-      // Busy at 10:00 → the backoff until 10:30 is recorded with the outcome and waited out → today's
-      // call is used: wait for tomorrow's window.
-      expect(audit.map((a) => a.decision)).toEqual([PlanDecision.DIAL, 'OUTCOME', PlanDecision.WAIT_CAP, PlanDecision.DIAL, 'OUTCOME']);
+      // Busy at 10:00 → the backoff until 10:30 is recorded with the outcome, and with it the first
+      // time a call is allowed: today's call is used, so tomorrow's window. The workflow waits for
+      // that, not for 10:30 only to wait again.
+      expect(audit.map((a) => a.decision)).toEqual([PlanDecision.DIAL, 'OUTCOME', PlanDecision.DIAL, 'OUTCOME']);
       expect(DateTime.fromISO(audit[1]!.detail!.retryAt as string).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Mon 10:30');
-      expect(DateTime.fromISO(audit[2]!.decidedAt.toISOString()).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Mon 10:30');
+      expect(DateTime.fromISO(audit[1]!.detail!.nextCallAt as string).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Tue 09:00');
       expect(DateTime.fromISO(result.attempts[1]!.dialedAt).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Tue 09:00');
+    });
+  });
+
+  it('another confirmation used the number\'s call today: the plan waits for tomorrow\'s slot (WAIT_CAP)', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      const first = sampleRequest(now.plus({ days: 2 }));
+      await consent(ctx, first.phone);
+      ctx.phones.script(first.phone, { kind: 'answer', agentReports: CallOutcome.CONFIRMED }, { kind: 'answer', agentReports: CallOutcome.CONFIRMED });
+      const { workflowId } = await ctx.api.startConfirmation(first);
+      expect((await until(ctx, workflowId, (s) => s.phase === Phase.DONE)).finalOutcome).toBe(CallOutcome.CONFIRMED);
+      const second = sampleRequest(now.plus({ days: 3 }), { phone: first.phone });
+      const result = await run(ctx, second);
+      expect(result.outcome).toBe(CallOutcome.CONFIRMED);
+      const audit = await ctx.store.listAudit({ appointmentId: second.appointmentId });
+      expect(audit.map((a) => a.decision)).toEqual([PlanDecision.WAIT_CAP, PlanDecision.DIAL, 'OUTCOME']);
+      expect(DateTime.fromISO(result.attempts[0]!.dialedAt).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Tue 09:00');
     });
   });
 
