@@ -41,7 +41,7 @@ import {
   nextWindowStart,
   toLocalIso,
 } from '../src/rules/calling-window';
-import { capSlot, CAP_WEEK_MS, nextAllowedCall } from '../src/rules/caps';
+import { capCounts, capSlot, CAP_WEEK_MS, nextAllowedCall } from '../src/rules/caps';
 import { numberTimeZones, plausibleZones } from '../src/rules/time-zones';
 import { channelHolder, holderOfRoom, type ChannelGate } from '../src/pacing';
 import { noopWorkerMetrics, type WorkerMetrics } from '../src/metrics';
@@ -175,7 +175,20 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
         const earliest = input.notBefore && Date.parse(input.notBefore) > now.getTime() ? new Date(input.notBefore) : now;
         const common = nextCommonWindowStart(earliest, zones, rules, deadline);
         if (common === undefined) result.decision = expired(earliest);
-        else if (common.opens.getTime() > now.getTime()) result = wait(PlanDecision.WAIT_WINDOW, common.opens, common.openedBy);
+        else if (common.opens.getTime() > now.getTime()) {
+          // Not open yet: the wait also honours the caps as the ledger stands (a wake at the window's
+          // opening only to wait again is skipped); none before the deadline ends it now, as it would
+          // with the window open.
+          const calls = await store.callsToNumber(input.phone, new Date(common.opens.getTime() - CAP_WEEK_MS));
+          const allowed = nextAllowedCall(common.opens, zones, zone, rules, deadline, calls);
+          if (allowed !== undefined && allowed.opens.getTime() === common.opens.getTime()) result = wait(PlanDecision.WAIT_WINDOW, common.opens, common.openedBy);
+          else {
+            const counts = capCounts(common.opens, zone, calls);
+            counted = true;
+            result = { ...result, dayCount: counts.dayCount, weekCount: counts.weekCount };
+            result = allowed === undefined ? { ...result, decision: PlanDecision.CAP_REACHED } : wait(PlanDecision.WAIT_CAP, allowed.opens, allowed.openedBy ?? common.openedBy);
+          }
+        }
         else {
           const reservation = await store.reserveAttempt({
             workflowId: input.workflowId,
@@ -535,7 +548,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
    * call, as the ledger stands (see `FinishAttemptResult.nextCallAt`). Best effort: on any failure
    * the workflow waits for `retryAt` and the plan then finds the time itself.
    */
-  async function nextCallOf(input: FinishAttemptInput & { retryAt: string; deadline: string }): Promise<Date | undefined> {
+  async function nextCallOf(input: FinishAttemptInput & { retryAt: string; deadline: string }): Promise<Date | 'none' | undefined> {
     try {
       const from = new Date(input.retryAt);
       // Calls counted by the caps at any instant from `from` on were placed in the week before it.
@@ -547,7 +560,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       // A bad override is the plan's to report.
       if (override && !isValidTimeZone(override.zone)) return undefined;
       const zones = plausibleZones(input.patientTimeZone, numberZones, override);
-      return nextAllowedCall(from, zones.checked.map((c) => c.zone), zones.primaryZone, rules, new Date(input.deadline), calls)?.opens;
+      return nextAllowedCall(from, zones.checked.map((c) => c.zone), zones.primaryZone, rules, new Date(input.deadline), calls)?.opens ?? 'none';
     } catch (err) {
       logger.warn({ workflowId: input.workflowId, attempt: input.attempt, error: safeMessage(err) }, 'next call time not computed; waiting for the backoff');
       return undefined;
@@ -557,7 +570,8 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
   async function finish(input: FinishAttemptInput): Promise<FinishAttemptResult> {
     const now = new Date(input.now);
     // Not final and backing off: when the next call may be placed (the appointment shows it).
-    const nextCallAt = input.retryAt && input.deadline && !input.finalOutcome ? await nextCallOf({ ...input, retryAt: input.retryAt, deadline: input.deadline }) : undefined;
+    const next = input.retryAt && input.deadline && !input.finalOutcome ? await nextCallOf({ ...input, retryAt: input.retryAt, deadline: input.deadline }) : undefined;
+    const nextCallAt = next instanceof Date ? next : undefined;
     if (input.attempt > 0 && input.notPlaced) {
       // Reserved, never placed (stopped while waiting for a channel): no call to count against the caps.
       await store.releaseReservation(input.workflowId, input.attempt);
@@ -590,12 +604,12 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
           finalOutcome: input.finalOutcome ?? null,
           ...(input.notPlaced ? { notPlaced: true } : {}),
           ...(input.retryAt ? { retryAt: input.retryAt } : {}),
-          ...(nextCallAt ? { nextCallAt: nextCallAt.toISOString() } : {}),
+          ...(nextCallAt ? { nextCallAt: nextCallAt.toISOString() } : next === 'none' ? { noCallBeforeDeadline: true } : {}),
         },
       },
       undefined,
       // Not final: waiting for the next call (its time for progress), else planning again.
-      input.finalOutcome ? undefined : input.retryAt ? { phase: Phase.WAITING_FOR_WINDOW, nextCallAt: nextCallAt ?? new Date(input.retryAt) } : { phase: Phase.PLANNING },
+      input.finalOutcome ? undefined : input.retryAt && next !== 'none' ? { phase: Phase.WAITING_FOR_WINDOW, nextCallAt: nextCallAt ?? new Date(input.retryAt) } : { phase: Phase.PLANNING },
     ));
     const optedOut = input.outcome === CallOutcome.OPTED_OUT || input.finalOutcome === CallOutcome.OPTED_OUT;
     if (optedOut) writes.push(store.addDoNotCall(input.phone, `workflow ${input.workflowId}`, 'patient opted out'));
@@ -619,7 +633,7 @@ export function createActivities(deps: ActivityDeps): ConfirmationActivities {
       { workflowId: input.workflowId, attempt: input.attempt, outcome: input.outcome, finalOutcome: input.finalOutcome, nextCallAtMs: nextCallAt?.getTime() },
       'attempt finished',
     );
-    return nextCallAt ? { nextCallAt: nextCallAt.toISOString() } : {};
+    return nextCallAt ? { nextCallAt: nextCallAt.toISOString() } : next === 'none' ? { noCallBeforeDeadline: true } : {};
   }
 
   /**

@@ -666,6 +666,11 @@ export interface FinishAttemptResult {
    * checks everything again) — instead of waking at `retryAt` only to wait again.
    */
   nextCallAt?: string;
+  /**
+   * With `retryAt`: no call is allowed before the deadline (the window and the caps, as the ledger
+   * stands). The workflow plans at once instead of waiting for the backoff; the plan then ends it.
+   */
+  noCallBeforeDeadline?: boolean;
 }
 
 /** The appointment row the scheduling-system port keeps (recorded by `planAttempt`). */

@@ -10,6 +10,7 @@ import { createCampaignActivities, type CampaignActivityDeps } from '../activiti
 import { bundleWorkflowsInChildProcess } from './bundle';
 import { createDataConverter } from './codec';
 import { campaignWorkflowId, confirmationEndedSignal, TASK_QUEUE } from './contracts';
+import { safeMessage } from './errors';
 import { DEFAULT_MAX_CACHED_WORKFLOWS } from './worker-defaults';
 
 export { DEFAULT_MALLOC_ARENA_MAX, DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_WORKER_HEAP_MB } from './worker-defaults';
@@ -63,14 +64,14 @@ export async function createConfirmationWorker(options: ConfirmationWorkerOption
         onCampaignConfirmationEnded:
           deps.onCampaignConfirmationEnded ??
           (campaignClient &&
-            (async (practiceId, campaignId) => {
+            throttledPerCampaign(async (practiceId, campaignId) => {
               try {
                 await campaignClient.workflow.getHandle(campaignWorkflowId(practiceId, campaignId)).signal(confirmationEndedSignal);
               } catch (err) {
                 // The campaign ended already (cancelled, or this was its last confirmation).
                 if (!(err instanceof WorkflowNotFoundError)) throw err;
               }
-            })),
+            }, deps.logger)),
       }),
       ...(campaigns ? createCampaignActivities({ ...campaigns, logger: deps.logger }) : {}),
     },
@@ -79,4 +80,39 @@ export async function createConfirmationWorker(options: ConfirmationWorkerOption
     maxCachedWorkflows: maxCachedWorkflows ?? DEFAULT_MAX_CACHED_WORKFLOWS,
     ...(workflowThreads ? { workflowThreadPoolSize: workflowThreads } : {}),
   });
+}
+
+/** Shortest interval between two "confirmation ended" signals from one worker to one campaign, in ms. */
+export const CAMPAIGN_NUDGE_MS = 1_000;
+
+/**
+ * Ended confirmations are signalled to their campaign at most once per {@link CAMPAIGN_NUDGE_MS}
+ * from this worker: the first at once, and one more at the end of the interval when others ended
+ * meanwhile (the campaign counts them all in one tick; it gathers for 2 s after a wake anyway). One
+ * signal per ended confirmation cost a history event each and, in a busy campaign, kept a workflow
+ * task of the campaign's open so often that its continue-as-new was refused.
+ */
+export function throttledPerCampaign(
+  send: (practiceId: string, campaignId: string) => Promise<void>,
+  logger: Logger,
+): (practiceId: string, campaignId: string) => Promise<void> {
+  const campaigns = new Map<string, { lastAt: number; trailing?: NodeJS.Timeout }>();
+  return async (practiceId, campaignId) => {
+    const key = campaignWorkflowId(practiceId, campaignId);
+    const c = campaigns.get(key) ?? { lastAt: 0 };
+    campaigns.set(key, c);
+    if (c.trailing) return; // a signal is due at the end of the interval: it counts this end too
+    const waitMs = c.lastAt + CAMPAIGN_NUDGE_MS - Date.now();
+    if (waitMs <= 0) {
+      c.lastAt = Date.now();
+      await send(practiceId, campaignId);
+      return;
+    }
+    c.trailing = setTimeout(() => {
+      c.trailing = undefined;
+      c.lastAt = Date.now();
+      send(practiceId, campaignId).catch((err: unknown) => logger.warn({ campaign: key, error: safeMessage(err) }, 'could not tell the campaign'));
+    }, waitMs);
+    c.trailing.unref();
+  };
 }

@@ -10,6 +10,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
@@ -80,6 +81,8 @@ const IDLE_TICK_MS = 60 * 60_000;
  * 6 events; the controls of one run, and their activities, fit many times over).
  */
 const HISTORY_EVENTS_LIMIT = 2_000;
+/** Patch: continue as new before a tick's local activity rather than after it. */
+const CONTINUE_BEFORE_TICK_PATCH = 'campaign-continue-before-tick';
 
 /** Runs one campaign to its end; returns counts only. */
 export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise<CampaignSummary> {
@@ -214,6 +217,16 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
   );
 
   if (!input.carried) await recordControl('start', { actor: 'campaign workflow' }, { maxOutstanding });
+  // Continue as new at the top of a tick, in the workflow task that woke the campaign, not after
+  // the tick's local activity: that task lasts as long as the tick, and a confirmation's "ended"
+  // signal arriving meanwhile made the server refuse the continue-as-new (UnhandledCommand) — each
+  // refusal replayed the whole history (~2,000 events), and in a busy campaign it was refused again
+  // and again (6 times in a row in a 1,000-row forecast, ~8 s).
+  const continueBeforeTick = patched(CONTINUE_BEFORE_TICK_PATCH);
+  const continueIfLong = async (): Promise<void> => {
+    // Runs recorded before the patch continue as new here, after the tick.
+    if (!continueBeforeTick) await continueIfLong();
+  };
 
   for (;;) {
     if (state === CampaignState.CANCELLED && !cancelSent) {
@@ -222,6 +235,7 @@ export async function campaignWorkflow(rawInput: CampaignWorkflowInput): Promise
       await fanOut.cancelCampaignConfirmations({ practiceId, campaignId });
       cancelSent = true;
     }
+    if (continueBeforeTick) await continueIfLong();
     const tickedAt = Date.now();
     const tick = await db.campaignTick({
       practiceId,

@@ -704,6 +704,9 @@ export async function confirmAppointmentWorkflow(input: ConfirmationRequest): Pr
     // The backoff itself stays the plan's `notBefore`: a re-plan (an override, a move) starts from it.
     const allowedAtMs = finished?.nextCallAt === undefined ? Number.NaN : Date.parse(finished.nextCallAt);
     nextCallAtMs = backoffUntilMs !== undefined && allowedAtMs > backoffUntilMs && allowedAtMs < deadlineMs ? allowedAtMs : undefined;
+    // No call allowed before the deadline: planned at once (as for a backoff past the deadline), and
+    // the plan ends it now rather than after a backoff that cannot lead to a call.
+    if (finished?.noCallBeforeDeadline === true) backoffUntilMs = undefined;
     // Recorded: a cancellation from here on only needs to hang up a call still in progress.
     open = undefined;
     await dialing;

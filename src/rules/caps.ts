@@ -25,6 +25,22 @@ export function capSlot(at: Date, zone: string, rules: Pick<CallingRules, 'maxCa
   return slot;
 }
 
+/** The caps' counts at `at` over the number's ledger rows: calls on its local day (in `zone`) and in the week up to it. */
+export function capCounts(at: Date, zone: string, calls: readonly LedgerCall[]): Pick<ReserveAttemptResult, 'dayCount' | 'weekCount' | 'oldestInWeek'> {
+  const day = localDate(at, zone);
+  let dayCount = 0;
+  let weekCount = 0;
+  let oldestInWeek: Date | undefined;
+  for (const c of calls) {
+    if (c.localDate === day) dayCount += 1;
+    if (c.placedAt.getTime() > at.getTime() - CAP_WEEK_MS && c.placedAt.getTime() <= at.getTime()) {
+      weekCount += 1;
+      if (oldestInWeek === undefined || c.placedAt < oldestInWeek) oldestInWeek = c.placedAt;
+    }
+  }
+  return { dayCount, weekCount, ...(oldestInWeek ? { oldestInWeek } : {}) };
+}
+
 /** Bounds the search: each step moves to a later day or a later week slot, so a few suffice. */
 const MAX_STEPS = 100;
 
@@ -40,18 +56,7 @@ export function nextAllowedCall(from: Date, zones: readonly string[], primaryZon
     const open = nextCommonWindowStart(t, zones, rules, until);
     if (open === undefined) return undefined;
     t = open.opens;
-    const day = localDate(t, primaryZone);
-    let dayCount = 0;
-    let weekCount = 0;
-    let oldestInWeek: Date | undefined;
-    for (const c of calls) {
-      if (c.localDate === day) dayCount += 1;
-      if (c.placedAt.getTime() > t.getTime() - CAP_WEEK_MS && c.placedAt.getTime() <= t.getTime()) {
-        weekCount += 1;
-        if (oldestInWeek === undefined || c.placedAt < oldestInWeek) oldestInWeek = c.placedAt;
-      }
-    }
-    const slot = capSlot(t, primaryZone, rules, { dayCount, weekCount, ...(oldestInWeek ? { oldestInWeek } : {}) });
+    const slot = capSlot(t, primaryZone, rules, capCounts(t, primaryZone, calls));
     if (slot.getTime() <= t.getTime()) return open;
     t = slot;
   }

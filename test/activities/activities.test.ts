@@ -130,6 +130,19 @@ describe('planAttempt and finishAttempt', () => {
     expect(audit.at(-1)).toMatchObject({ decision: 'OUTCOME', outcome: CallOutcome.BUSY, detail: { finalOutcome: null, retryAt: '2026-11-30T16:30:00.000Z' } });
   });
 
+  it('a plan outside the window also honours the caps: a full week waits straight for its slot (WAIT_CAP), and none before the deadline is CAP_REACHED now', async () => {
+    await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
+    // Three calls to the number this week (Thursday to Saturday 09:00 Chicago), by other confirmations.
+    for (const [i, day] of ['2026-11-26', '2026-11-27', '2026-11-28'].entries()) {
+      await store.reserveAttempt({ workflowId: `other-${i}`, attempt: 1, appointmentId: `O${i}`, phone: subject.phone, at: new Date(`${day}T15:00:00Z`), localDate: day, maxCallsPerDay: 5, maxCallsPerWeek: 5 });
+    }
+    // Saturday 20:00: the window opens Monday 09:00, but the week is full until Thursday's call
+    // leaves it (168 h later): Thursday 09:00 Chicago (10:00 in New York, the number's zone).
+    const saturdayNight = { ...firstPlan, now: '2026-11-29T02:00:00Z', deadline: '2026-12-10T14:30:00Z' };
+    expect(await env().run(acts.planAttempt, saturdayNight)).toMatchObject({ decision: PlanDecision.WAIT_CAP, waitUntil: '2026-12-03T15:00:00.000Z', weekCount: 3 });
+    expect(await env().run(acts.planAttempt, { ...saturdayNight, decisionSeq: 2, deadline: '2026-12-02T14:30:00Z' })).toMatchObject({ decision: PlanDecision.CAP_REACHED, weekCount: 3 });
+  });
+
   it('with the deadline, a retry learns when the window and caps next allow a call: the appointment shows that time', async () => {
     await store.recordConsent({ practiceId: 'p1', phone: subject.phone, granted: true, source: 'form' });
     await env().run(acts.planAttempt, { ...firstPlan, deadline: '2026-12-03T14:30:00Z' });
@@ -149,10 +162,12 @@ describe('planAttempt and finishAttempt', () => {
     expect(new Date(rows[0]!.next_call_at).toISOString()).toBe('2026-12-01T15:00:00.000Z');
     const audit = await store.listAudit({ workflowId: subject.workflowId });
     expect(audit.at(-1)).toMatchObject({ detail: { retryAt: '2026-11-30T16:30:00.000Z', nextCallAt: '2026-12-01T15:00:00.000Z' } });
-    // No allowed time before the deadline: nothing (the workflow waits for the backoff and plans).
+    // No allowed time before the deadline: said so (the workflow plans at once; the plan ends it).
     expect(
       await env().run(acts.finishAttempt, { ...subject, decisionSeq: 3, attempt: 1, outcome: CallOutcome.BUSY, retryAt: '2026-11-30T16:30:00.000Z', deadline: '2026-12-01T14:30:00.000Z', now: '2026-11-30T16:01:00Z' }),
-    ).toEqual({});
+    ).toEqual({ noCallBeforeDeadline: true });
+    const plan = await env().run(acts.planAttempt, { ...firstPlan, appointment: undefined, decisionSeq: 4, attempt: 2, deadline: '2026-12-01T14:30:00.000Z', now: '2026-11-30T16:02:00Z', notBefore: '2026-11-30T16:30:00.000Z' });
+    expect(plan).toMatchObject({ decision: PlanDecision.CAP_REACHED, dayCount: 1, weekCount: 1 });
   });
 
   it('an opted-out outcome goes on the do-not-call list and is written back; the room is deleted', async () => {

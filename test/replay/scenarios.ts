@@ -89,6 +89,19 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // No allowed time is left before the deadline after a busy call: finishAttempt says so and the
+    // workflow plans at once (CAP_REACHED), without waiting for the backoff.
+    name: 'busy-then-cap-reached-at-once',
+    async run(h, ctx) {
+      const now = await mondayAt(h, '10:00');
+      const request = await consented(ctx, sampleRequest(now.plus({ days: 1 }), { appointmentId: 'rec-cap-now' }));
+      ctx.phones.script(request.phone, PHONES.busy);
+      const { workflowId } = await ctx.api.startConfirmation(request);
+      await ctx.api.result(workflowId);
+      return workflowId;
+    },
+  },
+  {
     name: 'no-answer-until-attempts-run-out',
     rules: { maxCallsPerDay: 3 },
     async run(h, ctx) {

@@ -309,6 +309,23 @@ describe('per-number caps across workflows', () => {
     });
   });
 
+  it('a retry no allowed time remains for (today\'s call used, tomorrow past the deadline) ends CAP_REACHED at once, not after the backoff', async () => {
+    await h.withWorker(async (ctx) => {
+      const now = await mondayAt('10:00');
+      // Appointment tomorrow 10:00: deadline 08:00, before tomorrow's window.
+      const request = sampleRequest(now.plus({ days: 1 }));
+      await consent(ctx, request.phone);
+      ctx.phones.script(request.phone, PHONES.busy);
+      const result = await run(ctx, request);
+      expect(result.outcome).toBe(CallOutcome.CAP_REACHED);
+      expect(ctx.phones.dials).toHaveLength(1);
+      const audit = await ctx.store.listAudit({ appointmentId: request.appointmentId });
+      expect(audit.map((a) => a.decision)).toEqual([PlanDecision.DIAL, 'OUTCOME', PlanDecision.CAP_REACHED, 'OUTCOME']);
+      expect(audit[1]!.detail).toMatchObject({ noCallBeforeDeadline: true });
+      expect(DateTime.fromISO(audit[2]!.decidedAt.toISOString()).setZone(CHICAGO).toFormat('ccc HH:mm')).toBe('Mon 10:00');
+    });
+  });
+
   it('another confirmation used the number\'s call today: the plan waits for tomorrow\'s slot (WAIT_CAP)', async () => {
     await h.withWorker(async (ctx) => {
       const now = await mondayAt('10:00');
